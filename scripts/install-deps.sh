@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything warren needs to build, test and run on Debian 12.
+# Idempotent: packages already present are skipped by apt.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get needs it)" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+BUILD=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+       nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
+       libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libldns-dev
+       libgtest-dev libgmock-dev libbenchmark-dev)
+RUNTIME=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio
+         openssh-client sqlite3 dnsutils tmux ca-certificates)
+missing=()
+for p in "${BUILD[@]}" "${RUNTIME[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
