@@ -1,0 +1,128 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "rpc/jsonrpc.h"
+
+namespace warren::rpc {
+
+// Credentials of the connected peer (SO_PEERCRED); -1 fields when unknown
+// (e.g. the web UI fills in its own notion of a peer).
+struct PeerCred {
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+  pid_t pid = -1;
+};
+
+// Per call. Handlers may block: they run on a per-connection worker thread,
+// never on the socket reader. The callbacks are valid for the duration of the
+// call; they are set by the transport (server or a test).
+struct CallContext {
+  PeerCred peer;
+  // Fires when the client disconnects, sends "$/cancel", or the server shuts down.
+  std::stop_token stop;
+  // Server→client notification on the same connection (e.g. progress). Thread-safe.
+  // Error if the connection is gone.
+  std::function<Status(std::string_view method, const nlohmann::json& params)> notify;
+  // Stream output (binary) to the client: stream id, channel, bytes. Thread-safe;
+  // blocks for backpressure (bounded by a send timeout, then the connection is dropped).
+  std::function<Status(uint32_t stream, uint8_t channel, std::string_view bytes)> send_stream;
+  // Registers a sink for inbound stream frames with this stream id while the call
+  // runs (e.g. stdin). The sink runs on the connection's reader thread: it must
+  // be quick and must not call back into this connection synchronously.
+  std::function<void(uint32_t stream, std::function<void(uint8_t channel, std::string_view bytes)>)>
+      on_stream;
+};
+
+enum class Mutation { kReadOnly, kMutating };
+
+using Handler =
+    std::function<Result<nlohmann::json>(const nlohmann::json& params, CallContext& ctx)>;
+
+struct MethodRow {
+  std::string name;
+  Mutation mutation;
+  Handler handler;
+};
+
+// Typed request structs are parsed and validated before any handler code (and
+// so before any lock). Req must have
+//   static Result<Req> FromJson(const nlohmann::json& params);
+// whose InvalidArgument names the offending field. Non-object params are
+// refused with InvalidArgument (→ -32602) before FromJson runs.
+// Fn: Result<nlohmann::json>(const Req&, CallContext&).
+template <typename Req, typename Fn>
+MethodRow Method(std::string name, Mutation mutation, Fn fn) {
+  Handler handler = [fn = std::move(fn)](const nlohmann::json& params,
+                                         CallContext& ctx) -> Result<nlohmann::json> {
+    if (!params.is_object()) {
+      return InvalidArgument("params must be a JSON object, got " +
+                             std::string(params.type_name()));
+    }
+    ASSIGN_OR_RETURN(Req req, Req::FromJson(params));
+    return fn(static_cast<const Req&>(req), ctx);
+  };
+  return MethodRow{std::move(name), mutation, std::move(handler)};
+}
+
+// Table dispatch over MethodRows. Immutable after construction except for the
+// draining flag; thread-safe.
+class Dispatcher {
+ public:
+  explicit Dispatcher(std::vector<MethodRow> rows);  // CHECK on duplicate names
+
+  // Runs the handler. Unknown method → NotFound ("unknown method ..."); a
+  // mutating method while draining → Unavailable("daemon is shutting down");
+  // exceptions escaping a handler → Internal.
+  Result<nlohmann::json> Dispatch(std::string_view method, const nlohmann::json& params,
+                                  CallContext& ctx) const;
+
+  // The whole JSON-RPC step for a transport: returns the response text for
+  // `request` (-32601 for an unknown method, the Status mapping of errors.h
+  // otherwise). Transports (unix socket, web) call this, not Dispatch.
+  std::string HandleRequest(const Request& request, CallContext& ctx) const;
+
+  // While draining (shutdown), kMutating methods are refused with
+  // Unavailable("daemon is shutting down").
+  void SetDraining();
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
+  std::vector<std::string> MethodNames() const;
+  // nullptr when no such method.
+  const MethodRow* Find(std::string_view method) const;
+
+ private:
+  std::map<std::string, MethodRow, std::less<>> rows_;  // immutable after construction
+  std::atomic<bool> draining_{false};
+};
+
+// Request-struct helpers: one line per field, errors name the field
+// (InvalidArgument "field \"name\" is required" / "... must be a string").
+// `params` must be an object (Method<> guarantees it).
+Result<std::string> RequiredString(const nlohmann::json& params, const char* field);
+Result<std::string> OptionalString(const nlohmann::json& params, const char* field,
+                                   std::string fallback = "");
+Result<int64_t> RequiredInt(const nlohmann::json& params, const char* field);
+Result<int64_t> OptionalInt(const nlohmann::json& params, const char* field, int64_t fallback = 0);
+Result<bool> OptionalBool(const nlohmann::json& params, const char* field, bool fallback = false);
+Result<std::vector<std::string>> OptionalStringList(const nlohmann::json& params,
+                                                    const char* field);
+// The field's object (or {} when absent); error when present but not an object.
+Result<nlohmann::json> OptionalObject(const nlohmann::json& params, const char* field);
+
+}  // namespace warren::rpc
