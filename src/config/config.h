@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace warren {
+
+// warren's daemon configuration: a plain aggregate whose member initializers are
+// the built-in defaults. A value is immutable once loaded; the daemon reads it
+// once at start and hands the sub-structs to the subsystems that need them.
+//
+// The file is TOML. Every table and key is optional; anything not given keeps its
+// default. Unknown tables or keys, wrong types and out-of-range values are errors
+// that name the key, the value and what is allowed — the daemon refuses to start.
+
+struct DaemonConfig {
+  std::string log_level = "info";  // trace | debug | info | warn | error
+
+  bool operator==(const DaemonConfig&) const = default;
+};
+
+struct RpcConfig {
+  int64_t max_frame_bytes = 4 << 20;        // 4 KiB .. 64 MiB
+  int64_t max_connections = 256;            // 1 .. 4096
+  int64_t max_requests_per_connection = 16; // pending requests, 1 .. 1024
+  int64_t idle_timeout_s = 600;             // 1 .. 86400
+  std::string socket_group;                 // "" = root's group; else a group name
+
+  bool operator==(const RpcConfig&) const = default;
+};
+
+struct VmConfig {
+  std::string accelerator = "auto";  // auto | kvm | tcg
+  std::string default_image = "default";
+  int64_t default_cpus = 1;          // 1 .. 64
+  int64_t default_memory_mib = 512;  // 128 .. 65536
+  int64_t default_disk_gib = 4;      // 1 .. 2048
+  std::string qemu_binary = "qemu-system-x86_64";
+
+  bool operator==(const VmConfig&) const = default;
+};
+
+struct NetworkConfig {
+  std::string mode = "isolated";         // isolated | nat | host
+  std::string subnet = "10.77.0.0/24";   // IPv4 CIDR, prefix 16 .. 29
+  std::string bridge = "wbr0";           // interface name, at most 15 chars
+  std::string netns = "warren";          // key `namespace`: the netns the daemon creates
+  int64_t tap_pool_size = 4;             // 0 .. 64
+
+  bool operator==(const NetworkConfig&) const = default;
+};
+
+struct DnsConfig {
+  std::string domain = "warren.internal";  // a valid DNS name
+  std::string host_listen = "127.0.0.1:5354";  // host:port
+  bool enabled = true;
+
+  bool operator==(const DnsConfig&) const = default;
+};
+
+struct ImagesConfig {
+  std::string mirror;  // "" = the host's apt sources
+  std::string suite = "bookworm";
+  int64_t build_timeout_s = 1800;  // 60 .. 86400
+
+  bool operator==(const ImagesConfig&) const = default;
+};
+
+struct Config {
+  DaemonConfig daemon;
+  RpcConfig rpc;
+  VmConfig vm;
+  NetworkConfig network;
+  DnsConfig dns;
+  ImagesConfig images;
+
+  bool operator==(const Config&) const = default;
+};
+
+// Parses TOML text. `origin` names the source in error messages ("config.toml").
+// Returns InvalidArgument naming the key, the value and what is allowed, e.g.
+//   config.toml: network.mode = "bridged" is not allowed; use one of isolated, nat, host
+Result<Config> ParseConfig(std::string_view toml_text, std::string_view origin);
+
+// Reads and parses `file`. An absent file yields the defaults; an unreadable one
+// is an error.
+Result<Config> LoadConfig(const std::filesystem::path& file);
+
+// A commented TOML file listing every key with its default value; ParseConfig of
+// it yields Config{}.
+std::string DefaultConfigToml();
+
+}  // namespace warren
