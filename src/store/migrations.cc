@@ -1,0 +1,36 @@
+#include "store/migrations.h"
+
+namespace warren {
+namespace {
+
+// Append-only. To change the schema add one row with the next version; never edit
+// a shipped row (databases in the field already ran it). Each row runs in one
+// transaction together with its schema_migrations record.
+constexpr Migration kMigrations[] = {
+    {1, "ops table",
+     R"sql(
+CREATE TABLE ops (
+  id          TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL,
+  target      TEXT NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'cancelled')),
+  step        TEXT NOT NULL DEFAULT '',
+  fraction    REAL NOT NULL DEFAULT 0,
+  started_ms  INTEGER NOT NULL,
+  ended_ms    INTEGER NOT NULL DEFAULT 0,
+  error       TEXT NOT NULL DEFAULT '',
+  result_json TEXT NOT NULL DEFAULT 'null'
+);
+)sql"},
+    {2, "index ops by state and start time",
+     R"sql(
+CREATE INDEX ops_by_state ON ops (state);
+CREATE INDEX ops_by_start ON ops (started_ms, id);
+)sql"},
+};
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+}  // namespace warren

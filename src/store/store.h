@@ -1,0 +1,118 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/mutex.h"
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "store/migrations.h"
+
+struct sqlite3;
+
+namespace warren {
+
+class Statement;
+
+// A persisted long operation (see ops/op_registry.h). `state` is one of
+// "running", "succeeded", "failed", "cancelled"; `result_json` is serialized JSON.
+struct OpRecord {
+  std::string id;
+  std::string kind;
+  std::string target;
+  std::string state;
+  std::string step;
+  double fraction = 0;
+  int64_t started_ms = 0;
+  int64_t ended_ms = 0;
+  std::string error;
+  std::string result_json = "null";
+
+  bool operator==(const OpRecord&) const = default;
+};
+
+// The work done inside Store::Transaction. Only valid during the callback, on the
+// calling thread. Typed record helpers live here so a multi-row change is one
+// transaction: Store's own one-row methods are thin wrappers around these.
+class Tx {
+ public:
+  // Runs SQL text (one or more statements, no parameters).
+  Status Exec(std::string_view sql);
+  Status PutOp(const OpRecord& op);
+  Result<std::vector<OpRecord>> ListOps();
+  Result<OpRecord> GetOp(std::string_view id);
+  Status MarkInterruptedOps(std::string_view error, int64_t ended_ms);
+
+  sqlite3* db() const { return db_; }  // for new typed helpers in src/store only
+
+ private:
+  friend class Store;
+  explicit Tx(sqlite3* db) : db_(db) {}
+  sqlite3* const db_;
+};
+
+// warren's durable state: one SQLite database in WAL mode with foreign keys on and
+// a busy timeout, its schema brought up to date by versioned migrations at Open.
+//
+// Thread-safety: thread-safe. All calls share one connection serialized by a leaf
+// Mutex held for the whole call (a Transaction callback runs under it), so a Store
+// call is never made while holding another leaf lock (the lock ranks abort if it
+// is), and a Transaction callback must not call back into the Store.
+class Store {
+ public:
+  // Opens or creates `db_file` and applies pending migrations, each in its own
+  // transaction. A database whose schema is newer than this binary knows is
+  // refused (FailedPrecondition) before anything is written to it.
+  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& db_file);
+  // As Open, with an explicit migration list (upgrade and refusal tests).
+  static Result<std::unique_ptr<Store>> OpenWithMigrationsForTest(
+      const std::filesystem::path& db_file, std::span<const Migration> migrations);
+
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // The highest applied migration version.
+  int SchemaVersion() const;
+  // The newest version this binary knows (the last row of Migrations()).
+  static int LatestSchemaVersion();
+
+  // Runs `fn` in one IMMEDIATE transaction: commits if it returns OK, rolls back
+  // (and returns its error) otherwise.
+  Status Transaction(const std::function<Status(Tx&)>& fn) EXCLUDES(mu_);
+
+  // PRAGMA integrity_check: "ok" when the database is sound, else its report.
+  Result<std::string> IntegrityCheck() EXCLUDES(mu_);
+  // PRAGMA journal_mode, e.g. "wal".
+  Result<std::string> JournalMode() EXCLUDES(mu_);
+
+  // Inserts or replaces the op with `op.id`.
+  Status PutOp(const OpRecord& op) EXCLUDES(mu_);
+  // All ops, oldest first (by started_ms, then id).
+  Result<std::vector<OpRecord>> ListOps() EXCLUDES(mu_);
+  // NotFound names the id.
+  Result<OpRecord> GetOp(std::string_view id) EXCLUDES(mu_);
+  // Marks every "running" op "failed" with `error` and `ended_ms`; called once at
+  // daemon start, when no op can still be running.
+  Status MarkInterruptedOps(std::string_view error, int64_t ended_ms) EXCLUDES(mu_);
+
+ private:
+  Store(sqlite3* db, std::string name, int version);
+  static Result<std::unique_ptr<Store>> OpenImpl(const std::filesystem::path& db_file,
+                                                 std::span<const Migration> migrations);
+
+  // Immutable after construction.
+  const std::string name_;  // file name, for messages
+  const int version_;
+
+  mutable Mutex mu_{LockRank::kLeaf, "store"};
+  sqlite3* const db_ PT_GUARDED_BY(mu_);
+};
+
+}  // namespace warren

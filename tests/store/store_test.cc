@@ -1,0 +1,288 @@
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace warren {
+namespace {
+
+using ::testing::HasSubstr;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("warren_store_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_ = dir_ / "warren.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> OpenOk() {
+    Result<std::unique_ptr<Store>> s = Store::Open(db_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  // Runs raw SQL on the file with a separate connection, like an older warren would.
+  void RawExec(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    std::string message = err ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+
+  std::string ReadBytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  static OpRecord Op(std::string id, std::string state, int64_t started) {
+    OpRecord r;
+    r.id = std::move(id);
+    r.kind = "vm.create";
+    r.target = "web";
+    r.state = std::move(state);
+    r.step = "boot";
+    r.fraction = 0.5;
+    r.started_ms = started;
+    r.result_json = R"({"ip":"10.77.0.2"})";
+    return r;
+  }
+
+  std::filesystem::path dir_;
+  std::filesystem::path db_;
+};
+
+TEST_F(StoreTest, FreshOpenMigratesToLatest) {
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion(), Store::LatestSchemaVersion());
+  EXPECT_EQ(Store::LatestSchemaVersion(), static_cast<int>(Migrations().size()));
+  Result<std::string> check = store->IntegrityCheck();
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(*check, "ok");
+}
+
+TEST_F(StoreTest, WalModeIsOn) {
+  auto store = OpenOk();
+  Result<std::string> mode = store->JournalMode();
+  ASSERT_TRUE(mode.ok());
+  EXPECT_EQ(*mode, "wal");
+}
+
+TEST_F(StoreTest, ForeignKeysAreOn) {
+  auto store = OpenOk();
+  Status st = store->Transaction([](Tx& tx) -> Status {
+    RETURN_IF_ERROR(tx.Exec("CREATE TABLE parent (id INTEGER PRIMARY KEY)"));
+    RETURN_IF_ERROR(tx.Exec("CREATE TABLE child (p INTEGER REFERENCES parent (id))"));
+    return tx.Exec("INSERT INTO child VALUES (42)");
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("FOREIGN KEY"));
+}
+
+TEST_F(StoreTest, ReopenDoesNotMigrateAgain) {
+  { auto store = OpenOk(); }
+  RawExec("UPDATE schema_migrations SET description = 'marker' WHERE version = 1");
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion(), Store::LatestSchemaVersion());
+  store.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*), MIN(description) FROM schema_migrations",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), Store::LatestSchemaVersion());
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "index ops by state and start time");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_F(StoreTest, UpgradesFromVersionOneBuiltByHand) {
+  // What warren with only migration 1 would have left behind, with data in it.
+  RawExec(std::string("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                      "description TEXT NOT NULL, applied_ms INTEGER NOT NULL);") +
+          Migrations()[0].sql +
+          "INSERT INTO schema_migrations VALUES (1, 'ops table', 0);"
+          "INSERT INTO ops (id, kind, target, state, started_ms) "
+          "VALUES ('op-old', 'image.build', 'default', 'succeeded', 5);");
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion(), Store::LatestSchemaVersion());
+  Result<OpRecord> old = store->GetOp("op-old");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->kind, "image.build");
+  EXPECT_EQ(old->result_json, "null");
+  // Migration 2's index now exists.
+  Status st = store->Transaction([](Tx& tx) {
+    return tx.Exec("DROP INDEX ops_by_start");  // fails if the index is missing
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+TEST_F(StoreTest, FailedMigrationRollsBackAndKeepsOlderVersion) {
+  std::vector<Migration> migrations(Migrations().begin(), Migrations().end());
+  migrations.push_back({static_cast<int>(migrations.size()) + 1, "broken",
+                        "CREATE TABLE half (x INTEGER); THIS IS NOT SQL;"});
+  Result<std::unique_ptr<Store>> s = Store::OpenWithMigrationsForTest(db_, migrations);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.error().message(), HasSubstr("(broken)"));
+  auto store = OpenOk();  // the known migrations were kept, the broken one left no trace
+  ASSERT_NE(store, nullptr);
+  Status st = store->Transaction([](Tx& tx) { return tx.Exec("CREATE TABLE half (x INTEGER)"); });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefusedAndFileUntouched) {
+  RawExec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT, "
+      "applied_ms INTEGER); INSERT INTO schema_migrations VALUES (7, 'future', 0);");
+  std::string before = ReadBytes(db_);
+  ASSERT_FALSE(before.empty());
+  Result<std::unique_ptr<Store>> s = Store::Open(db_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(s.error().message(),
+            "store warren.db has schema version 7 but this warren understands up to " +
+                std::to_string(Store::LatestSchemaVersion()) +
+                "; upgrade warren (the store was not modified)");
+  EXPECT_EQ(ReadBytes(db_), before);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "warren.db-wal"));
+}
+
+TEST_F(StoreTest, NotADatabaseIsAnError) {
+  std::ofstream(db_) << "this is not sqlite, just text that is long enough to have a header...";
+  Result<std::unique_ptr<Store>> s = Store::Open(db_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.error().message(), HasSubstr("warren.db"));
+}
+
+TEST_F(StoreTest, TransactionRollsBackOnError) {
+  auto store = OpenOk();
+  Status st = store->Transaction([](Tx& tx) -> Status {
+    RETURN_IF_ERROR(tx.PutOp(Op("op-a", "running", 1)));
+    RETURN_IF_ERROR(tx.PutOp(Op("op-b", "running", 2)));
+    return InvalidArgument("changed my mind");
+  });
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  Result<std::vector<OpRecord>> ops = store->ListOps();
+  ASSERT_TRUE(ops.ok());
+  EXPECT_TRUE(ops->empty());
+
+  st = store->Transaction([](Tx& tx) -> Status {
+    RETURN_IF_ERROR(tx.PutOp(Op("op-a", "running", 1)));
+    return tx.PutOp(Op("op-b", "bogus-state", 2));  // CHECK constraint fails
+  });
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("op-b"));
+  ops = store->ListOps();
+  ASSERT_TRUE(ops.ok());
+  EXPECT_TRUE(ops->empty());
+}
+
+TEST_F(StoreTest, OpsRoundTripAndUpsert) {
+  auto store = OpenOk();
+  ASSERT_TRUE(store->PutOp(Op("op-2", "running", 20)).ok());
+  ASSERT_TRUE(store->PutOp(Op("op-1", "succeeded", 10)).ok());
+  OpRecord updated = Op("op-2", "failed", 20);
+  updated.error = "qemu exited";
+  updated.ended_ms = 30;
+  ASSERT_TRUE(store->PutOp(updated).ok());
+
+  Result<std::vector<OpRecord>> ops = store->ListOps();
+  ASSERT_TRUE(ops.ok());
+  ASSERT_EQ(ops->size(), 2u);
+  EXPECT_EQ((*ops)[0], Op("op-1", "succeeded", 10));
+  EXPECT_EQ((*ops)[1], updated);
+
+  Result<OpRecord> got = store->GetOp("op-2");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, updated);
+  Result<OpRecord> missing = store->GetOp("op-nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), Code::kNotFound);
+  EXPECT_THAT(missing.error().message(), HasSubstr("op-nope"));
+}
+
+TEST_F(StoreTest, MarkInterruptedOpsFailsOnlyRunning) {
+  auto store = OpenOk();
+  ASSERT_TRUE(store->PutOp(Op("op-run", "running", 1)).ok());
+  ASSERT_TRUE(store->PutOp(Op("op-done", "succeeded", 2)).ok());
+  ASSERT_TRUE(store->MarkInterruptedOps("interrupted: daemon restarted", 99).ok());
+  Result<OpRecord> run = store->GetOp("op-run");
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->state, "failed");
+  EXPECT_EQ(run->error, "interrupted: daemon restarted");
+  EXPECT_EQ(run->ended_ms, 99);
+  Result<OpRecord> done = store->GetOp("op-done");
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, "succeeded");
+  EXPECT_EQ(done->ended_ms, 0);
+}
+
+TEST_F(StoreTest, DataSurvivesReopen) {
+  {
+    auto store = OpenOk();
+    ASSERT_TRUE(store->PutOp(Op("op-1", "succeeded", 10)).ok());
+  }
+  auto store = OpenOk();
+  Result<OpRecord> got = store->GetOp("op-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, Op("op-1", "succeeded", 10));
+}
+
+TEST_F(StoreTest, IntegrityCheckReportsCorruption) {
+  {
+    auto store = OpenOk();
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_TRUE(store->PutOp(Op("op-" + std::to_string(i), "succeeded", i)).ok());
+    }
+  }
+  // Point an index at the table's pages: the file still opens, but the index no
+  // longer matches the rows, which integrity_check must notice.
+  RawExec(
+      "PRAGMA writable_schema = ON; UPDATE sqlite_master SET rootpage = (SELECT rootpage "
+      "FROM sqlite_master WHERE name = 'ops') WHERE name = 'ops_by_start';");
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  Result<std::string> check = store->IntegrityCheck();
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_NE(*check, "ok");
+}
+
+TEST_F(StoreTest, ConcurrentWritersAreSerialized) {
+  auto store = OpenOk();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        EXPECT_TRUE(store->PutOp(Op("op-" + std::to_string(t * 100 + i), "running", i)).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  Result<std::vector<OpRecord>> ops = store->ListOps();
+  ASSERT_TRUE(ops.ok());
+  EXPECT_EQ(ops->size(), 100u);
+}
+
+}  // namespace
+}  // namespace warren
