@@ -77,6 +77,28 @@ OpRecord ReadOp(const Statement& st) {
                   st.ColumnText(8),   st.ColumnText(9)};
 }
 
+Status NewerSchemaError(std::string_view name, int version, int latest) {
+  return FailedPrecondition("store " + std::string(name) + " has schema version " +
+                            std::to_string(version) + " but this warren understands up to " +
+                            std::to_string(latest) +
+                            "; upgrade warren (the store was not modified)");
+}
+
+// Runs PRAGMA integrity_check on `db`.
+Result<std::string> RunIntegrityCheck(sqlite3* db) {
+  ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db, "PRAGMA integrity_check"));
+  std::string report;
+  while (true) {
+    Result<bool> row = st.Step();
+    // Damage bad enough to stop the check (SQLITE_CORRUPT) is itself the finding;
+    // only a busy database is an error to retry.
+    if (!row.ok() && row.error().code() == Code::kUnavailable) return row.error();
+    if (!row.ok()) return report + (report.empty() ? "" : "\n") + row.error().message();
+    if (!*row) return report;
+    report += (report.empty() ? "" : "\n") + st.ColumnText(0);
+  }
+}
+
 }  // namespace
 
 // ---- Tx ----
@@ -152,6 +174,24 @@ Result<std::unique_ptr<Store>> Store::OpenWithMigrationsForTest(
   return OpenImpl(db_file, migrations);
 }
 
+Result<std::string> Store::CheckFile(const std::filesystem::path& db_file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(db_file, ec)) {
+    return NotFound("store " + db_file.string() + " does not exist");
+  }
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(db_file.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) return SqliteError(raw, rc, "open store " + db_file.string());
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  Result<int> version = ReadVersion(db.get());
+  if (!version.ok()) return version.error().Annotate("store " + db_file.string());
+  if (*version > LatestSchemaVersion()) {
+    return NewerSchemaError(db_file.filename().string(), *version, LatestSchemaVersion());
+  }
+  return RunIntegrityCheck(db.get());
+}
+
 int Store::LatestSchemaVersion() { return Migrations().back().version; }
 
 Result<std::unique_ptr<Store>> Store::OpenImpl(const std::filesystem::path& db_file,
@@ -171,12 +211,7 @@ Result<std::unique_ptr<Store>> Store::OpenImpl(const std::filesystem::path& db_f
   // Read before writing anything: a newer schema must leave the file untouched.
   Result<int> version = ReadVersion(db.get());
   if (!version.ok()) return version.error().Annotate("store " + db_file.string());
-  if (*version > latest) {
-    return FailedPrecondition("store " + name + " has schema version " +
-                              std::to_string(*version) + " but this warren understands up to " +
-                              std::to_string(latest) +
-                              "; upgrade warren (the store was not modified)");
-  }
+  if (*version > latest) return NewerSchemaError(name, *version, latest);
 
   ASSIGN_OR_RETURN(std::string mode, QueryText(db.get(), "PRAGMA journal_mode = WAL"));
   if (mode != "wal") {
@@ -213,17 +248,7 @@ Status Store::Transaction(const std::function<Status(Tx&)>& fn) {
 
 Result<std::string> Store::IntegrityCheck() {
   MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, "PRAGMA integrity_check"));
-  std::string report;
-  while (true) {
-    Result<bool> row = st.Step();
-    // Damage bad enough to stop the check (SQLITE_CORRUPT) is itself the finding;
-    // only a busy database is an error to retry.
-    if (!row.ok() && row.error().code() == Code::kUnavailable) return row.error();
-    if (!row.ok()) return report + (report.empty() ? "" : "\n") + row.error().message();
-    if (!*row) return report;
-    report += (report.empty() ? "" : "\n") + st.ColumnText(0);
-  }
+  return RunIntegrityCheck(db_);
 }
 
 Result<std::string> Store::JournalMode() {

@@ -74,6 +74,12 @@ class Store {
   static Result<std::unique_ptr<Store>> OpenWithMigrationsForTest(
       const std::filesystem::path& db_file, std::span<const Migration> migrations);
 
+  // For `warren doctor`, safe while a daemon runs: opens read-only, migrates
+  // nothing, and returns the integrity_check report ("ok" when sound). NotFound
+  // when the file does not exist; FailedPrecondition for a schema newer than
+  // this binary knows.
+  static Result<std::string> CheckFile(const std::filesystem::path& db_file);
+
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

@@ -268,6 +268,33 @@ TEST_F(StoreTest, IntegrityCheckReportsCorruption) {
   EXPECT_NE(*check, "ok");
 }
 
+TEST_F(StoreTest, CheckFileReadsWithoutChanging) {
+  Result<std::string> absent = Store::CheckFile(db_);
+  ASSERT_FALSE(absent.ok());
+  EXPECT_EQ(absent.error().code(), Code::kNotFound);
+  { auto store = OpenOk(); }
+  std::string before = ReadBytes(db_);
+  Result<std::string> check = Store::CheckFile(db_);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_EQ(*check, "ok");
+  EXPECT_EQ(ReadBytes(db_), before);
+  // Works while a daemon holds the store open.
+  auto store = OpenOk();
+  check = Store::CheckFile(db_);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_EQ(*check, "ok");
+}
+
+TEST_F(StoreTest, CheckFileRefusesNewerSchema) {
+  RawExec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT, "
+      "applied_ms INTEGER); INSERT INTO schema_migrations VALUES (9, 'future', 0);");
+  Result<std::string> check = Store::CheckFile(db_);
+  ASSERT_FALSE(check.ok());
+  EXPECT_EQ(check.error().code(), Code::kFailedPrecondition);
+  EXPECT_THAT(check.error().message(), HasSubstr("schema version 9"));
+}
+
 TEST_F(StoreTest, ConcurrentWritersAreSerialized) {
   auto store = OpenOk();
   std::vector<std::thread> threads;
