@@ -59,7 +59,6 @@ class OpContext {
   OpRegistry* const registry_;
   const std::string id_;
   const std::stop_token stop_;
-  std::string persisted_step_;
 };
 
 // Tracks long operations (VM creates, image builds): each runs its body on its own
@@ -115,7 +114,8 @@ class OpRegistry {
     std::deque<Event> events;
     uint64_t first_seq = 0;  // sequence number of events.front()
   };
-  // Fields guarded by mu_.
+  // Fields guarded by mu_, except `stop`, which is set at creation and is itself
+  // thread-safe (copies share one stop state).
   struct Entry {
     OpInfo info;
     uint64_t order = 0;
@@ -123,13 +123,13 @@ class OpRegistry {
     std::shared_ptr<EventLog> log;  // null once the op ended
   };
 
-  void Run(std::shared_ptr<Entry> entry, Body body);
-  void UpdateProgress(OpContext& ctx, std::string step, double fraction) EXCLUDES(mu_);
+  void Run(std::shared_ptr<Entry> entry, Body body) EXCLUDES(mu_);
+  void UpdateProgress(const std::string& id, std::string step, double fraction) EXCLUDES(mu_);
   void AppendLog(const std::string& id, std::string line) EXCLUDES(mu_);
   void PushEventLocked(Entry& entry, std::optional<std::string> line) REQUIRES(mu_);
   void EvictFinishedLocked() REQUIRES(mu_);
   void Persist(const OpInfo& info);
-  void LoadFromStore();
+  void LoadFromStore() EXCLUDES(mu_);
   std::string NewIdLocked() REQUIRES(mu_);
   void JoinFinishedThreads() EXCLUDES(mu_);
 
