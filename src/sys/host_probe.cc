@@ -47,11 +47,16 @@ std::string HardwareModule(const fs::path& sys_module) {
 
 std::string_view KvmStateName(KvmState state) {
   switch (state) {
-    case KvmState::kAbsent: return "absent";
-    case KvmState::kNoAccess: return "no-access";
-    case KvmState::kPvm: return "pvm";
-    case KvmState::kUsable: return "usable";
-    case KvmState::kBroken: return "broken";
+    case KvmState::kAbsent:
+      return "absent";
+    case KvmState::kNoAccess:
+      return "no-access";
+    case KvmState::kPvm:
+      return "pvm";
+    case KvmState::kUsable:
+      return "usable";
+    case KvmState::kBroken:
+      return "broken";
   }
   return "unknown";
 }
@@ -59,8 +64,9 @@ std::string_view KvmStateName(KvmState state) {
 KvmFacts RealHostProbe::ProbeKvm() {
   const std::string dev = paths_.dev_kvm.string();
   if (!PathExists(paths_.dev_kvm)) {
-    return {KvmState::kAbsent, "no " + dev + "; load kvm_intel or kvm_amd (and enable "
-                               "virtualization in the firmware or the outer hypervisor)"};
+    return {KvmState::kAbsent, "no " + dev +
+                                   "; load kvm_intel or kvm_amd (and enable "
+                                   "virtualization in the firmware or the outer hypervisor)"};
   }
   // kvm_pvm answers the API like real KVM, but stock guest kernels hang under
   // it, so it must be ruled out before the ioctls could call it usable.
@@ -79,9 +85,8 @@ KvmFacts RealHostProbe::ProbeKvm() {
   int version = ::ioctl(kvm.get(), KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION) {
     std::string got = version < 0 ? std::string(std::strerror(errno)) : std::to_string(version);
-    return {KvmState::kBroken,
-            "KVM_GET_API_VERSION on " + dev + " gave " + got + ", want " +
-                std::to_string(KVM_API_VERSION)};
+    return {KvmState::kBroken, "KVM_GET_API_VERSION on " + dev + " gave " + got + ", want " +
+                                   std::to_string(KVM_API_VERSION)};
   }
   UniqueFd vm(::ioctl(kvm.get(), KVM_CREATE_VM, 0));
   if (!vm.valid()) {

@@ -57,7 +57,8 @@ Result<PidFile> PidFile::Acquire(const std::filesystem::path& path, std::string_
     RETURN_IF_ERROR(WritePid(fd.get(), path));
     return PidFile(path, std::move(fd));
   }
-  return Unavailable("pid file " + path.string() + " keeps being replaced; is a daemon restarting?");
+  return Unavailable("pid file " + path.string() +
+                     " keeps being replaced; is a daemon restarting?");
 }
 
 PidFile& PidFile::operator=(PidFile&& other) noexcept {

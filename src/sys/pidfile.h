@@ -20,7 +20,8 @@ class PidFile {
   // If another process holds the lock: FailedPrecondition("another warren daemon (pid N) is
   // running on root R; stop it first or use another --root"), where R is `root_name` (default:
   // the pid file's directory). Other failures: Internal naming the path.
-  static Result<PidFile> Acquire(const std::filesystem::path& path, std::string_view root_name = {});
+  static Result<PidFile> Acquire(const std::filesystem::path& path,
+                                 std::string_view root_name = {});
 
   PidFile(PidFile&& other) noexcept = default;
   PidFile& operator=(PidFile&& other) noexcept;

@@ -70,7 +70,8 @@ Result<std::string> ResolveProgram(const RunSpec& spec, const std::vector<std::s
     std::filesystem::path p(name);
     if (p.is_relative() && !spec.cwd.empty()) p = spec.cwd / p;
     if (IsExecutableFile(p)) return name;
-    return NotFound("program \"" + name + "\" does not exist or is not executable; it must be installed");
+    return NotFound("program \"" + name +
+                    "\" does not exist or is not executable; it must be installed");
   }
   std::string path = EnvLookup(env, "PATH", kDefaultPath);
   size_t start = 0;
@@ -169,8 +170,8 @@ Result<pid_t> Spawn(const std::string& program, const RunSpec& spec,
   sigset_t empty, all;
   sigemptyset(&empty);
   sigfillset(&all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &all);

@@ -29,8 +29,9 @@ class FakeRunner : public Runner {
   using Callback = std::function<Result<RunResult>(const RunSpec&, std::stop_token)>;
 
   FakeRunner& On(std::vector<std::string> prefix, RunResult result) {
-    return OnCall(std::move(prefix),
-                  [result](const RunSpec&, std::stop_token) -> Result<RunResult> { return result; });
+    return OnCall(
+        std::move(prefix),
+        [result](const RunSpec&, std::stop_token) -> Result<RunResult> { return result; });
   }
   // Shorthand: exit 0 with `out` on stdout.
   FakeRunner& OnOutput(std::vector<std::string> prefix, std::string out) {
@@ -40,8 +41,9 @@ class FakeRunner : public Runner {
     return On(std::move(prefix), std::move(r));
   }
   FakeRunner& OnError(std::vector<std::string> prefix, Status status) {
-    return OnCall(std::move(prefix),
-                  [status](const RunSpec&, std::stop_token) -> Result<RunResult> { return status; });
+    return OnCall(
+        std::move(prefix),
+        [status](const RunSpec&, std::stop_token) -> Result<RunResult> { return status; });
   }
   FakeRunner& OnCall(std::vector<std::string> prefix, Callback fn) {
     MutexLock lock(&mu_);
@@ -101,7 +103,8 @@ class FakeRunner : public Runner {
     Callback fn;
   };
 
-  static bool Matches(const std::vector<std::string>& prefix, const std::vector<std::string>& argv) {
+  static bool Matches(const std::vector<std::string>& prefix,
+                      const std::vector<std::string>& argv) {
     if (prefix.empty()) return true;
     if (argv.size() < prefix.size() || argv.empty()) return false;
     const std::string& p0 = prefix[0];
@@ -120,7 +123,8 @@ class FakeRunner : public Runner {
 
   static Result<RunResult> DefaultUnmatched(const RunSpec& spec) {
     std::string name = spec.argv.empty() ? "" : spec.argv[0];
-    return NotFound("program \"" + name + "\" not found in PATH (FakeRunner has no rule for it); "
+    return NotFound("program \"" + name +
+                    "\" not found in PATH (FakeRunner has no rule for it); "
                     "it must be installed");
   }
 

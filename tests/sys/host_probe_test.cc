@@ -1,9 +1,9 @@
 #include "sys/host_probe.h"
 
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "fakes/fake_host_probe.h"
 #include "fakes/fake_runner.h"
@@ -87,7 +87,8 @@ TEST_F(RealHostProbeTest, TunAvailabilityFollowsDevice) {
 
 TEST_F(RealHostProbeTest, CapNetAdminReadsEffectiveBit12) {
   auto paths = FakePaths();
-  std::ofstream(paths.proc_status) << "Name:\tx\nCapPrm:\t0000000000001000\nCapEff:\t0000000000000fff\n";
+  std::ofstream(paths.proc_status)
+      << "Name:\tx\nCapPrm:\t0000000000001000\nCapEff:\t0000000000000fff\n";
   EXPECT_FALSE(RealHostProbe(&runner_, paths).HasCapNetAdmin());
   std::ofstream(paths.proc_status) << "Name:\tx\nCapEff:\t0000000000001000\n";
   EXPECT_TRUE(RealHostProbe(&runner_, paths).HasCapNetAdmin());

@@ -1,10 +1,9 @@
 #include "sys/layout.h"
 
-#include <stdlib.h>
-#include <sys/stat.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include "sys/test_util.h"
 

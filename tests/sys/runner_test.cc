@@ -1,6 +1,8 @@
 #include "sys/runner.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -8,9 +10,6 @@
 #include <fstream>
 #include <future>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "sys/test_util.h"
 
@@ -139,9 +138,9 @@ TEST(RealRunnerTest, CaptureLimitKeepsHeadAndNotesDrop) {
 TEST(RealRunnerTest, StreamsChunksInOrderWhileRunning) {
   TempDir dir;
   RealRunner runner;
-  RunSpec s = Sh(
-      "echo a; while [ ! -e f1 ]; do sleep 0.01; done;"
-      "echo b >&2; while [ ! -e f2 ]; do sleep 0.01; done; echo c");
+  RunSpec s =
+      Sh("echo a; while [ ! -e f1 ]; do sleep 0.01; done;"
+         "echo b >&2; while [ ! -e f2 ]; do sleep 0.01; done; echo c");
   s.cwd = dir.path();
   std::vector<std::pair<std::string, bool>> seen;
   s.on_output = [&](std::string_view chunk, bool is_stderr) {
@@ -233,6 +232,19 @@ TEST(RealRunnerTest, DoesNotLeakDescriptors) {
   ASSERT_TRUE(r.ok());
   EXPECT_THAT(r->out, Not(HasSubstr(std::to_string(high))));
   EXPECT_THAT(r->out, HasSubstr("2"));
+}
+
+// A background process that inherited stdout must not keep Run() waiting once
+// the program itself has exited.
+TEST(RealRunnerTest, ReturnsWhenProgramExitsDespiteBackgroundHolder) {
+  RealRunner runner;
+  auto r = runner.Run(Sh("sleep 1000 & echo $!"));
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(r->exit_code, 0);
+  pid_t bg = std::stoi(r->out);
+  ASSERT_GT(bg, 0);
+  ::kill(bg, SIGKILL);
+  EXPECT_TRUE(EventuallyGone(bg));
 }
 
 TEST(RealRunnerTest, TimeoutKillsWholeProcessGroup) {
