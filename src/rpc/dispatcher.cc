@@ -1,0 +1,130 @@
+#include "rpc/dispatcher.h"
+
+#include <exception>
+
+#include "base/check.h"
+#include "rpc/errors.h"
+
+namespace warren::rpc {
+
+using nlohmann::json;
+
+Dispatcher::Dispatcher(std::vector<MethodRow> rows) {
+  for (MethodRow& row : rows) {
+    CHECK(row.handler != nullptr);
+    std::string name = row.name;
+    bool inserted = rows_.emplace(std::move(name), std::move(row)).second;
+    CHECK(inserted);  // duplicate method name in the table
+  }
+}
+
+const MethodRow* Dispatcher::Find(std::string_view method) const {
+  auto it = rows_.find(method);
+  return it == rows_.end() ? nullptr : &it->second;
+}
+
+Result<json> Dispatcher::Dispatch(std::string_view method, const json& params,
+                                  CallContext& ctx) const {
+  const MethodRow* row = Find(method);
+  if (row == nullptr) return NotFound("unknown method \"" + std::string(method) + "\"");
+  if (row->mutation == Mutation::kMutating && draining()) {
+    return Unavailable("daemon is shutting down");
+  }
+  // Handlers wrap their libraries' exceptions; anything escaping is a bug, but
+  // one bad call must not take the daemon down with it.
+  try {
+    return row->handler(params, ctx);
+  } catch (const std::exception& e) {
+    return Internal("method \"" + std::string(method) + "\" threw: " + e.what());
+  } catch (...) {
+    return Internal("method \"" + std::string(method) + "\" threw a non-standard exception");
+  }
+}
+
+std::string Dispatcher::HandleRequest(const Request& request, CallContext& ctx) const {
+  if (Find(request.method) == nullptr) {
+    return MakeError(request.id, JsonRpcError{kMethodNotFound,
+                                              "unknown method \"" + request.method + "\"",
+                                              nullptr});
+  }
+  Result<json> result = Dispatch(request.method, request.params, ctx);
+  if (!result.ok()) return MakeError(request.id, StatusToJsonRpcError(result.error()));
+  return MakeResult(request.id, *result);
+}
+
+void Dispatcher::SetDraining() { draining_.store(true, std::memory_order_release); }
+
+std::vector<std::string> Dispatcher::MethodNames() const {
+  std::vector<std::string> names;
+  names.reserve(rows_.size());
+  for (const auto& [name, row] : rows_) names.push_back(name);
+  return names;
+}
+
+namespace {
+
+std::string Quoted(const char* field) { return "field \"" + std::string(field) + "\""; }
+
+Status WrongType(const char* field, const char* want, const json& got) {
+  return InvalidArgument(Quoted(field) + " must be " + want + ", got " + got.type_name());
+}
+
+}  // namespace
+
+Result<std::string> RequiredString(const json& params, const char* field) {
+  auto it = params.find(field);
+  if (it == params.end() || it->is_null()) return InvalidArgument(Quoted(field) + " is required");
+  if (!it->is_string()) return WrongType(field, "a string", *it);
+  return it->get<std::string>();
+}
+
+Result<std::string> OptionalString(const json& params, const char* field, std::string fallback) {
+  auto it = params.find(field);
+  if (it == params.end() || it->is_null()) return fallback;
+  if (!it->is_string()) return WrongType(field, "a string", *it);
+  return it->get<std::string>();
+}
+
+Result<int64_t> RequiredInt(const json& params, const char* field) {
+  auto it = params.find(field);
+  if (it == params.end() || it->is_null()) return InvalidArgument(Quoted(field) + " is required");
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    return InvalidArgument(Quoted(field) + " is out of range");
+  }
+  if (!it->is_number_integer()) return WrongType(field, "an integer", *it);
+  return it->get<int64_t>();
+}
+
+Result<int64_t> OptionalInt(const json& params, const char* field, int64_t fallback) {
+  auto it = params.find(field);
+  if (it == params.end() || it->is_null()) return fallback;
+  return RequiredInt(params, field);
+}
+
+Result<bool> OptionalBool(const json& params, const char* field, bool fallback) {
+  auto it = params.find(field);
+  if (it == params.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) return WrongType(field, "a boolean", *it);
+  return it->get<bool>();
+}
+
+Result<std::vector<std::string>> OptionalStringList(const json& params, const char* field) {
+  std::vector<std::string> out;
+  auto it = params.find(field);
+  if (it == params.end() || it->is_null()) return out;
+  if (!it->is_array()) return WrongType(field, "an array of strings", *it);
+  for (const json& item : *it) {
+    if (!item.is_string()) return WrongType(field, "an array of strings", *it);
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+Result<json> OptionalObject(const json& params, const char* field) {
+  auto it = params.find(field);
+  if (it == params.end() || it->is_null()) return json::object();
+  if (!it->is_object()) return WrongType(field, "an object", *it);
+  return *it;
+}
+
+}  // namespace warren::rpc
