@@ -1,0 +1,89 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace warren {
+
+// Which accelerator QEMU uses. KVM only where it can run stock guests (see
+// ChooseAccel); everything else falls back to TCG.
+enum class Accel { kKvm, kTcg };
+
+std::string_view AccelName(Accel accel);
+
+// The file descriptor number at which QEMU finds the VM's TAP device. The
+// launcher (process.h) places the daemon's TAP fd there in the child.
+inline constexpr int kQemuTapFd = 3;
+
+// Everything that decides one QEMU command line. Plain data, no I/O: the VM
+// layer fills it in, BuildQemuArgv turns it into argv, QemuProcess runs it.
+struct VmSpec {
+  std::string name;  // VM name, shown by `-name`; [A-Za-z0-9._-], 1..63 chars
+  Accel accel = Accel::kTcg;
+  int cpus = 1;                                              // 1..64
+  int memory_mib = 512;                                      // 64..1048576
+  std::filesystem::path qemu_binary = "qemu-system-x86_64";  // resolved via PATH if relative
+  std::filesystem::path kernel;      // empty: boot the firmware only (tests)
+  std::filesystem::path initrd;      // optional; requires kernel
+  std::string cmdline;               // kernel command line; requires kernel
+  std::filesystem::path disk;        // qcow2 overlay, writable; empty = no disk
+  std::filesystem::path seed;        // cloud-init seed image, attached read-only; empty = none
+  int tap_fd = -1;                   // fd number QEMU sees (kQemuTapFd), -1 = no network
+  std::string mac;                   // "52:54:00:xx:xx:xx"; required with tap_fd
+  std::filesystem::path serial_log;  // guest serial console is written here (required)
+  std::filesystem::path qmp_socket;  // QMP unix socket QEMU listens on (required, < 108 bytes)
+  std::filesystem::path pid_file;    // optional `-pidfile`; warren itself knows the pid from fork
+  // User QEMU switches to (`-runas`) once it has opened its files, TAP and
+  // /dev/kvm; empty = stay as the daemon's user. See BuildQemuArgv for how it
+  // interacts with `-sandbox`.
+  std::string run_as;
+};
+
+// Checks a spec before anything runs: required fields, ranges, name and MAC
+// syntax, the unix-socket path limit, kernel-only options without a kernel.
+// InvalidArgument naming the field otherwise. Pure.
+Status ValidateVmSpec(const VmSpec& spec);
+
+// The full QEMU argv (argv[0] = spec.qemu_binary) for a spec that passed
+// ValidateVmSpec. Pure and deterministic, so golden tests pin it down.
+//
+// Shape (one VM = one q35 machine, the same devices under KVM and TCG so the
+// guest image does not care):
+//   -machine q35 -accel kvm -cpu host      KVM (stock guests need host CPUID)
+//   -machine q35 -accel tcg[,thread=multi] TCG; multi-threaded TCG when cpus > 1
+//   -nodefaults -no-user-config -nographic, no VGA, no default NIC/serial/monitor
+//   disk:  -blockdev qcow2 over file + virtio-blk-pci (discard passes through)
+//   seed:  -blockdev raw, read-only on both nodes + virtio-blk-pci
+//   net:   -netdev tap,fd=N (no vhost: TCG cannot use it) + virtio-net-pci with the MAC
+//   serial: -chardev file + -serial chardev:   QMP: -chardev socket,server=on,wait=off + -mon
+//   rng:   rng-random on /dev/urandom + virtio-rng-pci
+//   -sandbox on,obsolete=deny,elevateprivileges=...,spawn=deny,resourcecontrol=deny
+// `elevateprivileges` is `deny` without run_as. With run_as it must be
+// `allow`: QEMU 7.2 installs the seccomp filter before `-runas` calls
+// setgid/setuid, so `deny` kills it with SIGSYS (measured). Once it has
+// dropped to an unprivileged user it cannot regain root anyway.
+// No `-daemonize`: the daemon supervises the process itself.
+// Paths and names go through QemuOptEscape, so commas in them are safe.
+std::vector<std::string> BuildQemuArgv(const VmSpec& spec);
+
+// Escapes a value for QEMU's "key=value,..." option syntax (',' → ',,').
+std::string QemuOptEscape(std::string_view value);
+
+// What the host offers for KVM; filled by ProbeKvm, pure input to ChooseAccel.
+struct KvmFacts {
+  bool dev_kvm_opens = false;   // /dev/kvm opens read-write
+  bool kvm_pvm_loaded = false;  // /sys/module/kvm_pvm exists
+};
+
+// KVM when /dev/kvm opens and the module is not kvm_pvm (which cannot run stock
+// guests: `-cpu host` aborts on MSR 0x10a, other CPU models hang the kernel).
+Accel ChooseAccel(const KvmFacts& facts);
+
+// Reads the facts above from the running host. Thread-safe.
+KvmFacts ProbeKvm();
+
+}  // namespace warren
