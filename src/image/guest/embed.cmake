@@ -1,0 +1,20 @@
+# Generates a .cc holding every guest asset as a raw string literal, so the
+# warren binary installs them without reading files at run time.
+# Inputs: -DOUT=<file.cc> -DASSETS=<file;file;...>
+set(body "// Generated from src/image/guest by embed.cmake. Do not edit.\n")
+string(APPEND body "#include \"image/guest/assets.h\"\n\nnamespace warren {\n\n")
+string(APPEND body "const std::vector<GuestAsset>& GuestAssets() {\n")
+string(APPEND body "  static const auto* const kAssets = new std::vector<GuestAsset>{\n")
+foreach(path IN LISTS ASSETS)
+  get_filename_component(name "${path}" NAME)
+  file(READ "${path}" content)
+  string(FIND "${content}" ")warren_asset\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${path} contains the raw string delimiter")
+  endif()
+  string(APPEND body "      {\"${name}\", R\"warren_asset(${content})warren_asset\"},\n")
+endforeach()
+string(APPEND body "  };\n  return *kAssets;\n}\n\n}  // namespace warren\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.tmp")

@@ -1,0 +1,205 @@
+#include "image/seed.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "fakes/fake_runner.h"
+#include "image/digest.h"
+
+namespace warren {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class TempDir {
+public:
+  TempDir() {
+    std::string t =
+        (fs::temp_directory_path() / "warren-seed-test-XXXXXX").string();
+    CHECK(mkdtemp(t.data()) != nullptr);
+    path_ = t;
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path &path() const { return path_; }
+
+private:
+  fs::path path_;
+};
+
+SeedSpec ValidSpec() {
+  SeedSpec s;
+  s.instance_id = "vm-1234";
+  s.hostname = "web1";
+  s.ip = "10.77.0.2";
+  s.prefix = 24;
+  s.gateway = "10.77.0.1";
+  s.dns = "10.77.0.1";
+  s.search_domain = "vm.warren";
+  s.authorized_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClient warren";
+  s.host_key_ed25519_private =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE "
+      "KEY-----\n";
+  s.host_key_ed25519_public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost web1";
+  return s;
+}
+
+TEST(SeedTest, ValidSpecPasses) {
+  EXPECT_TRUE(ValidateSeedSpec(ValidSpec()).ok());
+}
+
+TEST(SeedTest, RejectsBadFields) {
+  auto expect_bad = [](auto mutate, const char *field) {
+    SeedSpec s = ValidSpec();
+    mutate(s);
+    Status st = ValidateSeedSpec(s);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << field;
+    EXPECT_THAT(st.message(), HasSubstr(field));
+  };
+  expect_bad([](SeedSpec &s) { s.hostname = "web_1"; }, "hostname");
+  expect_bad([](SeedSpec &s) { s.ip = "10.0.0.256"; }, "ip");
+  expect_bad([](SeedSpec &s) { s.prefix = 33; }, "prefix");
+  expect_bad([](SeedSpec &s) { s.gateway = "gw"; }, "gateway");
+  expect_bad([](SeedSpec &s) { s.search_domain = "a..b"; }, "search_domain");
+  expect_bad([](SeedSpec &s) { s.authorized_key = "ssh-ed25519 A\nB"; },
+             "authorized_key");
+  expect_bad([](SeedSpec &s) { s.authorized_key = "hello"; }, "authorized_key");
+  expect_bad([](SeedSpec &s) { s.host_key_ed25519_private = "x"; },
+             "host_key_ed25519_private");
+  expect_bad([](SeedSpec &s) { s.host_key_ed25519_public = "ssh-rsa AAA"; },
+             "host_key_ed25519_public");
+  expect_bad([](SeedSpec &s) { s.user_data = "echo hi"; }, "user_data");
+  expect_bad([](SeedSpec &s) { s.instance_id = ""; }, "instance_id");
+}
+
+TEST(SeedTest, WarrenEnvGolden) {
+  SeedSpec s = ValidSpec();
+  auto files = SeedFiles(s);
+  EXPECT_EQ(
+      files.at("warren.env"),
+      "HOSTNAME=web1\n"
+      "ADDRESS=10.77.0.2/24\n"
+      "GATEWAY=10.77.0.1\n"
+      "DNS=10.77.0.1\n"
+      "SEARCH=vm.warren\n"
+      "AUTHORIZED_KEY=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClient warren\n"
+      "HOST_KEY_ED25519=" +
+          Base64Encode(s.host_key_ed25519_private) +
+          "\n"
+          "HOST_KEY_ED25519_PUB=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost "
+          "web1\n");
+  EXPECT_EQ(files.count("warren-user-data"), 0u);
+}
+
+TEST(SeedTest, CloudInitFilesDescribeTheSameConfig) {
+  SeedSpec s = ValidSpec();
+  s.mac = "52:54:00:77:00:02";
+  s.user_data = "#!/bin/sh\necho hi\n";
+  auto files = SeedFiles(s);
+  auto meta = nlohmann::json::parse(files.at("meta-data"));
+  EXPECT_EQ(meta["instance-id"], "vm-1234");
+  EXPECT_EQ(meta["local-hostname"], "web1");
+
+  auto net = nlohmann::json::parse(files.at("network-config"));
+  EXPECT_EQ(net["version"], 2);
+  auto eth = net["ethernets"]["eth0"];
+  EXPECT_EQ(eth["match"]["macaddress"], "52:54:00:77:00:02");
+  EXPECT_EQ(eth["addresses"][0], "10.77.0.2/24");
+  EXPECT_EQ(eth["routes"][0]["via"], "10.77.0.1");
+  EXPECT_EQ(eth["nameservers"]["search"][0], "vm.warren");
+
+  const std::string &ud = files.at("user-data");
+  ASSERT_EQ(ud.rfind("#cloud-config\n", 0), 0u);
+  auto cc = nlohmann::json::parse(ud.substr(ud.find('\n') + 1));
+  EXPECT_EQ(cc["users"][0]["ssh_authorized_keys"][0], s.authorized_key);
+  EXPECT_EQ(cc["ssh_keys"]["ed25519_private"], s.host_key_ed25519_private);
+  EXPECT_EQ(cc["write_files"][0]["content"], Base64Encode(s.user_data));
+  EXPECT_EQ(files.at("warren-user-data"), s.user_data);
+}
+
+TEST(SeedTest, WriteSeedIsoRunsGenisoimageWithCidataLabel) {
+  TempDir dir;
+  FakeRunner runner;
+  std::vector<std::string> seen_files;
+  runner.OnCall({"genisoimage"},
+                [&](const RunSpec &spec, std::stop_token) -> Result<RunResult> {
+                  for (const auto &e :
+                       fs::directory_iterator(spec.argv.back())) {
+                    seen_files.push_back(e.path().filename().string());
+                  }
+                  std::ofstream(spec.argv[3]) << "iso";
+                  return RunResult{.exit_code = 0};
+                });
+  fs::path out = dir.path() / "seed.iso";
+  ASSERT_TRUE(WriteSeedIso(runner, ValidSpec(), out).ok());
+  ASSERT_EQ(runner.calls().size(), 1u);
+  auto argv = runner.calls()[0];
+  EXPECT_THAT(argv, ::testing::ElementsAre("genisoimage", "-quiet", "-output",
+                                           ::testing::_, "-volid", "cidata",
+                                           "-joliet", "-rock", ::testing::_));
+  std::sort(seen_files.begin(), seen_files.end());
+  EXPECT_THAT(seen_files, ::testing::ElementsAre("meta-data", "network-config",
+                                                 "user-data", "warren.env"));
+  EXPECT_TRUE(fs::exists(out));
+  // Only the ISO is left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()),
+                          fs::directory_iterator()),
+            1);
+}
+
+TEST(SeedTest, WriteSeedIsoRefusesInvalidSpecWithoutRunning) {
+  TempDir dir;
+  FakeRunner runner;
+  SeedSpec s = ValidSpec();
+  s.hostname = "";
+  EXPECT_EQ(WriteSeedIso(runner, s, dir.path() / "seed.iso").code(),
+            Code::kInvalidArgument);
+  EXPECT_TRUE(runner.calls().empty());
+}
+
+// Real tools: the volume label must be exactly what cloud-init looks for.
+TEST(SeedTest, RealIsoHasCidataLabelAndFiles) {
+  TempDir dir;
+  RealRunner runner;
+  Result<SshKeyPair> host = GenerateEd25519KeyPair(runner, dir.path(), "host");
+  ASSERT_TRUE(host.ok()) << host.error().ToString();
+  EXPECT_THAT(host->private_key, HasSubstr("BEGIN OPENSSH PRIVATE KEY"));
+  EXPECT_EQ(host->public_key.rfind("ssh-ed25519 ", 0), 0u);
+  EXPECT_EQ(host->public_key.find('\n'), std::string::npos);
+  SeedSpec s = ValidSpec();
+  s.host_key_ed25519_private = host->private_key;
+  s.host_key_ed25519_public = host->public_key;
+  fs::path out = dir.path() / "seed.iso";
+  ASSERT_TRUE(WriteSeedIso(runner, s, out).ok());
+  Result<std::string> info =
+      RunAndCheck(runner, RunSpec{.argv = {"isoinfo", "-d", "-i", out}});
+  ASSERT_TRUE(info.ok()) << info.error().ToString();
+  EXPECT_THAT(*info, HasSubstr("Volume id: cidata"));
+  Result<std::string> ls =
+      RunAndCheck(runner, RunSpec{.argv = {"isoinfo", "-R", "-f", "-i", out}});
+  ASSERT_TRUE(ls.ok());
+  EXPECT_THAT(*ls, HasSubstr("/warren.env"));
+  EXPECT_THAT(*ls, HasSubstr("/network-config"));
+}
+
+TEST(DigestTest, KnownVectors) {
+  EXPECT_EQ(Sha256Hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
+  TempDir dir;
+  std::ofstream(dir.path() / "f") << "abc";
+  Result<std::string> h = Sha256FileHex(dir.path() / "f");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(*h, Sha256Hex("abc"));
+  EXPECT_FALSE(Sha256FileHex(dir.path() / "missing").ok());
+}
+
+} // namespace
+} // namespace warren
