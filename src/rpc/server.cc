@@ -182,6 +182,12 @@ void Server::Serve() {
     if (n > 0 && fds[0].revents != 0) AcceptOne();
   }
   MutexLock lock(&mu_);
+  WaitShutdownDoneLocked();
+}
+
+// base's CondVar names its own mutex, which clang cannot relate to mu_; the
+// REQUIRES on the declaration keeps callers checked.
+void Server::WaitShutdownDoneLocked() NO_THREAD_SAFETY_ANALYSIS {
   while (!shutdown_done_) cv_.Wait();
 }
 
@@ -235,7 +241,7 @@ void Server::Shutdown() {
   {
     MutexLock lock(&mu_);
     if (shutting_down_) {
-      while (!shutdown_done_) cv_.Wait();
+      WaitShutdownDoneLocked();
       return;
     }
     shutting_down_ = true;

@@ -78,6 +78,7 @@ class Server {
          dev_t dev, ino_t ino);
   void AcceptOne() EXCLUDES(mu_);
   void Reap() EXCLUDES(mu_);
+  void WaitShutdownDoneLocked() REQUIRES(mu_);
 
   // Immutable after construction.
   const ServerOptions options_;
