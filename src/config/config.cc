@@ -1,13 +1,13 @@
 #include "config/config.h"
 
+#include <toml++/toml.h>
+
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <system_error>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "config/config_checks.h"
 
@@ -56,8 +56,8 @@ std::string Join(const std::vector<std::string_view>& items) {
 }
 
 template <typename Sub>
-Field Int(std::string_view table, std::string_view key, std::string_view help,
-          Sub Config::*sub, int64_t Sub::*member, int64_t lo, int64_t hi) {
+Field Int(std::string_view table, std::string_view key, std::string_view help, Sub Config::*sub,
+          int64_t Sub::*member, int64_t lo, int64_t hi) {
   return {table, key, help,
           [=](const toml::node& n, Config& c) -> std::string {
             if (!n.is_integer()) return std::string(kWrongType) + "an integer";
@@ -72,8 +72,8 @@ Field Int(std::string_view table, std::string_view key, std::string_view help,
 }
 
 template <typename Sub>
-Field Bool(std::string_view table, std::string_view key, std::string_view help,
-           Sub Config::*sub, bool Sub::*member) {
+Field Bool(std::string_view table, std::string_view key, std::string_view help, Sub Config::*sub,
+           bool Sub::*member) {
   return {table, key, help,
           [=](const toml::node& n, Config& c) -> std::string {
             if (!n.is_boolean()) return std::string(kWrongType) + "true or false";
@@ -84,9 +84,8 @@ Field Bool(std::string_view table, std::string_view key, std::string_view help,
 }
 
 template <typename Sub>
-Field Str(std::string_view table, std::string_view key, std::string_view help,
-          Sub Config::*sub, std::string Sub::*member,
-          std::function<std::string(std::string_view)> check) {
+Field Str(std::string_view table, std::string_view key, std::string_view help, Sub Config::*sub,
+          std::string Sub::*member, std::function<std::string(std::string_view)> check) {
   return {table, key, help,
           [=](const toml::node& n, Config& c) -> std::string {
             if (!n.is_string()) return std::string(kWrongType) + "a string";
@@ -100,8 +99,8 @@ Field Str(std::string_view table, std::string_view key, std::string_view help,
 }
 
 template <typename Sub>
-Field Enum(std::string_view table, std::string_view key, std::string_view help,
-           Sub Config::*sub, std::string Sub::*member, std::vector<std::string_view> allowed) {
+Field Enum(std::string_view table, std::string_view key, std::string_view help, Sub Config::*sub,
+           std::string Sub::*member, std::vector<std::string_view> allowed) {
   return Str(table, key, help, sub, member, [allowed](std::string_view v) -> std::string {
     for (std::string_view a : allowed) {
       if (v == a) return "";
@@ -113,7 +112,7 @@ Field Enum(std::string_view table, std::string_view key, std::string_view help,
 // Tables in file order; fields in table order. Adding a key = one row here plus
 // the member in config.h.
 const std::vector<std::string_view>& Tables() {
-  static const std::vector<std::string_view> kTables = {"daemon", "rpc",  "vm",
+  static const std::vector<std::string_view> kTables = {"daemon",  "rpc", "vm",
                                                         "network", "dns", "images"};
   return kTables;
 }
@@ -124,16 +123,16 @@ const std::vector<Field>& Fields() {
       Enum("daemon", "log_level", "Log verbosity.", &C::daemon, &DaemonConfig::log_level,
            {"trace", "debug", "info", "warn", "error"}),
 
-      Int("rpc", "max_frame_bytes", "Largest request or response frame (4 KiB..64 MiB).",
-          &C::rpc, &RpcConfig::max_frame_bytes, 4 << 10, 64 << 20),
+      Int("rpc", "max_frame_bytes", "Largest request or response frame (4 KiB..64 MiB).", &C::rpc,
+          &RpcConfig::max_frame_bytes, 4 << 10, 64 << 20),
       Int("rpc", "max_connections", "Concurrent client connections.", &C::rpc,
           &RpcConfig::max_connections, 1, 4096),
       Int("rpc", "max_requests_per_connection", "Pending requests per connection.", &C::rpc,
           &RpcConfig::max_requests_per_connection, 1, 1024),
       Int("rpc", "idle_timeout_s", "Seconds before an idle connection is closed.", &C::rpc,
           &RpcConfig::idle_timeout_s, 1, 86400),
-      Str("rpc", "socket_group", "Group allowed to use the socket (\"\" = root's group).",
-          &C::rpc, &RpcConfig::socket_group, checks::GroupName),
+      Str("rpc", "socket_group", "Group allowed to use the socket (\"\" = root's group).", &C::rpc,
+          &RpcConfig::socket_group, checks::GroupName),
 
       Enum("vm", "accelerator", "auto uses KVM when /dev/kvm is usable, else TCG.", &C::vm,
            &VmConfig::accelerator, {"auto", "kvm", "tcg"}),

@@ -24,11 +24,11 @@ struct DaemonConfig {
 };
 
 struct RpcConfig {
-  int64_t max_frame_bytes = 4 << 20;        // 4 KiB .. 64 MiB
-  int64_t max_connections = 256;            // 1 .. 4096
-  int64_t max_requests_per_connection = 16; // pending requests, 1 .. 1024
-  int64_t idle_timeout_s = 600;             // 1 .. 86400
-  std::string socket_group;                 // "" = root's group; else a group name
+  int64_t max_frame_bytes = 4 << 20;         // 4 KiB .. 64 MiB
+  int64_t max_connections = 256;             // 1 .. 4096
+  int64_t max_requests_per_connection = 16;  // pending requests, 1 .. 1024
+  int64_t idle_timeout_s = 600;              // 1 .. 86400
+  std::string socket_group;                  // "" = root's group; else a group name
 
   bool operator==(const RpcConfig&) const = default;
 };
@@ -45,17 +45,17 @@ struct VmConfig {
 };
 
 struct NetworkConfig {
-  std::string mode = "isolated";         // isolated | nat | host
-  std::string subnet = "10.77.0.0/24";   // IPv4 CIDR, prefix 16 .. 29
-  std::string bridge = "wbr0";           // interface name, at most 15 chars
-  std::string netns = "warren";          // key `namespace`: the netns the daemon creates
-  int64_t tap_pool_size = 4;             // 0 .. 64
+  std::string mode = "isolated";        // isolated | nat | host
+  std::string subnet = "10.77.0.0/24";  // IPv4 CIDR, prefix 16 .. 29
+  std::string bridge = "wbr0";          // interface name, at most 15 chars
+  std::string netns = "warren";         // key `namespace`: the netns the daemon creates
+  int64_t tap_pool_size = 4;            // 0 .. 64
 
   bool operator==(const NetworkConfig&) const = default;
 };
 
 struct DnsConfig {
-  std::string domain = "warren.internal";  // a valid DNS name
+  std::string domain = "warren.internal";      // a valid DNS name
   std::string host_listen = "127.0.0.1:5354";  // host:port
   bool enabled = true;
 

@@ -80,7 +80,9 @@ std::string DnsName(std::string_view v) {
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
       return kMsg;
     }
-    if (!AllOf(label, +[](char c) { return IsAlnum(c) || c == '-'; })) return kMsg;
+    if (!AllOf(
+            label, +[](char c) { return IsAlnum(c) || c == '-'; }))
+      return kMsg;
     if (dot == std::string_view::npos) return "";
     v.remove_prefix(dot + 1);
   }
@@ -104,7 +106,8 @@ std::string HostPort(std::string_view v) {
 std::string GroupName(std::string_view v) {
   if (v.empty()) return "";
   bool ok = v.size() <= 32 && (v[0] == '_' || (v[0] >= 'a' && v[0] <= 'z')) &&
-            AllOf(v, +[](char c) { return IsNameChar(c) && c != '.'; });
+            AllOf(
+                v, +[](char c) { return IsNameChar(c) && c != '.'; });
   return ok ? "" : "is not a valid group name; use e.g. warren, or \"\" for root's group";
 }
 

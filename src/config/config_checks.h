@@ -7,14 +7,14 @@
 // the tail of an error message ("is not a valid ...; use ...").
 namespace warren::config_checks {
 
-std::string Ipv4Cidr(std::string_view v);      // a.b.c.d/p, prefix 16..29, no host bits
-std::string IfName(std::string_view v);        // Linux interface name, 1..15 chars
-std::string NetnsName(std::string_view v);     // ip netns name
-std::string DnsName(std::string_view v);       // e.g. warren.internal
-std::string HostPort(std::string_view v);      // host:port or [v6]:port
-std::string GroupName(std::string_view v);     // "" or a POSIX group name
-std::string SimpleName(std::string_view v);    // image / suite names: [A-Za-z0-9._-]+
-std::string MirrorUrl(std::string_view v);     // "" or http(s):// URL
+std::string Ipv4Cidr(std::string_view v);    // a.b.c.d/p, prefix 16..29, no host bits
+std::string IfName(std::string_view v);      // Linux interface name, 1..15 chars
+std::string NetnsName(std::string_view v);   // ip netns name
+std::string DnsName(std::string_view v);     // e.g. warren.internal
+std::string HostPort(std::string_view v);    // host:port or [v6]:port
+std::string GroupName(std::string_view v);   // "" or a POSIX group name
+std::string SimpleName(std::string_view v);  // image / suite names: [A-Za-z0-9._-]+
+std::string MirrorUrl(std::string_view v);   // "" or http(s):// URL
 std::string NonEmpty(std::string_view v);
 
 }  // namespace warren::config_checks

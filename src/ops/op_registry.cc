@@ -1,12 +1,12 @@
 #include "ops/op_registry.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <exception>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 namespace warren {
 namespace {
@@ -24,16 +24,17 @@ OpState OpStateFromName(std::string_view name) {
 }
 
 OpRecord ToRecord(const OpInfo& info) {
-  return OpRecord{info.id,       info.kind,     info.target,     std::string(OpStateName(info.state)),
-                  info.step,     info.fraction, info.started_ms, info.ended_ms,
-                  info.error,    info.result.dump()};
+  return OpRecord{
+      info.id,    info.kind,         info.target,     std::string(OpStateName(info.state)),
+      info.step,  info.fraction,     info.started_ms, info.ended_ms,
+      info.error, info.result.dump()};
 }
 
 OpInfo FromRecord(const OpRecord& r) {
   nlohmann::json result = nlohmann::json::parse(r.result_json, nullptr, /*allow_exceptions=*/false);
   if (result.is_discarded()) result = nullptr;
-  return OpInfo{r.id,    r.kind,       r.target,     OpStateFromName(r.state), r.step,
-                r.fraction, r.started_ms, r.ended_ms, r.error,                  std::move(result)};
+  return OpInfo{r.id,         r.kind,     r.target, OpStateFromName(r.state), r.step, r.fraction,
+                r.started_ms, r.ended_ms, r.error,  std::move(result)};
 }
 
 std::string NotFoundMessage(std::string_view id) {
@@ -44,10 +45,14 @@ std::string NotFoundMessage(std::string_view id) {
 
 std::string_view OpStateName(OpState state) {
   switch (state) {
-    case OpState::kRunning: return "running";
-    case OpState::kSucceeded: return "succeeded";
-    case OpState::kFailed: return "failed";
-    case OpState::kCancelled: return "cancelled";
+    case OpState::kRunning:
+      return "running";
+    case OpState::kSucceeded:
+      return "succeeded";
+    case OpState::kFailed:
+      return "failed";
+    case OpState::kCancelled:
+      return "cancelled";
   }
   return "failed";
 }
@@ -177,8 +182,8 @@ void OpRegistry::Run(std::shared_ptr<Entry> entry, Body body) {
     final_info.result = std::move(result).value();
   } else {
     const Status& err = result.error();
-    final_info.state = (err.code() == Code::kCancelled || stop_requested) ? OpState::kCancelled
-                                                                           : OpState::kFailed;
+    final_info.state =
+        (err.code() == Code::kCancelled || stop_requested) ? OpState::kCancelled : OpState::kFailed;
     final_info.error = err.message();
   }
   // Persisted before it becomes visible, so whoever sees the op end also finds
@@ -226,6 +231,13 @@ void OpRegistry::PushEventLocked(Entry& entry, std::optional<std::string> line) 
     ++log.first_seq;
   }
   changed_.SignalAll();
+}
+
+// clang cannot see that changed_ was built on mu_ (CondVar::WaitFor REQUIRES its
+// own private member), so the check is done here by hand: callers REQUIRE mu_.
+void OpRegistry::WaitForEventLocked() NO_THREAD_SAFETY_ANALYSIS {
+  mu_.AssertHeld();
+  changed_.WaitFor(kWaitPoll);
 }
 
 void OpRegistry::EvictFinishedLocked() {
@@ -302,7 +314,7 @@ Result<OpInfo> OpRegistry::Wait(
         next = std::max(next, log->first_seq);  // skip events dropped while we were slow
         ended = entry->info.state != OpState::kRunning;
         if (next < log->first_seq + log->events.size() || ended || stop.stop_requested()) break;
-        changed_.WaitFor(kWaitPoll);
+        WaitForEventLocked();
       }
       batch.assign(log->events.begin() + (next - log->first_seq), log->events.end());
       next += batch.size();
@@ -330,8 +342,8 @@ Status OpRegistry::Cancel(std::string_view id) {
   if (!stop) {
     Result<OpInfo> info = Get(id);  // ended (maybe evicted): say how, or NotFound
     if (!info.ok()) return info.error();
-    return FailedPrecondition(fmt::format("op \"{}\" already {}; nothing to cancel", id,
-                                          OpStateName(info->state)));
+    return FailedPrecondition(
+        fmt::format("op \"{}\" already {}; nothing to cancel", id, OpStateName(info->state)));
   }
   // Outside the lock: the body's stop callbacks run here and may do anything.
   stop->request_stop();

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <stop_token>
@@ -12,8 +13,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/clock.h"
 #include "base/mutex.h"
@@ -83,22 +82,24 @@ class OpRegistry {
   OpRegistry& operator=(const OpRegistry&) = delete;
 
   using Body = std::function<Result<nlohmann::json>(OpContext&)>;
-  // Starts `body` on its own thread and returns the op id ("op-" + short random hex). A body returning
-  // Cancelled (or any error after stop was requested) ends as kCancelled; other errors as kFailed.
-  // FailedPrecondition after Shutdown; the store's error if the op cannot be recorded.
+  // Starts `body` on its own thread and returns the op id ("op-" + short random hex). A body
+  // returning Cancelled (or any error after stop was requested) ends as kCancelled; other errors as
+  // kFailed. FailedPrecondition after Shutdown; the store's error if the op cannot be recorded.
   Result<std::string> Start(std::string kind, std::string target, Body body) EXCLUDES(mu_);
   // Oldest first.
   std::vector<OpInfo> List() const EXCLUDES(mu_);
-  Result<OpInfo> Get(std::string_view id) const EXCLUDES(mu_);  // NotFound names the id and suggests `warren op ls`
-  // Blocks until the op ends or `stop` fires (→ Cancelled status). `on_event` gets every progress change and
-  // log line in order (no lock held while calling it). Returns the final OpInfo.
-  // A waiter that attaches late first replays the events still kept (at most
-  // kMaxEvents); the last event carries the final state. An op that had already
-  // ended returns at once with no events.
-  Result<OpInfo> Wait(std::string_view id, std::stop_token stop,
-                      const std::function<void(const OpInfo&, const std::string* log_line)>& on_event)
+  Result<OpInfo> Get(std::string_view id) const
+      EXCLUDES(mu_);  // NotFound names the id and suggests `warren op ls`
+  // Blocks until the op ends or `stop` fires (→ Cancelled status). `on_event` gets every progress
+  // change and log line in order (no lock held while calling it). Returns the final OpInfo. A
+  // waiter that attaches late first replays the events still kept (at most kMaxEvents); the last
+  // event carries the final state. An op that had already ended returns at once with no events.
+  Result<OpInfo> Wait(
+      std::string_view id, std::stop_token stop,
+      const std::function<void(const OpInfo&, const std::string* log_line)>& on_event)
       EXCLUDES(mu_);
-  Status Cancel(std::string_view id) EXCLUDES(mu_);  // requests stop; FailedPrecondition if already ended
+  Status Cancel(std::string_view id)
+      EXCLUDES(mu_);  // requests stop; FailedPrecondition if already ended
   // Requests stop on every running op and joins all threads. Used by Daemon::Close.
   void Shutdown() EXCLUDES(mu_);
 
@@ -128,6 +129,8 @@ class OpRegistry {
   void AppendLog(const std::string& id, std::string line) EXCLUDES(mu_);
   void PushEventLocked(Entry& entry, std::optional<std::string> line) REQUIRES(mu_);
   void EvictFinishedLocked() REQUIRES(mu_);
+  // Sleeps on changed_ for at most kWaitPoll (a backstop; see the .cc).
+  void WaitForEventLocked() REQUIRES(mu_);
   void Persist(const OpInfo& info);
   void LoadFromStore() EXCLUDES(mu_);
   std::string NewIdLocked() REQUIRES(mu_);

@@ -33,9 +33,9 @@ Statement& Statement::Check(int rc, int index) {
 }
 
 Statement& Statement::Bind(int index, std::string_view text) {
-  return Check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
-                                 SQLITE_TRANSIENT),
-               index);
+  return Check(
+      sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT),
+      index);
 }
 
 Statement& Statement::Bind(int index, int64_t value) {

@@ -38,8 +38,9 @@ Result<int> ReadVersion(sqlite3* db) {
                              "SELECT name FROM sqlite_master WHERE type = 'table' AND "
                              "name = 'schema_migrations'"));
   if (has_table.empty()) return 0;
-  ASSIGN_OR_RETURN(Statement st,
-                   Statement::Prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+  ASSIGN_OR_RETURN(
+      Statement st,
+      Statement::Prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
   ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? static_cast<int>(st.ColumnInt(0)) : 0;
 }
@@ -72,9 +73,9 @@ constexpr std::string_view kOpColumns =
     "id, kind, target, state, step, fraction, started_ms, ended_ms, error, result_json";
 
 OpRecord ReadOp(const Statement& st) {
-  return OpRecord{st.ColumnText(0),   st.ColumnText(1),   st.ColumnText(2), st.ColumnText(3),
-                  st.ColumnText(4),   st.ColumnDouble(5), st.ColumnInt(6),  st.ColumnInt(7),
-                  st.ColumnText(8),   st.ColumnText(9)};
+  return OpRecord{st.ColumnText(0), st.ColumnText(1),   st.ColumnText(2), st.ColumnText(3),
+                  st.ColumnText(4), st.ColumnDouble(5), st.ColumnInt(6),  st.ColumnInt(7),
+                  st.ColumnText(8), st.ColumnText(9)};
 }
 
 Status NewerSchemaError(std::string_view name, int version, int latest) {
@@ -131,8 +132,9 @@ Status Tx::PutOp(const OpRecord& op) {
 }
 
 Result<std::vector<OpRecord>> Tx::ListOps() {
-  ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, "SELECT " + std::string(kOpColumns) +
-                                                             " FROM ops ORDER BY started_ms, id"));
+  ASSIGN_OR_RETURN(Statement st,
+                   Statement::Prepare(db_, "SELECT " + std::string(kOpColumns) +
+                                               " FROM ops ORDER BY started_ms, rowid"));
   std::vector<OpRecord> ops;
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
@@ -202,8 +204,8 @@ Result<std::unique_ptr<Store>> Store::OpenImpl(const std::filesystem::path& db_f
   const std::string name = db_file.filename().string();
   const int latest = migrations.empty() ? 0 : migrations.back().version;
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(db_file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(db_file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   DbPtr db(raw);  // closes on every early return, even when open failed
   if (rc != SQLITE_OK) return SqliteError(raw, rc, "open store " + db_file.string());
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);

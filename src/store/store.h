@@ -100,7 +100,7 @@ class Store {
 
   // Inserts or replaces the op with `op.id`.
   Status PutOp(const OpRecord& op) EXCLUDES(mu_);
-  // All ops, oldest first (by started_ms, then id).
+  // All ops, oldest first (by started_ms, then insertion order).
   Result<std::vector<OpRecord>> ListOps() EXCLUDES(mu_);
   // NotFound names the id.
   Result<OpRecord> GetOp(std::string_view id) EXCLUDES(mu_);

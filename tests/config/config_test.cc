@@ -1,10 +1,10 @@
 #include "config/config.h"
 
-#include <filesystem>
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace warren {
 namespace {
@@ -83,8 +83,9 @@ mirror = "http://deb.debian.org/debian"
 TEST(ConfigTest, BadEnumNamesKeyValueAndChoices) {
   Status s = ParseError("[network]\nmode = \"bridged\"\n");
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_EQ(s.message(),
-            "config.toml: network.mode = \"bridged\" is not allowed; use one of isolated, nat, host");
+  EXPECT_EQ(
+      s.message(),
+      "config.toml: network.mode = \"bridged\" is not allowed; use one of isolated, nat, host");
 }
 
 TEST(ConfigTest, UnknownKey) {
@@ -115,8 +116,7 @@ TEST(ConfigTest, WrongTypes) {
               HasSubstr("dns.enabled = \"yes\" has the wrong type; expected true or false"));
   EXPECT_THAT(ParseError("[vm]\nqemu_binary = 5\n").message(),
               HasSubstr("vm.qemu_binary = 5 has the wrong type; expected a string"));
-  EXPECT_THAT(ParseError("[vm]\ndefault_cpus = 1.5\n").message(),
-              HasSubstr("expected an integer"));
+  EXPECT_THAT(ParseError("[vm]\ndefault_cpus = 1.5\n").message(), HasSubstr("expected an integer"));
 }
 
 TEST(ConfigTest, OutOfRange) {

@@ -1,14 +1,13 @@
 #include "ops/op_registry.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <future>
 #include <stdexcept>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "fakes/fake_clock.h"
 
@@ -146,7 +145,8 @@ TEST_F(OpRegistryTest, CancelMidRunEndsCancelled) {
     return Cancelled("image build cancelled");
   });
   std::vector<std::string> events;
-  Result<OpInfo> info = WaitRecording(id, &events, [&] { EXPECT_TRUE(registry_->Cancel(id).ok()); });
+  Result<OpInfo> info =
+      WaitRecording(id, &events, [&] { EXPECT_TRUE(registry_->Cancel(id).ok()); });
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->state, OpState::kCancelled);
   EXPECT_EQ(info->error, "image build cancelled");
@@ -165,7 +165,8 @@ TEST_F(OpRegistryTest, AnyErrorAfterStopCountsAsCancelled) {
     return Internal("copy interrupted");
   });
   std::vector<std::string> events;
-  Result<OpInfo> info = WaitRecording(id, &events, [&] { EXPECT_TRUE(registry_->Cancel(id).ok()); });
+  Result<OpInfo> info =
+      WaitRecording(id, &events, [&] { EXPECT_TRUE(registry_->Cancel(id).ok()); });
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->state, OpState::kCancelled);
   EXPECT_EQ(info->error, "copy interrupted");
@@ -190,8 +191,8 @@ TEST_F(OpRegistryTest, StoppedWaitLeavesOpRunning) {
   });
   std::stop_source waiter;
   std::vector<std::string> events;
-  Result<OpInfo> info =
-      WaitRecording(id, &events, [&] { waiter.request_stop(); }, waiter.get_token());
+  Result<OpInfo> info = WaitRecording(
+      id, &events, [&] { waiter.request_stop(); }, waiter.get_token());
   ASSERT_FALSE(info.ok());
   EXPECT_EQ(info.error().code(), Code::kCancelled);
   EXPECT_THAT(info.error().message(), HasSubstr("keeps running"));
@@ -242,9 +243,8 @@ TEST_F(OpRegistryTest, ShutdownCancelsRunningOps) {
   EXPECT_EQ(info->state, OpState::kCancelled);
   EXPECT_EQ(store_->GetOp(id)->state, "cancelled");
 
-  Result<std::string> late = registry_->Start("vm.create", "x", [](OpContext&) -> Result<json> {
-    return json();
-  });
+  Result<std::string> late =
+      registry_->Start("vm.create", "x", [](OpContext&) -> Result<json> { return json(); });
   ASSERT_FALSE(late.ok());
   EXPECT_EQ(late.error().code(), Code::kFailedPrecondition);
 }
@@ -255,9 +255,9 @@ TEST_F(OpRegistryTest, RestartKeepsHistoryAndFailsInterruptedOps) {
   ASSERT_TRUE(WaitRecording(done, &events).ok());
   registry_->Shutdown();
   registry_.reset();
-  // What a daemon killed mid-op leaves behind.
-  OpRecord crashed{"op-crashed", "image.build", "default", "running", "debootstrap", 0.4,
-                   clock_.NowUnixMillis(), 0, "", "null"};
+  // What a daemon killed mid-op leaves behind, started in the same millisecond.
+  OpRecord crashed{"op-crashed", "image.build",          "default", "running", "debootstrap",
+                   0.4,          clock_.NowUnixMillis(), 0,         "",        "null"};
   ASSERT_TRUE(store_->PutOp(crashed).ok());
 
   clock_.Advance(std::chrono::minutes(5));
@@ -292,8 +292,8 @@ TEST_F(OpRegistryTest, KeepsBoundedHistoryInMemoryButAllInStore) {
 }
 
 TEST_F(OpRegistryTest, JsonFieldNamesAreStable) {
-  OpInfo info{"op-1", "vm.create", "web", OpState::kFailed, "boot", 0.5, 10, 20, "no kvm",
-              json{{"a", 1}}};
+  OpInfo info{"op-1", "vm.create", "web", OpState::kFailed, "boot",
+              0.5,    10,          20,    "no kvm",         json{{"a", 1}}};
   json j = OpInfoToJson(info);
   EXPECT_EQ(j, json::parse(R"({"id":"op-1","kind":"vm.create","target":"web","state":"failed",
       "step":"boot","fraction":0.5,"started_ms":10,"ended_ms":20,"error":"no kvm",

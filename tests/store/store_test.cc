@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -7,9 +9,6 @@
 #include <fstream>
 #include <iterator>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace warren {
 namespace {
@@ -106,12 +105,13 @@ TEST_F(StoreTest, ReopenDoesNotMigrateAgain) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*), MIN(description) FROM schema_migrations",
-                               -1, &st, nullptr),
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*), MIN(description) FROM schema_migrations", -1,
+                               &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), Store::LatestSchemaVersion());
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "index ops by state and start time");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+               "index ops by state and start time");
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
