@@ -22,22 +22,19 @@ constexpr std::string_view kBaseCmdline =
     "cryptomgr.notests";
 
 Status CheckStop(std::stop_token stop) {
-  if (stop.stop_requested())
-    return Cancelled("image build cancelled");
+  if (stop.stop_requested()) return Cancelled("image build cancelled");
   return Status::Ok();
 }
 
-Status CopyOut(const fs::path &from, const fs::path &to) {
+Status CopyOut(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec)
-    return Internal("copy " + from.string() + " to " + to.string() + ": " +
-                    ec.message());
+  if (ec) return Internal("copy " + from.string() + " to " + to.string() + ": " + ec.message());
   return Status::Ok();
 }
 
-nlohmann::json Facts(const Recipe &recipe, const std::string &version,
-                     const std::vector<std::string> &initramfs_modules) {
+nlohmann::json Facts(const Recipe& recipe, const std::string& version,
+                     const std::vector<std::string>& initramfs_modules) {
   bool minimal = recipe.flavour == Flavour::kMinimal;
   return {
       {"flavour", FlavourName(recipe.flavour)},
@@ -54,45 +51,37 @@ nlohmann::json Facts(const Recipe &recipe, const std::string &version,
   };
 }
 
-} // namespace
+}  // namespace
 
-std::string DefaultCmdline(const Recipe &recipe) {
+std::string DefaultCmdline(const Recipe& recipe) {
   std::string cmdline(kBaseCmdline);
-  if (!recipe.cmdline_extra.empty())
-    cmdline += " " + recipe.cmdline_extra;
+  if (!recipe.cmdline_extra.empty()) cmdline += " " + recipe.cmdline_extra;
   return cmdline;
 }
 
-std::vector<fs::path> HostAptSources(const fs::path &apt_dir) {
+std::vector<fs::path> HostAptSources(const fs::path& apt_dir) {
   std::vector<fs::path> out;
   std::error_code ec;
-  auto consider = [&](const fs::path &p) {
-    if (fs::is_regular_file(p, ec) && fs::file_size(p, ec) > 0)
-      out.push_back(p);
+  auto consider = [&](const fs::path& p) {
+    if (fs::is_regular_file(p, ec) && fs::file_size(p, ec) > 0) out.push_back(p);
   };
   consider(apt_dir / "sources.list");
   std::vector<fs::path> dir;
-  for (const auto &e : fs::directory_iterator(apt_dir / "sources.list.d", ec)) {
+  for (const auto& e : fs::directory_iterator(apt_dir / "sources.list.d", ec)) {
     std::string ext = e.path().extension().string();
-    if (ext == ".list" || ext == ".sources")
-      dir.push_back(e.path());
+    if (ext == ".list" || ext == ".sources") dir.push_back(e.path());
   }
   std::sort(dir.begin(), dir.end());
-  for (const fs::path &p : dir)
-    consider(p);
+  for (const fs::path& p : dir) consider(p);
   return out;
 }
 
-Result<BuiltImage> DebianImageBuilder::Build(const Recipe &recipe,
-                                             const fs::path &staging_dir,
-                                             const fs::path &cache_dir,
-                                             BuildProgress &progress,
+Result<BuiltImage> DebianImageBuilder::Build(const Recipe& recipe, const fs::path& staging_dir,
+                                             const fs::path& cache_dir, BuildProgress& progress,
                                              std::stop_token stop) {
   std::error_code ec;
   fs::create_directories(cache_dir, ec);
-  if (ec)
-    return Internal("create cache dir " + cache_dir.string() + ": " +
-                    ec.message());
+  if (ec) return Internal("create cache dir " + cache_dir.string() + ": " + ec.message());
   build::Context ctx{runner_,
                      recipe,
                      progress,
@@ -102,9 +91,8 @@ Result<BuiltImage> DebianImageBuilder::Build(const Recipe &recipe,
                      staging_dir / "root",
                      HostAptSources(options_.apt_dir)};
   if (ctx.apt_sources.empty()) {
-    return FailedPrecondition(
-        "no apt sources under " + options_.apt_dir.string() +
-        "; the image base uses the host's Debian mirror configuration");
+    return FailedPrecondition("no apt sources under " + options_.apt_dir.string() +
+                              "; the image base uses the host's Debian mirror configuration");
   }
   progress.Step("base", 0.0);
   ASSIGN_OR_RETURN(fs::path tarball, build::EnsureBase(ctx));
@@ -123,10 +111,8 @@ Result<BuiltImage> DebianImageBuilder::Build(const Recipe &recipe,
   image.kernel = staging_dir / "vmlinuz";
   image.initrd = staging_dir / "initrd.img";
   image.rootfs = staging_dir / "rootfs.img";
-  RETURN_IF_ERROR(
-      CopyOut(ctx.root / "boot" / ("vmlinuz-" + version), image.kernel));
-  if (recipe.flavour == Flavour::kMinimal)
-    RETURN_IF_ERROR(build::PruneModules(ctx, version));
+  RETURN_IF_ERROR(CopyOut(ctx.root / "boot" / ("vmlinuz-" + version), image.kernel));
+  if (recipe.flavour == Flavour::kMinimal) RETURN_IF_ERROR(build::PruneModules(ctx, version));
   RETURN_IF_ERROR(CheckStop(stop));
   progress.Step("initramfs", 0.7);
   ASSIGN_OR_RETURN(std::vector<std::string> modules,
@@ -143,55 +129,46 @@ Result<BuiltImage> DebianImageBuilder::Build(const Recipe &recipe,
   return image;
 }
 
-Result<std::vector<CacheEntry>> ListCache(const fs::path &cache_dir) {
+Result<std::vector<CacheEntry>> ListCache(const fs::path& cache_dir) {
   std::vector<CacheEntry> out;
   std::error_code ec;
-  if (!fs::exists(cache_dir, ec))
-    return out;
-  for (const auto &e : fs::directory_iterator(cache_dir, ec)) {
+  if (!fs::exists(cache_dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(cache_dir, ec)) {
     std::string name = e.path().filename().string();
-    if (!e.is_regular_file() || name.rfind(kBasePrefix, 0) != 0 ||
-        name.size() <= 9 ||
-        name.compare(name.size() - kTarSuffix.size(), kTarSuffix.size(),
-                     kTarSuffix) != 0) {
+    if (!e.is_regular_file() || name.rfind(kBasePrefix, 0) != 0 || name.size() <= 9 ||
+        name.compare(name.size() - kTarSuffix.size(), kTarSuffix.size(), kTarSuffix) != 0) {
       continue;
     }
     CacheEntry c;
     c.step = "base";
-    c.key = name.substr(kBasePrefix.size(),
-                        name.size() - kBasePrefix.size() - kTarSuffix.size());
+    c.key = name.substr(kBasePrefix.size(), name.size() - kBasePrefix.size() - kTarSuffix.size());
     c.path = e.path();
     c.bytes = e.file_size(ec);
     c.modified = e.last_write_time(ec);
     out.push_back(std::move(c));
   }
-  if (ec)
-    return Internal("list cache " + cache_dir.string() + ": " + ec.message());
-  std::sort(
-      out.begin(), out.end(),
-      [](const CacheEntry &a, const CacheEntry &b) { return a.path < b.path; });
+  if (ec) return Internal("list cache " + cache_dir.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end(),
+            [](const CacheEntry& a, const CacheEntry& b) { return a.path < b.path; });
   return out;
 }
 
-Result<uint64_t> PruneCache(const fs::path &cache_dir) {
+Result<uint64_t> PruneCache(const fs::path& cache_dir) {
   uint64_t freed = 0;
   std::error_code ec;
-  if (!fs::exists(cache_dir, ec))
-    return freed;
+  if (!fs::exists(cache_dir, ec)) return freed;
   std::vector<fs::path> doomed;
-  for (const auto &e : fs::directory_iterator(cache_dir, ec)) {
-    if (e.is_regular_file() &&
-        e.path().filename().string().rfind(kBasePrefix, 0) == 0) {
+  for (const auto& e : fs::directory_iterator(cache_dir, ec)) {
+    if (e.is_regular_file() && e.path().filename().string().rfind(kBasePrefix, 0) == 0) {
       freed += e.file_size(ec);
       doomed.push_back(e.path());
     }
   }
-  for (const fs::path &p : doomed) {
+  for (const fs::path& p : doomed) {
     fs::remove(p, ec);
-    if (ec)
-      return Internal("remove " + p.string() + ": " + ec.message());
+    if (ec) return Internal("remove " + p.string() + ": " + ec.message());
   }
   return freed;
 }
 
-} // namespace warren
+}  // namespace warren

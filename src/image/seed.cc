@@ -15,107 +15,89 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool IsIpv4(const std::string &s) {
+bool IsIpv4(const std::string& s) {
   in_addr a{};
   return inet_pton(AF_INET, s.c_str(), &a) == 1;
 }
 
 bool IsLabel(std::string_view s) {
-  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-')
-    return false;
+  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '-';
-    if (!ok)
-      return false;
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok) return false;
   }
   return true;
 }
 
 bool IsDomain(std::string_view s) {
-  if (s.empty() || s.size() > 253)
-    return false;
+  if (s.empty() || s.size() > 253) return false;
   size_t start = 0;
   while (true) {
     size_t dot = s.find('.', start);
-    if (!IsLabel(s.substr(start, dot - start)))
-      return false;
-    if (dot == std::string_view::npos)
-      return true;
+    if (!IsLabel(s.substr(start, dot - start))) return false;
+    if (dot == std::string_view::npos) return true;
     start = dot + 1;
   }
 }
 
 bool IsSingleLine(std::string_view s) {
-  return s.find_first_of(std::string_view("\n\r\0", 3)) ==
-         std::string_view::npos;
+  return s.find_first_of(std::string_view("\n\r\0", 3)) == std::string_view::npos;
 }
 
-Status Bad(std::string_view field, std::string_view value,
-           std::string_view want) {
-  return InvalidArgument("seed: " + std::string(field) + " \"" +
-                         std::string(value) +
+Status Bad(std::string_view field, std::string_view value, std::string_view want) {
+  return InvalidArgument("seed: " + std::string(field) + " \"" + std::string(value) +
                          "\" is invalid: " + std::string(want));
 }
 
 // Removes a scratch directory on every return path.
 class ScratchDir {
-public:
-  static Result<ScratchDir> Create(const fs::path &parent,
-                                   std::string_view stem) {
+ public:
+  static Result<ScratchDir> Create(const fs::path& parent, std::string_view stem) {
     std::string tmpl = (parent / (std::string(stem) + "-XXXXXX")).string();
-    if (mkdtemp(tmpl.data()) == nullptr)
-      return ErrnoError("mkdtemp " + tmpl, errno);
+    if (mkdtemp(tmpl.data()) == nullptr) return ErrnoError("mkdtemp " + tmpl, errno);
     return ScratchDir(tmpl);
   }
-  ScratchDir(ScratchDir &&o) noexcept : path_(std::move(o.path_)) {
-    o.path_.clear();
-  }
-  ScratchDir &operator=(ScratchDir &&) = delete;
+  ScratchDir(ScratchDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  ScratchDir& operator=(ScratchDir&&) = delete;
   ~ScratchDir() {
     std::error_code ec;
-    if (!path_.empty())
-      fs::remove_all(path_, ec);
+    if (!path_.empty()) fs::remove_all(path_, ec);
   }
-  const fs::path &path() const { return path_; }
+  const fs::path& path() const { return path_; }
 
-private:
+ private:
   explicit ScratchDir(fs::path p) : path_(std::move(p)) {}
   fs::path path_;
 };
 
-Status WriteFile(const fs::path &path, std::string_view content) {
+Status WriteFile(const fs::path& path, std::string_view content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(content.data(), static_cast<std::streamsize>(content.size()));
   out.close();
-  if (!out)
-    return Internal("cannot write " + path.string());
+  if (!out) return Internal("cannot write " + path.string());
   return Status::Ok();
 }
 
-Result<std::string> ReadFile(const fs::path &path) {
+Result<std::string> ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return ErrnoError("open " + path.string(), errno);
+  if (!in) return ErrnoError("open " + path.string(), errno);
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
 }
 
 std::string TrimRight(std::string s) {
-  while (!s.empty() &&
-         (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
-    s.pop_back();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
 }
 
-std::string CloudConfig(const SeedSpec &spec) {
+std::string CloudConfig(const SeedSpec& spec) {
   nlohmann::json c = {
       {"hostname", spec.hostname},
       {"disable_root", false},
       {"ssh_pwauth", false},
-      {"users",
-       {{{"name", "root"}, {"ssh_authorized_keys", {spec.authorized_key}}}}},
+      {"users", {{{"name", "root"}, {"ssh_authorized_keys", {spec.authorized_key}}}}},
       {"ssh_deletekeys", true},
       {"ssh_keys",
        {{"ed25519_private", spec.host_key_ed25519_private},
@@ -132,18 +114,16 @@ std::string CloudConfig(const SeedSpec &spec) {
   return "#cloud-config\n" + c.dump(2) + "\n";
 }
 
-std::string NetworkConfig(const SeedSpec &spec) {
+std::string NetworkConfig(const SeedSpec& spec) {
   nlohmann::json eth = nlohmann::json::object();
-  eth["match"] = spec.mac.empty() ? nlohmann::json{{"name", "e*"}}
-                                  : nlohmann::json{{"macaddress", spec.mac}};
+  eth["match"] =
+      spec.mac.empty() ? nlohmann::json{{"name", "e*"}} : nlohmann::json{{"macaddress", spec.mac}};
   if (!spec.ip.empty()) {
     eth["addresses"] = {spec.ip + "/" + std::to_string(spec.prefix)};
-    if (!spec.gateway.empty())
-      eth["routes"] = {{{"to", "default"}, {"via", spec.gateway}}};
+    if (!spec.gateway.empty()) eth["routes"] = {{{"to", "default"}, {"via", spec.gateway}}};
     if (!spec.dns.empty()) {
       eth["nameservers"]["addresses"] = {spec.dns};
-      if (!spec.search_domain.empty())
-        eth["nameservers"]["search"] = {spec.search_domain};
+      if (!spec.search_domain.empty()) eth["nameservers"]["search"] = {spec.search_domain};
     }
   } else {
     eth["dhcp4"] = true;
@@ -152,43 +132,35 @@ std::string NetworkConfig(const SeedSpec &spec) {
   return n.dump(2) + "\n";
 }
 
-} // namespace
+}  // namespace
 
-Status ValidateSeedSpec(const SeedSpec &s) {
-  if (s.instance_id.empty() || !IsSingleLine(s.instance_id) ||
-      s.instance_id.size() > 128) {
+Status ValidateSeedSpec(const SeedSpec& s) {
+  if (s.instance_id.empty() || !IsSingleLine(s.instance_id) || s.instance_id.size() > 128) {
     return Bad("instance_id", s.instance_id, "must be a non-empty single line");
   }
-  if (!IsLabel(s.hostname))
-    return Bad("hostname", s.hostname, "must be a DNS label");
-  if (!s.ip.empty() && !IsIpv4(s.ip))
-    return Bad("ip", s.ip, "must be an IPv4 address");
+  if (!IsLabel(s.hostname)) return Bad("hostname", s.hostname, "must be a DNS label");
+  if (!s.ip.empty() && !IsIpv4(s.ip)) return Bad("ip", s.ip, "must be an IPv4 address");
   if (s.prefix < 0 || s.prefix > 32) {
     return Bad("prefix", std::to_string(s.prefix), "must be 0..32");
   }
   if (!s.gateway.empty() && !IsIpv4(s.gateway)) {
     return Bad("gateway", s.gateway, "must be an IPv4 address");
   }
-  if (!s.dns.empty() && !IsIpv4(s.dns))
-    return Bad("dns", s.dns, "must be an IPv4 address");
+  if (!s.dns.empty() && !IsIpv4(s.dns)) return Bad("dns", s.dns, "must be an IPv4 address");
   if (!s.search_domain.empty() && !IsDomain(s.search_domain)) {
     return Bad("search_domain", s.search_domain, "must be a domain name");
   }
   if (!s.mac.empty() && (s.mac.size() != 17 || !IsSingleLine(s.mac))) {
     return Bad("mac", s.mac, "must look like 52:54:00:12:34:56");
   }
-  if (s.authorized_key.rfind("ssh-", 0) != 0 &&
-      s.authorized_key.rfind("ecdsa-", 0) != 0) {
-    return Bad("authorized_key", s.authorized_key,
-               "must be an OpenSSH public key line");
+  if (s.authorized_key.rfind("ssh-", 0) != 0 && s.authorized_key.rfind("ecdsa-", 0) != 0) {
+    return Bad("authorized_key", s.authorized_key, "must be an OpenSSH public key line");
   }
   if (!IsSingleLine(s.authorized_key)) {
     return Bad("authorized_key", "...", "must be a single line");
   }
-  if (s.host_key_ed25519_private.find("BEGIN OPENSSH PRIVATE KEY") ==
-      std::string::npos) {
-    return Bad("host_key_ed25519_private", "...",
-               "must be an OpenSSH private key");
+  if (s.host_key_ed25519_private.find("BEGIN OPENSSH PRIVATE KEY") == std::string::npos) {
+    return Bad("host_key_ed25519_private", "...", "must be an OpenSSH private key");
   }
   if (s.host_key_ed25519_public.rfind("ssh-ed25519 ", 0) != 0 ||
       !IsSingleLine(s.host_key_ed25519_public)) {
@@ -196,52 +168,43 @@ Status ValidateSeedSpec(const SeedSpec &s) {
                "must be one \"ssh-ed25519 ...\" line");
   }
   if (!s.user_data.empty() && s.user_data.rfind("#!", 0) != 0) {
-    return Bad("user_data", s.user_data.substr(0, 20),
-               "must be a script starting with #!");
+    return Bad("user_data", s.user_data.substr(0, 20), "must be a script starting with #!");
   }
   return Status::Ok();
 }
 
-std::map<std::string, std::string> SeedFiles(const SeedSpec &spec) {
+std::map<std::string, std::string> SeedFiles(const SeedSpec& spec) {
   std::map<std::string, std::string> files;
-  files["meta-data"] = nlohmann::json{{"instance-id", spec.instance_id},
-                                      {"local-hostname", spec.hostname}}
-                           .dump() +
-                       "\n";
+  files["meta-data"] =
+      nlohmann::json{{"instance-id", spec.instance_id}, {"local-hostname", spec.hostname}}.dump() +
+      "\n";
   files["user-data"] = CloudConfig(spec);
   files["network-config"] = NetworkConfig(spec);
   std::string env = "HOSTNAME=" + spec.hostname + "\n";
   if (!spec.ip.empty()) {
     env += "ADDRESS=" + spec.ip + "/" + std::to_string(spec.prefix) + "\n";
-    if (!spec.gateway.empty())
-      env += "GATEWAY=" + spec.gateway + "\n";
-    if (!spec.dns.empty())
-      env += "DNS=" + spec.dns + "\n";
-    if (!spec.search_domain.empty())
-      env += "SEARCH=" + spec.search_domain + "\n";
+    if (!spec.gateway.empty()) env += "GATEWAY=" + spec.gateway + "\n";
+    if (!spec.dns.empty()) env += "DNS=" + spec.dns + "\n";
+    if (!spec.search_domain.empty()) env += "SEARCH=" + spec.search_domain + "\n";
   }
   env += "AUTHORIZED_KEY=" + spec.authorized_key + "\n";
-  env +=
-      "HOST_KEY_ED25519=" + Base64Encode(spec.host_key_ed25519_private) + "\n";
+  env += "HOST_KEY_ED25519=" + Base64Encode(spec.host_key_ed25519_private) + "\n";
   env += "HOST_KEY_ED25519_PUB=" + spec.host_key_ed25519_public + "\n";
   files["warren.env"] = env;
-  if (!spec.user_data.empty())
-    files["warren-user-data"] = spec.user_data;
+  if (!spec.user_data.empty()) files["warren-user-data"] = spec.user_data;
   return files;
 }
 
-Status WriteSeedIso(Runner &runner, const SeedSpec &spec, const fs::path &out,
+Status WriteSeedIso(Runner& runner, const SeedSpec& spec, const fs::path& out,
                     std::stop_token stop) {
   RETURN_IF_ERROR(ValidateSeedSpec(spec));
-  fs::path parent =
-      out.parent_path().empty() ? fs::path(".") : out.parent_path();
+  fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
   ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create(parent, ".seed"));
   fs::path content = dir.path() / "cidata";
   std::error_code ec;
   fs::create_directory(content, ec);
-  if (ec)
-    return Internal("create " + content.string() + ": " + ec.message());
-  for (const auto &[name, data] : SeedFiles(spec)) {
+  if (ec) return Internal("create " + content.string() + ": " + ec.message());
+  for (const auto& [name, data] : SeedFiles(spec)) {
     RETURN_IF_ERROR(WriteFile(content / name, data));
   }
   fs::path tmp = dir.path() / "seed.iso";
@@ -250,31 +213,23 @@ Status WriteSeedIso(Runner &runner, const SeedSpec &spec, const fs::path &out,
               "cidata",      "-joliet", "-rock",   content.string()};
   run.timeout = std::chrono::seconds(60);
   Result<std::string> r = RunAndCheck(runner, run, stop);
-  if (!r.ok())
-    return r.error().Annotate("writing seed " + out.string());
+  if (!r.ok()) return r.error().Annotate("writing seed " + out.string());
   fs::rename(tmp, out, ec);
-  if (ec)
-    return Internal("rename seed into " + out.string() + ": " + ec.message());
+  if (ec) return Internal("rename seed into " + out.string() + ": " + ec.message());
   return Status::Ok();
 }
 
-Result<SshKeyPair> GenerateEd25519KeyPair(Runner &runner,
-                                          const fs::path &scratch_parent,
-                                          std::string_view comment,
-                                          std::stop_token stop) {
-  if (!IsSingleLine(comment))
-    return InvalidArgument("ssh key comment must be a single line");
-  ASSIGN_OR_RETURN(ScratchDir dir,
-                   ScratchDir::Create(scratch_parent, ".keygen"));
+Result<SshKeyPair> GenerateEd25519KeyPair(Runner& runner, const fs::path& scratch_parent,
+                                          std::string_view comment, std::stop_token stop) {
+  if (!IsSingleLine(comment)) return InvalidArgument("ssh key comment must be a single line");
+  ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create(scratch_parent, ".keygen"));
   fs::path key = dir.path() / "key";
   RunSpec run;
-  run.argv = {"ssh-keygen", "-q",        "-t", "ed25519",
-              "-N",         "",          "-C", std::string(comment),
-              "-f",         key.string()};
+  run.argv = {"ssh-keygen",         "-q", "-t",        "ed25519", "-N", "", "-C",
+              std::string(comment), "-f", key.string()};
   run.timeout = std::chrono::seconds(30);
   Result<std::string> r = RunAndCheck(runner, run, stop);
-  if (!r.ok())
-    return r.error().Annotate("generating an ed25519 key pair");
+  if (!r.ok()) return r.error().Annotate("generating an ed25519 key pair");
   SshKeyPair pair;
   ASSIGN_OR_RETURN(pair.private_key, ReadFile(key));
   ASSIGN_OR_RETURN(std::string pub, ReadFile(key.string() + ".pub"));
@@ -282,4 +237,4 @@ Result<SshKeyPair> GenerateEd25519KeyPair(Runner &runner,
   return pair;
 }
 
-} // namespace warren
+}  // namespace warren

@@ -17,47 +17,44 @@ namespace warren {
 // warren's own guests read warren.env (KEY=VALUE, one per line, values taken
 // verbatim) and run warren-user-data. Both describe the same configuration.
 struct SeedSpec {
-  std::string instance_id; // changes per VM; cloud-init reruns when it changes
-  std::string hostname;    // DNS label
-  std::string ip;  // IPv4 dotted quad; empty = leave the network unconfigured
-  int prefix = 24; // 0..32
-  std::string gateway;       // IPv4 or empty
-  std::string dns;           // IPv4 or empty
-  std::string search_domain; // or empty
-  std::string mac; // optional "52:54:00:..": network-config matches by it
-  std::string authorized_key;           // one OpenSSH public key line, for root
-  std::string host_key_ed25519_private; // OpenSSH private key file contents
-  std::string host_key_ed25519_public;  // "ssh-ed25519 AAAA... comment"
-  std::string
-      user_data; // optional script (must start with "#!"), run once at boot
+  std::string instance_id;               // changes per VM; cloud-init reruns when it changes
+  std::string hostname;                  // DNS label
+  std::string ip;                        // IPv4 dotted quad; empty = leave the network unconfigured
+  int prefix = 24;                       // 0..32
+  std::string gateway;                   // IPv4 or empty
+  std::string dns;                       // IPv4 or empty
+  std::string search_domain;             // or empty
+  std::string mac;                       // optional "52:54:00:..": network-config matches by it
+  std::string authorized_key;            // one OpenSSH public key line, for root
+  std::string host_key_ed25519_private;  // OpenSSH private key file contents
+  std::string host_key_ed25519_public;   // "ssh-ed25519 AAAA... comment"
+  std::string user_data;                 // optional script (must start with "#!"), run once at boot
 };
 
 // Checks every field (InvalidArgument naming the field and the bad value).
-Status ValidateSeedSpec(const SeedSpec &spec);
+Status ValidateSeedSpec(const SeedSpec& spec);
 
 // The seed's files by name (meta-data, user-data, network-config, warren.env,
 // and warren-user-data when spec.user_data is set). Pure; spec must be valid.
-std::map<std::string, std::string> SeedFiles(const SeedSpec &spec);
+std::map<std::string, std::string> SeedFiles(const SeedSpec& spec);
 
 // Validates `spec` and writes the seed ISO to `out` (atomically: a temp file
 // renamed into place). Uses genisoimage through `runner`, and a scratch
 // directory next to `out` that is removed on return. Errors: invalid spec,
 // genisoimage missing or failing, I/O errors, cancellation via `stop`.
-Status WriteSeedIso(Runner &runner, const SeedSpec &spec,
-                    const std::filesystem::path &out,
+Status WriteSeedIso(Runner& runner, const SeedSpec& spec, const std::filesystem::path& out,
                     std::stop_token stop = {});
 
 struct SshKeyPair {
-  std::string private_key; // OpenSSH private key file contents
-  std::string public_key; // "ssh-ed25519 AAAA... comment" (no trailing newline)
+  std::string private_key;  // OpenSSH private key file contents
+  std::string public_key;   // "ssh-ed25519 AAAA... comment" (no trailing newline)
 };
 
 // Generates an ed25519 key pair with `ssh-keygen -t ed25519 -N ''` in a fresh
 // scratch directory under `scratch_parent` (removed on return). Used for the
 // per-VM host key and for warren's client key.
-Result<SshKeyPair>
-GenerateEd25519KeyPair(Runner &runner,
-                       const std::filesystem::path &scratch_parent,
-                       std::string_view comment, std::stop_token stop = {});
+Result<SshKeyPair> GenerateEd25519KeyPair(Runner& runner,
+                                          const std::filesystem::path& scratch_parent,
+                                          std::string_view comment, std::stop_token stop = {});
 
-} // namespace warren
+}  // namespace warren

@@ -4,13 +4,13 @@
 // network access to the host's Debian mirror. The base tarball is cached in
 // $WARREN_TEST_CACHE when set (a temp dir otherwise).
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "e2e/image_boot_util.h"
 #include "image/builder.h"
@@ -72,9 +72,14 @@ TEST_F(ImageBootTest, DefaultImageBootsToSshAndPowersOff) {
   Result<SshKeyPair> client = GenerateEd25519KeyPair(runner_, work_, "client");
   ASSERT_TRUE(host.ok() && client.ok());
   e2e::GuestNet net;
-  SeedSpec seed{.instance_id = "e2e-1", .hostname = "e2e", .ip = net.guest_ip,
-                .prefix = net.prefix, .gateway = net.host_ip, .dns = net.host_ip,
-                .search_domain = "vm.warren", .mac = net.mac,
+  SeedSpec seed{.instance_id = "e2e-1",
+                .hostname = "e2e",
+                .ip = net.guest_ip,
+                .prefix = net.prefix,
+                .gateway = net.host_ip,
+                .dns = net.host_ip,
+                .search_domain = "vm.warren",
+                .mac = net.mac,
                 .authorized_key = client->public_key,
                 .host_key_ed25519_private = host->private_key,
                 .host_key_ed25519_public = host->public_key,
@@ -90,8 +95,8 @@ TEST_F(ImageBootTest, DefaultImageBootsToSshAndPowersOff) {
   // 3. Private namespace, TAP, QEMU.
   ASSERT_TRUE(e2e::EnterPrivateNetns(runner_).ok());
   ASSERT_TRUE(e2e::SetUpTap(runner_, net).ok());
-  e2e::BootFiles files{image->kernel, image->initrd, image->rootfs, work_ / "seed.iso",
-                       work_ / "serial.log", image->cmdline};
+  e2e::BootFiles files{image->kernel,      image->initrd,        image->rootfs,
+                       work_ / "seed.iso", work_ / "serial.log", image->cmdline};
   e2e::QemuProcess qemu(runner_, e2e::TcgQemuArgv(files, net));
 
   auto ready = e2e::WaitForSsh(runner_, ssh, std::chrono::seconds(90));

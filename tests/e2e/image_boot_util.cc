@@ -49,17 +49,39 @@ RunSpec Spec(std::vector<std::string> argv) {
 
 std::vector<std::string> TcgQemuArgv(const BootFiles& f, const GuestNet& net) {
   return {"qemu-system-x86_64",
-          "-M", "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off",
-          "-accel", "tcg", "-cpu", "max",
-          "-smp", std::to_string(f.cpus), "-m", std::to_string(f.memory_mib),
-          "-bios", "/usr/share/qemu/qboot.rom",
-          "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
-          "-serial", "file:" + f.serial_log.string(),
-          "-kernel", f.kernel.string(), "-initrd", f.initrd.string(), "-append", f.cmdline,
-          "-drive", "file=" + f.rootfs.string() + ",if=virtio,format=raw,snapshot=on",
-          "-drive", "file=" + f.seed.string() + ",if=virtio,format=raw,readonly=on",
-          "-netdev", "tap,id=n0,ifname=" + net.tap + ",script=no,downscript=no",
-          "-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + net.mac};
+          "-M",
+          "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off",
+          "-accel",
+          "tcg",
+          "-cpu",
+          "max",
+          "-smp",
+          std::to_string(f.cpus),
+          "-m",
+          std::to_string(f.memory_mib),
+          "-bios",
+          "/usr/share/qemu/qboot.rom",
+          "-nodefaults",
+          "-no-user-config",
+          "-no-reboot",
+          "-display",
+          "none",
+          "-serial",
+          "file:" + f.serial_log.string(),
+          "-kernel",
+          f.kernel.string(),
+          "-initrd",
+          f.initrd.string(),
+          "-append",
+          f.cmdline,
+          "-drive",
+          "file=" + f.rootfs.string() + ",if=virtio,format=raw,snapshot=on",
+          "-drive",
+          "file=" + f.seed.string() + ",if=virtio,format=raw,readonly=on",
+          "-netdev",
+          "tap,id=n0,ifname=" + net.tap + ",script=no,downscript=no",
+          "-device",
+          "virtio-net-pci,netdev=n0,romfile=,mac=" + net.mac};
 }
 
 Status EnterPrivateNetns(Runner& runner) {
@@ -81,9 +103,22 @@ Status SetUpTap(Runner& runner, const GuestNet& net) {
 }
 
 std::vector<std::string> SshArgv(const SshTarget& t, const std::string& command) {
-  return {"ssh", "-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-          "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + t.known_hosts.string(),
-          "-o", "IdentitiesOnly=yes", "-i", t.identity.string(), "root@" + t.host, command};
+  return {"ssh",
+          "-q",
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "ConnectTimeout=5",
+          "-o",
+          "StrictHostKeyChecking=yes",
+          "-o",
+          "UserKnownHostsFile=" + t.known_hosts.string(),
+          "-o",
+          "IdentitiesOnly=yes",
+          "-i",
+          t.identity.string(),
+          "root@" + t.host,
+          command};
 }
 
 Result<std::chrono::duration<double>> WaitForSsh(Runner& runner, const SshTarget& target,

@@ -1,12 +1,12 @@
 #include "image/builder.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "fakes/fake_runner.h"
 
@@ -18,30 +18,37 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
+RunResult Exit(int code, std::string out = "", std::string err = "") {
+  RunResult r;
+  r.exit_code = code;
+  r.out = std::move(out);
+  r.err = std::move(err);
+  return r;
+}
+
 constexpr char kVersion[] = "6.1.0-test-cloud-amd64";
 
-void Touch(const fs::path &p, const std::string &content = "x") {
+void Touch(const fs::path& p, const std::string& content = "x") {
   fs::create_directories(p.parent_path());
   std::ofstream(p) << content;
 }
 
-std::string Slurp(const fs::path &p) {
+std::string Slurp(const fs::path& p) {
   std::ifstream in(p);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // What a base tarball unpacks to, reduced to what the builder touches.
-void MakeFakeRoot(const fs::path &root, const fs::path &outside) {
+void MakeFakeRoot(const fs::path& root, const fs::path& outside) {
   fs::path mods = root / "lib/modules" / kVersion;
-  const char *kos[] = {"kernel/drivers/virtio/virtio.ko",
+  const char* kos[] = {"kernel/drivers/virtio/virtio.ko",
                        "kernel/drivers/virtio/virtio_pci.ko",
                        "kernel/drivers/block/virtio_blk.ko",
                        "kernel/drivers/net/virtio_net.ko",
                        "kernel/drivers/cdrom/cdrom.ko",
                        "kernel/fs/isofs/isofs.ko",
                        "kernel/sound/snd.ko"};
-  for (const char *ko : kos)
-    Touch(mods / ko);
+  for (const char* ko : kos) Touch(mods / ko);
   Touch(mods / "modules.dep",
         "kernel/drivers/virtio/virtio.ko:\n"
         "kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio.ko\n"
@@ -56,65 +63,53 @@ void MakeFakeRoot(const fs::path &root, const fs::path &outside) {
   Touch(root / "etc/ssh/ssh_host_rsa_key");
   fs::create_directories(root / "usr/sbin");
   fs::create_symlink("/usr/sbin",
-                     root / "sbin"); // absolute: must resolve inside root
-  fs::create_symlink(
-      outside, root / "etc/acpi"); // points at a host dir: must not escape
+                     root / "sbin");               // absolute: must resolve inside root
+  fs::create_symlink(outside, root / "etc/acpi");  // points at a host dir: must not escape
   fs::create_symlink("/run/resolv.conf", root / "etc/resolv.conf");
 }
 
 class RecordingProgress : public BuildProgress {
-public:
-  void Step(std::string name, double fraction) override {
-    steps.push_back(name);
-  }
+ public:
+  void Step(std::string name, double fraction) override { steps.push_back(name); }
   void Log(std::string line) override { lines.push_back(line); }
   std::vector<std::string> steps, lines;
 };
 
 class BuilderTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
-    std::string t =
-        (fs::temp_directory_path() / "warren-builder-test-XXXXXX").string();
+    std::string t = (fs::temp_directory_path() / "warren-builder-test-XXXXXX").string();
     ASSERT_NE(mkdtemp(t.data()), nullptr);
     dir_ = t;
     fs::create_directories(dir_ / "apt/sources.list.d");
     Touch(dir_ / "apt/sources.list.d/debian.sources", "Types: deb\n");
-    Touch(dir_ / "apt/sources.list", ""); // empty: not passed
+    Touch(dir_ / "apt/sources.list", "");  // empty: not passed
     fs::create_directories(dir_ / "outside");
-    runner_.OnCall({"mmdebstrap"},
-                   [](const RunSpec &s, std::stop_token) -> Result<RunResult> {
-                     for (const std::string &a : s.argv) {
-                       if (a.find(".tar.tmp-") != std::string::npos)
-                         Touch(a, "tarball");
-                     }
-                     return RunResult{.exit_code = 0, .out = "I: success\n"};
-                   });
-    runner_.OnCall(
-        {"tar"},
-        [this](const RunSpec &s, std::stop_token) -> Result<RunResult> {
-          MakeFakeRoot(s.argv.back(), dir_ / "outside");
-          return RunResult{.exit_code = 0};
-        });
-    runner_.On({"chroot"}, RunResult{.exit_code = 0});
-    runner_.OnCall(
-        {"cpio"},
-        [this](const RunSpec &s, std::stop_token) -> Result<RunResult> {
-          cpio_list_ = s.stdin_data;
-          cpio_order_ = Slurp(fs::path(s.cwd) / "modules/order");
-          Touch(s.argv.back(), "cpio");
-          return RunResult{.exit_code = 0};
-        });
-    runner_.OnCall({"mkfs.ext4"},
-                   [](const RunSpec &s, std::stop_token) -> Result<RunResult> {
-                     Touch(s.argv[7], "ext4");
-                     return RunResult{.exit_code = 0};
-                   });
+    runner_.OnCall({"mmdebstrap"}, [](const RunSpec& s, std::stop_token) -> Result<RunResult> {
+      for (const std::string& a : s.argv) {
+        if (a.find(".tar.tmp-") != std::string::npos) Touch(a, "tarball");
+      }
+      return Exit(0, "I: success\n");
+    });
+    runner_.OnCall({"tar"}, [this](const RunSpec& s, std::stop_token) -> Result<RunResult> {
+      MakeFakeRoot(s.argv.back(), dir_ / "outside");
+      return Exit(0);
+    });
+    runner_.On({"chroot"}, Exit(0));
+    runner_.OnCall({"cpio"}, [this](const RunSpec& s, std::stop_token) -> Result<RunResult> {
+      cpio_list_ = s.stdin_data;
+      cpio_order_ = Slurp(fs::path(s.cwd) / "modules/order");
+      Touch(s.argv.back(), "cpio");
+      return Exit(0);
+    });
+    runner_.OnCall({"mkfs.ext4"}, [](const RunSpec& s, std::stop_token) -> Result<RunResult> {
+      Touch(s.argv[7], "ext4");
+      return Exit(0);
+    });
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result<BuiltImage> Build(const Recipe &r, const std::string &staging,
-                           std::stop_token stop = {}) {
+  Result<BuiltImage> Build(const Recipe& r, const std::string& staging, std::stop_token stop = {}) {
     fs::create_directories(dir_ / staging);
     DebianImageBuilder builder(runner_, {.apt_dir = dir_ / "apt"});
     return builder.Build(r, dir_ / staging, dir_ / "cache", progress_, stop);
@@ -133,34 +128,26 @@ TEST_F(BuilderTest, MinimalStepSequenceGolden) {
   std::string key = CacheKey("base", DefaultRecipe());
   auto calls = runner_.calls();
   ASSERT_EQ(calls.size(), 5u);
-  EXPECT_THAT(
-      calls[0],
-      ElementsAre(
-          "mmdebstrap", "--variant=apt", "--format=tar",
-          "--include=busybox-static,dropbear-bin,kmod,linux-image-cloud-amd64,"
-          "tiny-initramfs",
-          "--dpkgopt=path-exclude=/usr/share/man/*",
-          "--dpkgopt=path-exclude=/usr/share/doc/*",
-          "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-          "--dpkgopt=path-exclude=/usr/share/locale/*", "bookworm",
-          HasSubstr((dir_ / "cache" / ("base-" + key + ".tar.tmp-")).string()),
-          (dir_ / "apt/sources.list.d/debian.sources").string()));
-  EXPECT_THAT(calls[1],
-              ElementsAre("tar", "--numeric-owner", "-xpf",
-                          (dir_ / "cache" / ("base-" + key + ".tar")).string(),
-                          "-C", root.string()));
-  EXPECT_THAT(calls[2],
-              ElementsAre("chroot", root.string(), "depmod", "-a", kVersion));
-  EXPECT_THAT(calls[3],
-              ElementsAre("cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0",
-                          "-O", (dir_ / "s1/initrd.img").string()));
-  EXPECT_THAT(calls[4],
-              ElementsAre("mkfs.ext4", "-q", "-F", "-L", "root", "-d",
-                          root.string(), (dir_ / "s1/rootfs.img").string(),
-                          "1024M"));
-  EXPECT_THAT(progress_.steps,
-              ElementsAre("base", "extract", "configure", "recipe", "kernel",
-                          "initramfs", "rootfs", "cleanup", "done"));
+  EXPECT_THAT(calls[0],
+              ElementsAre("mmdebstrap", "--variant=apt", "--format=tar",
+                          "--include=busybox-static,dropbear-bin,kmod,linux-image-cloud-amd64,"
+                          "tiny-initramfs",
+                          "--dpkgopt=path-exclude=/usr/share/man/*",
+                          "--dpkgopt=path-exclude=/usr/share/doc/*",
+                          "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+                          "--dpkgopt=path-exclude=/usr/share/locale/*", "bookworm",
+                          HasSubstr((dir_ / "cache" / ("base-" + key + ".tar.tmp-")).string()),
+                          (dir_ / "apt/sources.list.d/debian.sources").string()));
+  EXPECT_THAT(calls[1], ElementsAre("tar", "--numeric-owner", "-xpf",
+                                    (dir_ / "cache" / ("base-" + key + ".tar")).string(), "-C",
+                                    root.string()));
+  EXPECT_THAT(calls[2], ElementsAre("chroot", root.string(), "depmod", "-a", kVersion));
+  EXPECT_THAT(calls[3], ElementsAre("cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0", "-O",
+                                    (dir_ / "s1/initrd.img").string()));
+  EXPECT_THAT(calls[4], ElementsAre("mkfs.ext4", "-q", "-F", "-L", "root", "-d", root.string(),
+                                    (dir_ / "s1/rootfs.img").string(), "1024M"));
+  EXPECT_THAT(progress_.steps, ElementsAre("base", "extract", "configure", "recipe", "kernel",
+                                           "initramfs", "rootfs", "cleanup", "done"));
   EXPECT_THAT(progress_.lines, Contains("I: success"));
 
   EXPECT_EQ(Slurp(img->kernel), "kernel");
@@ -171,8 +158,7 @@ TEST_F(BuilderTest, MinimalStepSequenceGolden) {
   EXPECT_EQ(img->facts["flavour"], "minimal");
   EXPECT_EQ(img->facts["ssh_server"], "dropbear");
   EXPECT_EQ(img->facts["kernel_version"], kVersion);
-  EXPECT_EQ(cpio_order_,
-            "virtio\nvirtio_pci\nvirtio_blk\nvirtio_net\ncdrom\nisofs\n");
+  EXPECT_EQ(cpio_order_, "virtio\nvirtio_pci\nvirtio_blk\nvirtio_net\ncdrom\nisofs\n");
   EXPECT_THAT(cpio_list_, HasSubstr("\ninit\n"));
   EXPECT_THAT(cpio_list_, HasSubstr("dev/console\n"));
   EXPECT_THAT(cpio_list_, HasSubstr("modules/isofs.ko\n"));
@@ -180,7 +166,7 @@ TEST_F(BuilderTest, MinimalStepSequenceGolden) {
 
 TEST_F(BuilderTest, InstallsMinimalGuestFilesInsideTheRootOnly) {
   // Keep the root to inspect it: fail the last step.
-  runner_.On({"mkfs.ext4"}, RunResult{.exit_code = 1, .err = "disk full\n"});
+  runner_.On({"mkfs.ext4"}, Exit(1, "", "disk full\n"));
   Result<BuiltImage> img = Build(DefaultRecipe(), "s");
   ASSERT_FALSE(img.ok());
   EXPECT_THAT(img.error().message(), HasSubstr("disk full"));
@@ -188,19 +174,13 @@ TEST_F(BuilderTest, InstallsMinimalGuestFilesInsideTheRootOnly) {
   EXPECT_EQ(fs::read_symlink(root / "usr/sbin/init"), "/bin/busybox");
   EXPECT_TRUE(fs::exists(root / "etc/inittab"));
   EXPECT_TRUE(fs::exists(root / "usr/lib/warren/apply-seed"));
-  EXPECT_TRUE(
-      fs::exists(root / dir_.relative_path() / "outside/PWRF/00000080"));
-  EXPECT_TRUE(fs::is_empty(dir_ / "outside"))
-      << "a guest symlink redirected a write to the host";
-  EXPECT_TRUE(
-      fs::is_regular_file(fs::symlink_status(root / "etc/resolv.conf")));
+  EXPECT_TRUE(fs::exists(root / dir_.relative_path() / "outside/PWRF/00000080"));
+  EXPECT_TRUE(fs::is_empty(dir_ / "outside")) << "a guest symlink redirected a write to the host";
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(root / "etc/resolv.conf")));
   EXPECT_FALSE(fs::exists(root / "etc/ssh/ssh_host_rsa_key"));
-  EXPECT_FALSE(
-      fs::exists(root / "boot" / (std::string("initrd.img-") + kVersion)));
-  EXPECT_FALSE(
-      fs::exists(root / "lib/modules" / kVersion / "kernel/sound/snd.ko"));
-  EXPECT_TRUE(
-      fs::exists(root / "lib/modules" / kVersion / "kernel/fs/isofs/isofs.ko"));
+  EXPECT_FALSE(fs::exists(root / "boot" / (std::string("initrd.img-") + kVersion)));
+  EXPECT_FALSE(fs::exists(root / "lib/modules" / kVersion / "kernel/sound/snd.ko"));
+  EXPECT_TRUE(fs::exists(root / "lib/modules" / kVersion / "kernel/fs/isofs/isofs.ko"));
   struct stat st {};
   ASSERT_EQ(::stat((root / "usr/lib/warren/boot").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0755u);
@@ -219,9 +199,9 @@ TEST_F(BuilderTest, SecondBuildReusesTheCachedBase) {
   Result<std::vector<CacheEntry>> cache = ListCache(dir_ / "cache");
   ASSERT_TRUE(cache.ok());
   ASSERT_EQ(cache->size(), 2u);
-  EXPECT_THAT((std::vector<std::string>{(*cache)[0].key, (*cache)[1].key}),
-              ::testing::UnorderedElementsAre(CacheKey("base", DefaultRecipe()),
-                                              CacheKey("base", other)));
+  EXPECT_THAT(
+      (std::vector<std::string>{(*cache)[0].key, (*cache)[1].key}),
+      ::testing::UnorderedElementsAre(CacheKey("base", DefaultRecipe()), CacheKey("base", other)));
   Result<uint64_t> freed = PruneCache(dir_ / "cache");
   ASSERT_TRUE(freed.ok());
   EXPECT_EQ(*freed, 2 * std::string("tarball").size());
@@ -232,17 +212,16 @@ TEST_F(BuilderTest, RecipeFilesAndCommandsRunInTheRoot) {
   Recipe r = DefaultRecipe();
   r.files = {{"/etc/motd", "hi\n", 0600}};
   r.commands = {{"apt-get", "clean"}};
-  runner_.On({"mkfs.ext4"}, RunResult{.exit_code = 1}); // keep the root
+  runner_.On({"mkfs.ext4"}, Exit(1));  // keep the root
   ASSERT_FALSE(Build(r, "s").ok());
   fs::path root = dir_ / "s/root";
   EXPECT_EQ(Slurp(root / "etc/motd"), "hi\n");
   auto specs = runner_.specs();
-  auto it = std::find_if(specs.begin(), specs.end(), [](const RunSpec &s) {
+  auto it = std::find_if(specs.begin(), specs.end(), [](const RunSpec& s) {
     return s.argv.size() > 2 && s.argv[2] == "apt-get";
   });
   ASSERT_NE(it, specs.end());
-  EXPECT_THAT(it->argv,
-              ElementsAre("chroot", root.string(), "apt-get", "clean"));
+  EXPECT_THAT(it->argv, ElementsAre("chroot", root.string(), "apt-get", "clean"));
   EXPECT_FALSE(it->inherit_env);
   EXPECT_THAT(it->env, Contains(HasSubstr("PATH=")));
 }
@@ -251,24 +230,20 @@ TEST_F(BuilderTest, SystemdFlavourEnablesTheSeedUnitAndKeepsModules) {
   Recipe r = DefaultRecipe();
   r.flavour = Flavour::kSystemd;
   r.ssh_server = SshServer::kOpenssh;
-  runner_.On({"mkfs.ext4"}, RunResult{.exit_code = 1});
+  runner_.On({"mkfs.ext4"}, Exit(1));
   ASSERT_FALSE(Build(r, "s").ok());
   fs::path units = dir_ / "s/root/etc/systemd/system";
-  EXPECT_EQ(
-      fs::read_symlink(units / "sysinit.target.wants/warren-seed.service"),
-      "/etc/systemd/system/warren-seed.service");
+  EXPECT_EQ(fs::read_symlink(units / "sysinit.target.wants/warren-seed.service"),
+            "/etc/systemd/system/warren-seed.service");
   EXPECT_TRUE(fs::exists(units / "warren-user-data.service"));
   EXPECT_FALSE(fs::exists(dir_ / "s/root/etc/inittab"));
   EXPECT_TRUE(fs::exists(dir_ / "s/root/etc/ssh/sshd_config"));
-  EXPECT_FALSE(runner_.Called({"chroot"}))
-      << "no depmod: modules are not pruned";
-  EXPECT_TRUE(fs::exists(dir_ / "s/root/lib/modules" / kVersion /
-                         "kernel/sound/snd.ko"));
+  EXPECT_FALSE(runner_.Called({"chroot"})) << "no depmod: modules are not pruned";
+  EXPECT_TRUE(fs::exists(dir_ / "s/root/lib/modules" / kVersion / "kernel/sound/snd.ko"));
 }
 
 TEST_F(BuilderTest, FailedBaseLeavesNoCacheDebris) {
-  runner_.On({"mmdebstrap"},
-             RunResult{.exit_code = 1, .err = "E: cannot reach mirror\n"});
+  runner_.On({"mmdebstrap"}, Exit(1, "", "E: cannot reach mirror\n"));
   Result<BuiltImage> img = Build(DefaultRecipe(), "s");
   ASSERT_FALSE(img.ok());
   EXPECT_THAT(img.error().message(), HasSubstr("mmdebstrap"));
@@ -278,11 +253,10 @@ TEST_F(BuilderTest, FailedBaseLeavesNoCacheDebris) {
 
 TEST_F(BuilderTest, CancelledMidStepStopsTheBuild) {
   std::stop_source stop;
-  runner_.OnCall({"mmdebstrap"},
-                 [&](const RunSpec &, std::stop_token) -> Result<RunResult> {
-                   stop.request_stop();
-                   return Cancelled("killed");
-                 });
+  runner_.OnCall({"mmdebstrap"}, [&](const RunSpec&, std::stop_token) -> Result<RunResult> {
+    stop.request_stop();
+    return Cancelled("killed");
+  });
   Result<BuiltImage> img = Build(DefaultRecipe(), "s", stop.get_token());
   ASSERT_FALSE(img.ok());
   EXPECT_EQ(img.error().code(), Code::kCancelled);
@@ -297,5 +271,5 @@ TEST_F(BuilderTest, NoAptSourcesIsAClearError) {
   EXPECT_THAT(img.error().message(), HasSubstr("apt sources"));
 }
 
-} // namespace
-} // namespace warren
+}  // namespace
+}  // namespace warren

@@ -14,9 +14,8 @@ TEST(RecipeTest, DefaultIsMinimalBookwormDropbear) {
   EXPECT_EQ(r.suite, "bookworm");
   EXPECT_EQ(r.flavour, Flavour::kMinimal);
   EXPECT_EQ(r.ssh_server, SshServer::kDropbear);
-  EXPECT_THAT(BasePackages(r),
-              ElementsAre("busybox-static", "dropbear-bin", "kmod",
-                          "linux-image-cloud-amd64", "tiny-initramfs"));
+  EXPECT_THAT(BasePackages(r), ElementsAre("busybox-static", "dropbear-bin", "kmod",
+                                           "linux-image-cloud-amd64", "tiny-initramfs"));
 }
 
 TEST(RecipeTest, ParsesEveryKey) {
@@ -39,7 +38,7 @@ mode = "0755"
   ASSERT_TRUE(r.ok()) << r.error().ToString();
   EXPECT_EQ(r->suite, "trixie");
   EXPECT_EQ(r->flavour, Flavour::kSystemd);
-  EXPECT_EQ(r->ssh_server, SshServer::kOpenssh); // systemd implies openssh
+  EXPECT_EQ(r->ssh_server, SshServer::kOpenssh);  // systemd implies openssh
   EXPECT_THAT(r->packages, ElementsAre("curl", "g++"));
   ASSERT_EQ(r->commands.size(), 2u);
   EXPECT_THAT(r->commands[1], ElementsAre("useradd", "-m", "dev"));
@@ -53,15 +52,14 @@ mode = "0755"
 }
 
 TEST(RecipeTest, IntegerOctalMode) {
-  Result<Recipe> r = ParseRecipe(
-      "[[files]]\npath = \"/a\"\ncontent = \"\"\nmode = 0o600\n", "m");
+  Result<Recipe> r = ParseRecipe("[[files]]\npath = \"/a\"\ncontent = \"\"\nmode = 0o600\n", "m");
   ASSERT_TRUE(r.ok()) << r.error().ToString();
   EXPECT_EQ(r->files[0].mode, 0600u);
 }
 
 struct BadCase {
-  const char *toml;
-  const char *message;
+  const char* toml;
+  const char* message;
 };
 
 class RecipeErrorTest : public ::testing::TestWithParam<BadCase> {};
@@ -78,26 +76,20 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, RecipeErrorTest,
     ::testing::Values(
         BadCase{"pakages = [\"x\"]", "unknown key \"pakages\""},
-        BadCase{"\n\nflavour = \"alpine\"",
-                "my.toml:3: bad flavour \"alpine\""},
+        BadCase{"\n\nflavour = \"alpine\"", "my.toml:3: bad flavour \"alpine\""},
         BadCase{"packages = [\"Bad_Name\"]", "bad package name \"Bad_Name\""},
         BadCase{"packages = \"curl\"", "must be an array"},
         BadCase{"suite = \"Bookworm!\"", "bad suite"},
         BadCase{"ssh_server = \"telnet\"", "bad ssh_server"},
-        BadCase{"flavour = \"systemd\"\nssh_server = \"dropbear\"",
-                "only supported by"},
+        BadCase{"flavour = \"systemd\"\nssh_server = \"dropbear\"", "only supported by"},
         BadCase{"commands = [[]]", "needs a program name"},
-        BadCase{"[[files]]\npath = \"etc/x\"\ncontent = \"\"",
-                "must be absolute"},
-        BadCase{"[[files]]\npath = \"/etc/../../x\"\ncontent = \"\"",
-                "without \"..\""},
+        BadCase{"[[files]]\npath = \"etc/x\"\ncontent = \"\"", "must be absolute"},
+        BadCase{"[[files]]\npath = \"/etc/../../x\"\ncontent = \"\"", "without \"..\""},
         BadCase{"[[files]]\npath = \"/x\"", "needs both path and content"},
         BadCase{"[[files]]\npath = \"/x\"\ncontent = \"\"\nowner = \"me\"",
                 "unknown key \"owner\""},
-        BadCase{"[[files]]\npath = \"/x\"\ncontent = \"\"\nmode = \"0999\"",
-                "octal"},
-        BadCase{"rootfs_mib = 10", "rootfs_mib"},
-        BadCase{"cmdline = \"a\\nb\"", "single line"},
+        BadCase{"[[files]]\npath = \"/x\"\ncontent = \"\"\nmode = \"0999\"", "octal"},
+        BadCase{"rootfs_mib = 10", "rootfs_mib"}, BadCase{"cmdline = \"a\\nb\"", "single line"},
         BadCase{"suite = ", "my.toml:1"}));
 
 TEST(CacheKeyTest, StableAndHex) {
@@ -127,9 +119,8 @@ TEST(CacheKeyTest, BaseChangesWithItsInputsOnly) {
   EXPECT_NE(k, CacheKey("base", suite));
   EXPECT_NE(k, CacheKey("base", pkg));
   EXPECT_NE(k, CacheKey("base", flavour));
-  EXPECT_EQ(k, CacheKey("base", cmd)); // commands run after the base
-  EXPECT_NE(CacheKey("image", base),
-            CacheKey("image", cmd)); // ...but change the image
+  EXPECT_EQ(k, CacheKey("base", cmd));                         // commands run after the base
+  EXPECT_NE(CacheKey("image", base), CacheKey("image", cmd));  // ...but change the image
 }
 
 TEST(PackageNameTest, FollowsDebianPolicy) {
@@ -141,5 +132,5 @@ TEST(PackageNameTest, FollowsDebianPolicy) {
   EXPECT_FALSE(IsValidPackageName("curl;rm"));
 }
 
-} // namespace
-} // namespace warren
+}  // namespace
+}  // namespace warren

@@ -1,11 +1,11 @@
 #include "image/seed.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "fakes/fake_runner.h"
@@ -17,18 +17,31 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
+RunResult Exit(int code, std::string out = "", std::string err = "") {
+  RunResult r;
+  r.exit_code = code;
+  r.out = std::move(out);
+  r.err = std::move(err);
+  return r;
+}
+
+RunSpec Argv(std::vector<std::string> argv) {
+  RunSpec spec;
+  spec.argv = std::move(argv);
+  return spec;
+}
+
 class TempDir {
-public:
+ public:
   TempDir() {
-    std::string t =
-        (fs::temp_directory_path() / "warren-seed-test-XXXXXX").string();
+    std::string t = (fs::temp_directory_path() / "warren-seed-test-XXXXXX").string();
     CHECK(mkdtemp(t.data()) != nullptr);
     path_ = t;
   }
   ~TempDir() { fs::remove_all(path_); }
-  const fs::path &path() const { return path_; }
+  const fs::path& path() const { return path_; }
 
-private:
+ private:
   fs::path path_;
 };
 
@@ -49,50 +62,45 @@ SeedSpec ValidSpec() {
   return s;
 }
 
-TEST(SeedTest, ValidSpecPasses) {
-  EXPECT_TRUE(ValidateSeedSpec(ValidSpec()).ok());
-}
+TEST(SeedTest, ValidSpecPasses) { EXPECT_TRUE(ValidateSeedSpec(ValidSpec()).ok()); }
 
 TEST(SeedTest, RejectsBadFields) {
-  auto expect_bad = [](auto mutate, const char *field) {
+  auto expect_bad = [](auto mutate, const char* field) {
     SeedSpec s = ValidSpec();
     mutate(s);
     Status st = ValidateSeedSpec(s);
     EXPECT_EQ(st.code(), Code::kInvalidArgument) << field;
     EXPECT_THAT(st.message(), HasSubstr(field));
   };
-  expect_bad([](SeedSpec &s) { s.hostname = "web_1"; }, "hostname");
-  expect_bad([](SeedSpec &s) { s.ip = "10.0.0.256"; }, "ip");
-  expect_bad([](SeedSpec &s) { s.prefix = 33; }, "prefix");
-  expect_bad([](SeedSpec &s) { s.gateway = "gw"; }, "gateway");
-  expect_bad([](SeedSpec &s) { s.search_domain = "a..b"; }, "search_domain");
-  expect_bad([](SeedSpec &s) { s.authorized_key = "ssh-ed25519 A\nB"; },
-             "authorized_key");
-  expect_bad([](SeedSpec &s) { s.authorized_key = "hello"; }, "authorized_key");
-  expect_bad([](SeedSpec &s) { s.host_key_ed25519_private = "x"; },
-             "host_key_ed25519_private");
-  expect_bad([](SeedSpec &s) { s.host_key_ed25519_public = "ssh-rsa AAA"; },
+  expect_bad([](SeedSpec& s) { s.hostname = "web_1"; }, "hostname");
+  expect_bad([](SeedSpec& s) { s.ip = "10.0.0.256"; }, "ip");
+  expect_bad([](SeedSpec& s) { s.prefix = 33; }, "prefix");
+  expect_bad([](SeedSpec& s) { s.gateway = "gw"; }, "gateway");
+  expect_bad([](SeedSpec& s) { s.search_domain = "a..b"; }, "search_domain");
+  expect_bad([](SeedSpec& s) { s.authorized_key = "ssh-ed25519 A\nB"; }, "authorized_key");
+  expect_bad([](SeedSpec& s) { s.authorized_key = "hello"; }, "authorized_key");
+  expect_bad([](SeedSpec& s) { s.host_key_ed25519_private = "x"; }, "host_key_ed25519_private");
+  expect_bad([](SeedSpec& s) { s.host_key_ed25519_public = "ssh-rsa AAA"; },
              "host_key_ed25519_public");
-  expect_bad([](SeedSpec &s) { s.user_data = "echo hi"; }, "user_data");
-  expect_bad([](SeedSpec &s) { s.instance_id = ""; }, "instance_id");
+  expect_bad([](SeedSpec& s) { s.user_data = "echo hi"; }, "user_data");
+  expect_bad([](SeedSpec& s) { s.instance_id = ""; }, "instance_id");
 }
 
 TEST(SeedTest, WarrenEnvGolden) {
   SeedSpec s = ValidSpec();
   auto files = SeedFiles(s);
-  EXPECT_EQ(
-      files.at("warren.env"),
-      "HOSTNAME=web1\n"
-      "ADDRESS=10.77.0.2/24\n"
-      "GATEWAY=10.77.0.1\n"
-      "DNS=10.77.0.1\n"
-      "SEARCH=vm.warren\n"
-      "AUTHORIZED_KEY=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClient warren\n"
-      "HOST_KEY_ED25519=" +
-          Base64Encode(s.host_key_ed25519_private) +
-          "\n"
-          "HOST_KEY_ED25519_PUB=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost "
-          "web1\n");
+  EXPECT_EQ(files.at("warren.env"),
+            "HOSTNAME=web1\n"
+            "ADDRESS=10.77.0.2/24\n"
+            "GATEWAY=10.77.0.1\n"
+            "DNS=10.77.0.1\n"
+            "SEARCH=vm.warren\n"
+            "AUTHORIZED_KEY=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClient warren\n"
+            "HOST_KEY_ED25519=" +
+                Base64Encode(s.host_key_ed25519_private) +
+                "\n"
+                "HOST_KEY_ED25519_PUB=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost "
+                "web1\n");
   EXPECT_EQ(files.count("warren-user-data"), 0u);
 }
 
@@ -113,7 +121,7 @@ TEST(SeedTest, CloudInitFilesDescribeTheSameConfig) {
   EXPECT_EQ(eth["routes"][0]["via"], "10.77.0.1");
   EXPECT_EQ(eth["nameservers"]["search"][0], "vm.warren");
 
-  const std::string &ud = files.at("user-data");
+  const std::string& ud = files.at("user-data");
   ASSERT_EQ(ud.rfind("#cloud-config\n", 0), 0u);
   auto cc = nlohmann::json::parse(ud.substr(ud.find('\n') + 1));
   EXPECT_EQ(cc["users"][0]["ssh_authorized_keys"][0], s.authorized_key);
@@ -126,30 +134,25 @@ TEST(SeedTest, WriteSeedIsoRunsGenisoimageWithCidataLabel) {
   TempDir dir;
   FakeRunner runner;
   std::vector<std::string> seen_files;
-  runner.OnCall({"genisoimage"},
-                [&](const RunSpec &spec, std::stop_token) -> Result<RunResult> {
-                  for (const auto &e :
-                       fs::directory_iterator(spec.argv.back())) {
-                    seen_files.push_back(e.path().filename().string());
-                  }
-                  std::ofstream(spec.argv[3]) << "iso";
-                  return RunResult{.exit_code = 0};
-                });
+  runner.OnCall({"genisoimage"}, [&](const RunSpec& spec, std::stop_token) -> Result<RunResult> {
+    for (const auto& e : fs::directory_iterator(spec.argv.back())) {
+      seen_files.push_back(e.path().filename().string());
+    }
+    std::ofstream(spec.argv[3]) << "iso";
+    return Exit(0);
+  });
   fs::path out = dir.path() / "seed.iso";
   ASSERT_TRUE(WriteSeedIso(runner, ValidSpec(), out).ok());
   ASSERT_EQ(runner.calls().size(), 1u);
   auto argv = runner.calls()[0];
-  EXPECT_THAT(argv, ::testing::ElementsAre("genisoimage", "-quiet", "-output",
-                                           ::testing::_, "-volid", "cidata",
-                                           "-joliet", "-rock", ::testing::_));
+  EXPECT_THAT(argv, ::testing::ElementsAre("genisoimage", "-quiet", "-output", ::testing::_,
+                                           "-volid", "cidata", "-joliet", "-rock", ::testing::_));
   std::sort(seen_files.begin(), seen_files.end());
-  EXPECT_THAT(seen_files, ::testing::ElementsAre("meta-data", "network-config",
-                                                 "user-data", "warren.env"));
+  EXPECT_THAT(seen_files,
+              ::testing::ElementsAre("meta-data", "network-config", "user-data", "warren.env"));
   EXPECT_TRUE(fs::exists(out));
   // Only the ISO is left behind.
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()),
-                          fs::directory_iterator()),
-            1);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
 }
 
 TEST(SeedTest, WriteSeedIsoRefusesInvalidSpecWithoutRunning) {
@@ -157,8 +160,7 @@ TEST(SeedTest, WriteSeedIsoRefusesInvalidSpecWithoutRunning) {
   FakeRunner runner;
   SeedSpec s = ValidSpec();
   s.hostname = "";
-  EXPECT_EQ(WriteSeedIso(runner, s, dir.path() / "seed.iso").code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(WriteSeedIso(runner, s, dir.path() / "seed.iso").code(), Code::kInvalidArgument);
   EXPECT_TRUE(runner.calls().empty());
 }
 
@@ -176,22 +178,18 @@ TEST(SeedTest, RealIsoHasCidataLabelAndFiles) {
   s.host_key_ed25519_public = host->public_key;
   fs::path out = dir.path() / "seed.iso";
   ASSERT_TRUE(WriteSeedIso(runner, s, out).ok());
-  Result<std::string> info =
-      RunAndCheck(runner, RunSpec{.argv = {"isoinfo", "-d", "-i", out}});
+  Result<std::string> info = RunAndCheck(runner, Argv({"isoinfo", "-d", "-i", out}));
   ASSERT_TRUE(info.ok()) << info.error().ToString();
   EXPECT_THAT(*info, HasSubstr("Volume id: cidata"));
-  Result<std::string> ls =
-      RunAndCheck(runner, RunSpec{.argv = {"isoinfo", "-R", "-f", "-i", out}});
+  Result<std::string> ls = RunAndCheck(runner, Argv({"isoinfo", "-R", "-f", "-i", out}));
   ASSERT_TRUE(ls.ok());
   EXPECT_THAT(*ls, HasSubstr("/warren.env"));
   EXPECT_THAT(*ls, HasSubstr("/network-config"));
 }
 
 TEST(DigestTest, KnownVectors) {
-  EXPECT_EQ(Sha256Hex(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(Sha256Hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
   TempDir dir;
   std::ofstream(dir.path() / "f") << "abc";
@@ -201,5 +199,5 @@ TEST(DigestTest, KnownVectors) {
   EXPECT_FALSE(Sha256FileHex(dir.path() / "missing").ok());
 }
 
-} // namespace
-} // namespace warren
+}  // namespace
+}  // namespace warren

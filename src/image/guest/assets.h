@@ -8,12 +8,12 @@ namespace warren {
 // A guest-side file shipped inside the warren binary (scripts, config, units),
 // generated at build time from src/image/guest/ by embed.cmake.
 struct GuestAsset {
-  std::string_view name;    // file name in src/image/guest/, e.g. "apply-seed"
-  std::string_view content; // exact bytes
+  std::string_view name;     // file name in src/image/guest/, e.g. "apply-seed"
+  std::string_view content;  // exact bytes
 };
 
 // Every embedded asset, in a stable (build-defined) order. Immutable;
 // thread-safe.
-const std::vector<GuestAsset> &GuestAssets();
+const std::vector<GuestAsset>& GuestAssets();
 
-} // namespace warren
+}  // namespace warren
