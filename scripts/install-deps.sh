@@ -10,8 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 BUILD=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
        nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libldns-dev
-       libgtest-dev libgmock-dev libbenchmark-dev)
-RUNTIME=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio
+       libssl-dev libgtest-dev libgmock-dev libbenchmark-dev)
+RUNTIME=(qemu-system-x86 qemu-system-data qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage
          openssh-client sqlite3 dnsutils tmux ca-certificates)
 missing=()
 for p in "${BUILD[@]}" "${RUNTIME[@]}"; do

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine and runs warren's main job:
+# builds warren, starts the daemon under a temporary root, and shows
+# `warren status` and `warren doctor`, then builds the default image.
+# Usage: sudo bash scripts/quickstart.sh        (WARREN_KEEP=1 leaves the daemon running)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARREN_TESTS=OFF -DWARREN_BENCH=OFF >/dev/null
+cmake --build build-release -j"$(nproc)" --target warren
+warren=$PWD/build-release/src/cli/warren
+
+export WARREN_ROOT=${WARREN_ROOT:-$(mktemp -d /tmp/warren-root.XXXXXX)}
+echo "warren root: $WARREN_ROOT"
+"$warren" daemon >"$WARREN_ROOT/daemon.out" 2>&1 &
+daemon_pid=$!
+stop_daemon() { kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" || true; }
+if [ "${WARREN_KEEP:-0}" != 1 ]; then trap stop_daemon EXIT; fi
+for _ in $(seq 100); do
+  [ -S "$WARREN_ROOT/run/warren.sock" ] && break
+  kill -0 "$daemon_pid" 2>/dev/null || { cat "$WARREN_ROOT/daemon.out"; exit 1; }
+  sleep 0.1
+done
+
+set -x
+"$warren" status
+"$warren" doctor || true   # WARN/FAIL lines explain themselves; continue either way

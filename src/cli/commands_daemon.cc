@@ -1,0 +1,135 @@
+// warren daemon | status | doctor
+#include <fmt/format.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "base/log.h"
+#include "cli/context.h"
+#include "cli/output.h"
+#include "config/config.h"
+#include "daemon/daemon.h"
+#include "daemon/doctor.h"
+#include "store/store.h"
+
+namespace warren::cli {
+namespace {
+
+// Runs the daemon in the foreground until SIGTERM/SIGINT, then closes it.
+int RunDaemon(CliContext& ctx, const std::string& log_level) {
+  Layout layout = ctx.ResolveLayout();
+  if (Status s = layout.Ensure(); !s.ok()) {
+    ctx.Fail(s);
+    return ctx.exit_code;
+  }
+  Result<Config> config = LoadConfig(layout.config_file);
+  std::string level = log_level.empty() && config ? config->daemon.log_level : log_level;
+  if (Status s = InitLogging(layout.log_file, level.empty() ? "info" : level); !s.ok()) {
+    ctx.Fail(s);
+    return ctx.exit_code;
+  }
+  // Block the shutdown signals in every thread; one thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Result<std::unique_ptr<Daemon>> daemon = Daemon::Open(layout, DaemonDeps::Real());
+  if (!daemon) {
+    spdlog::error("{}", daemon.error().message());
+    ctx.exit_code = kExitFailed;
+    return ctx.exit_code;
+  }
+  Daemon* d = daemon->get();
+  std::thread waiter([d, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    (void)d->Close();
+  });
+  Status served = d->Serve();
+  if (!served.ok()) {
+    spdlog::error("{}", served.message());
+    // Wake the signal thread so it can be joined.
+    pthread_kill(waiter.native_handle(), SIGTERM);
+  }
+  waiter.join();
+  Status closed = d->Close();
+  daemon->reset();
+  spdlog::info("stopped");
+  return served.ok() && closed.ok() ? kExitOk : kExitFailed;
+}
+
+void PrintStatus(CliContext& ctx) {
+  Result<nlohmann::json> r = ctx.Call("daemon.status");
+  if (!r) return ctx.Fail(r.error());
+  const nlohmann::json& s = *r;
+  if (ctx.opts.json) return PrintJson(s);
+  Table t({"FIELD", "VALUE"});
+  t.AddRow({"version", s.value("version", "")});
+  t.AddRow({"pid", std::to_string(s.value("pid", 0))});
+  t.AddRow({"uptime", FormatDuration(s.value("uptime_ms", int64_t{0}))});
+  t.AddRow({"root", s.value("root", "")});
+  t.AddRow({"socket", s.value("socket", "")});
+  t.AddRow({"accelerator", s.value("accelerator", "")});
+  const nlohmann::json counts = s.value("counts", nlohmann::json::object());
+  for (const auto& [name, count] : counts.items()) {
+    t.AddRow({name, count.dump()});
+  }
+  std::cout << t.Render();
+}
+
+void RunDoctor(CliContext& ctx) {
+  Layout layout = ctx.ResolveLayout();
+  std::unique_ptr<DaemonDeps> deps = std::make_unique<DaemonDeps>(DaemonDeps::Real());
+  Result<Config> config = LoadConfig(layout.config_file);
+  DoctorInputs in;
+  in.probe = deps->host_probe.get();
+  in.layout = layout;
+  if (config) in.accelerator_setting = config->vm.accelerator;
+  in.check_config = [&] { return config.status(); };
+  in.check_store = [&] { return Store::CheckFile(layout.db_file); };
+  in.daemon_version = [&]() -> Result<std::string> {
+    ASSIGN_OR_RETURN(nlohmann::json s, ctx.Call("daemon.status"));
+    return s.value("version", std::string("?"));
+  };
+  std::vector<CheckResult> checks = Doctor(in);
+  if (ctx.opts.json) {
+    nlohmann::json doc = nlohmann::json::array();
+    for (const auto& c : checks) {
+      doc.push_back({{"check", c.name},
+                     {"level", CheckLevelName(c.level)},
+                     {"found", c.found},
+                     {"fix", c.fix}});
+    }
+    PrintJson({{"checks", doc}, {"ok", !AnyFailed(checks)}});
+  } else {
+    for (const auto& c : checks) {
+      std::cout << fmt::format("{}  {:<20} {}", CheckLevelName(c.level), c.name, c.found);
+      if (!c.fix.empty()) std::cout << "\n      fix: " << c.fix;
+      std::cout << "\n";
+    }
+  }
+  ctx.exit_code = AnyFailed(checks) ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+void AddDaemonCommands(CLI::App& app, CliContext& ctx) {
+  auto* daemon = app.add_subcommand("daemon", "Run the warren daemon in the foreground");
+  auto level = std::make_shared<std::string>();
+  daemon->add_option("--log-level", *level, "trace, debug, info, warn or error (default: config)");
+  daemon->callback([&ctx, level] { ctx.exit_code = RunDaemon(ctx, *level); });
+
+  app.add_subcommand("status", "Show the daemon's version, pid, uptime, root and counts")
+      ->callback([&ctx] { PrintStatus(ctx); });
+  app.add_subcommand("doctor",
+                     "Diagnose the host: KVM, TUN, capabilities, tools, disk, config, store, daemon")
+      ->callback([&ctx] { RunDoctor(ctx); });
+}
+
+}  // namespace warren::cli

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "rpc/client.h"
+#include "sys/layout.h"
+
+namespace warren::cli {
+
+// Exit codes, the CLI's contract with scripts.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;       // the operation failed
+inline constexpr int kExitUsage = 2;        // bad flags or arguments
+inline constexpr int kExitUnreachable = 3;  // no daemon answers on the socket
+
+// Global options, accepted before or after the subcommand.
+struct GlobalOptions {
+  std::string root;    // --root / WARREN_ROOT
+  std::string socket;  // --socket / WARREN_SOCKET
+  bool json = false;   // --json
+};
+
+// What every command shares: the options, a lazily opened daemon connection,
+// and the exit code it decided on. One per process; not thread-safe except
+// Client::Cancel, which a signal thread may call.
+class CliContext {
+ public:
+  GlobalOptions opts;
+  int exit_code = kExitOk;
+
+  Layout ResolveLayout() const { return Layout::Resolve(opts.root); }
+  std::filesystem::path SocketPath() const;
+
+  // Connects on first use.
+  Result<rpc::Client*> Client();
+  using NotifyFn = std::function<void(std::string_view method, const nlohmann::json& params)>;
+  Result<nlohmann::json> Call(std::string_view method, const nlohmann::json& params = {},
+                              const NotifyFn& on_notify = {});
+
+  // Prints "warren: <message>" on stderr and records the matching exit code.
+  void Fail(const Status& status);
+
+ private:
+  std::unique_ptr<rpc::Client> client_;
+};
+
+// Each command group registers its subcommands; the action callbacks set
+// ctx.exit_code. Adding a command group = one function + one line in main.cc.
+void AddDaemonCommands(CLI::App& app, CliContext& ctx);
+void AddOpCommands(CLI::App& app, CliContext& ctx);
+
+// Follows op ID, drawing progress (and its log when verbose); OK when it
+// succeeded. Used by `op wait` and by commands that start operations.
+Status WaitForOp(CliContext& ctx, const std::string& id, bool verbose, nlohmann::json* final_op);
+
+}  // namespace warren::cli

@@ -1,0 +1,106 @@
+#include "daemon/daemon.h"
+
+#include <grp.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "ops/op_registry.h"
+#include "rpc/server.h"
+#include "rpc/services.h"
+#include "store/store.h"
+
+namespace warren {
+namespace {
+
+Result<std::optional<gid_t>> SocketGroup(const std::string& name) {
+  if (name.empty()) return std::optional<gid_t>();
+  struct group* g = getgrnam(name.c_str());
+  if (g == nullptr) {
+    return InvalidArgument("rpc.socket_group = \"" + name +
+                           "\" is not a group on this host; create it or leave the key empty");
+  }
+  return std::optional<gid_t>(g->gr_gid);
+}
+
+}  // namespace
+
+DaemonDeps DaemonDeps::Real() {
+  DaemonDeps deps;
+  deps.runner = std::make_unique<RealRunner>();
+  deps.clock = std::make_unique<SystemClock>();
+  deps.host_probe = std::make_unique<RealHostProbe>(deps.runner.get());
+  return deps;
+}
+
+Daemon::Daemon(Layout layout, Config config, DaemonDeps deps, PidFile pid)
+    : layout_(std::move(layout)),
+      config_(std::move(config)),
+      deps_(std::move(deps)),
+      pid_(std::move(pid)),
+      started_ms_(deps_.clock->NowUnixMillis()) {}
+
+Daemon::~Daemon() { (void)Close(); }
+
+Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps deps) {
+  RETURN_IF_ERROR(layout.Ensure());
+  // The pid lock comes first: nothing under the root is touched while another
+  // daemon owns it.
+  ASSIGN_OR_RETURN(PidFile pid, PidFile::Acquire(layout.pid_file, layout.Describe()));
+  ASSIGN_OR_RETURN(Config config, LoadConfig(layout.config_file));
+  ASSIGN_OR_RETURN(std::optional<gid_t> socket_gid, SocketGroup(config.rpc.socket_group));
+  ASSIGN_OR_RETURN(Accelerator accel,
+                   ChooseAccelerator(config.vm.accelerator, deps.host_probe->ProbeKvm()));
+
+  std::unique_ptr<Daemon> d(new Daemon(layout, std::move(config), std::move(deps), std::move(pid)));
+  d->accelerator_ = accel;
+  ASSIGN_OR_RETURN(d->store_, Store::Open(layout.db_file));
+  // Recovery: the registry marks ops a crash interrupted as failed.
+  d->ops_ = std::make_unique<OpRegistry>(d->store_.get(), d->deps_.clock.get());
+
+  rpc::Services services;
+  services.info = {WARREN_VERSION,       getpid(),
+                   d->started_ms_,       layout.root.string(),
+                   layout.socket.string(), std::string(AcceleratorName(accel))};
+  services.config = &d->config_;
+  services.clock = d->deps_.clock.get();
+  services.store = d->store_.get();
+  services.ops = d->ops_.get();
+  d->dispatcher_ = std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
+
+  const RpcConfig& rc = d->config_.rpc;
+  rpc::ServerOptions opts;
+  opts.socket = layout.socket;
+  opts.max_frame_bytes = static_cast<uint32_t>(rc.max_frame_bytes);
+  opts.max_connections = static_cast<int>(rc.max_connections);
+  opts.max_requests_per_connection = static_cast<int>(rc.max_requests_per_connection);
+  opts.idle_timeout = std::chrono::seconds(rc.idle_timeout_s);
+  opts.socket_gid = socket_gid;
+  ASSIGN_OR_RETURN(d->server_, rpc::Server::Listen(opts, d->dispatcher_.get()));
+  spdlog::info("warren {} pid {} serving on {} (root {}, accelerator {})", WARREN_VERSION, getpid(),
+               layout.socket.string(), layout.root.empty() ? "system" : layout.root.string(),
+               AcceleratorName(accel));
+  return d;
+}
+
+Status Daemon::Serve() {
+  server_->Serve();
+  return Status::Ok();
+}
+
+Status Daemon::Close() {
+  if (closed_.exchange(true)) return Status::Ok();
+  // 1. Refuse new mutations while in-flight work winds down.
+  if (dispatcher_) dispatcher_->SetDraining();
+  // 2. Cancel in-flight operations; their bodies roll back before returning.
+  if (ops_) ops_->Shutdown();
+  // 3. Stop accepting, disconnect clients, remove the socket.
+  if (server_) server_->Shutdown();
+  // 4. Flush the store (closing checkpoints the WAL) and drop the pid file.
+  ops_.reset();
+  store_.reset();
+  pid_.Release();
+  spdlog::info("closed");
+  return Status::Ok();
+}
+
+}  // namespace warren
