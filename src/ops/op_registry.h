@@ -88,8 +88,9 @@ class OpRegistry {
   Result<std::string> Start(std::string kind, std::string target, Body body) EXCLUDES(mu_);
   // Oldest first.
   std::vector<OpInfo> List() const EXCLUDES(mu_);
-  Result<OpInfo> Get(std::string_view id) const
-      EXCLUDES(mu_);  // NotFound names the id and suggests `warren op ls`
+  // Falls back to the store for ops evicted from memory. NotFound names the id and
+  // suggests `warren op ls`.
+  Result<OpInfo> Get(std::string_view id) const EXCLUDES(mu_);
   // Blocks until the op ends or `stop` fires (→ Cancelled status). `on_event` gets every progress
   // change and log line in order (no lock held while calling it). Returns the final OpInfo. A
   // waiter that attaches late first replays the events still kept (at most kMaxEvents); the last
@@ -98,9 +99,11 @@ class OpRegistry {
       std::string_view id, std::stop_token stop,
       const std::function<void(const OpInfo&, const std::string* log_line)>& on_event)
       EXCLUDES(mu_);
-  Status Cancel(std::string_view id)
-      EXCLUDES(mu_);  // requests stop; FailedPrecondition if already ended
-  // Requests stop on every running op and joins all threads. Used by Daemon::Close.
+  // Requests stop (the body's stop callbacks run on this thread); returns before the
+  // op ends. FailedPrecondition if already ended, NotFound for an unknown id.
+  Status Cancel(std::string_view id) EXCLUDES(mu_);
+  // Requests stop on every running op and joins all threads. Used by Daemon::Close;
+  // blocks for as long as a body ignores its stop token. Start fails afterwards.
   void Shutdown() EXCLUDES(mu_);
 
  private:
