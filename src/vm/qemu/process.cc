@@ -80,11 +80,12 @@ Result<pid_t> Spawn(const std::string& program, const std::vector<std::string>& 
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  // stdin last: a daemon started with fd 0 closed may hold the log there.
   posix_spawn_file_actions_adddup2(&fa, log_fd, 1);
   posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
   // dup2 clears close-on-exec on the target (glibc also does so when both are equal).
   if (tap_fd >= 0) posix_spawn_file_actions_adddup2(&fa, tap_fd, child_tap_fd);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addclosefrom_np(&fa, tap_fd >= 0 ? child_tap_fd + 1 : 3);
 
   sigset_t empty, all;
@@ -308,9 +309,15 @@ bool QemuProcess::WaitForExit(std::chrono::milliseconds timeout) {
     auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     if (left.count() <= 0) return false;
-    exit_cv_.WaitFor(left);
+    WaitExitCvLocked(left);
   }
   return true;
+}
+
+// clang cannot tell that exit_cv_ is bound to mu_ (CondVar::WaitFor REQUIRES
+// its own member), so the check is off here only; callers hold mu_.
+void QemuProcess::WaitExitCvLocked(std::chrono::milliseconds timeout) NO_THREAD_SAFETY_ANALYSIS {
+  exit_cv_.WaitFor(timeout);
 }
 
 void QemuProcess::MarkStopRequested() {
