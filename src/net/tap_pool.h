@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -100,6 +101,8 @@ class TapPool {
   TapPool(UniqueFd netns_fd, TapPoolOptions options);
   void RefillLoop() EXCLUDES(mu_);
   std::string NextNameLocked() REQUIRES(mu_);
+  // Waits on `cv` (bound to mu_), for at most `timeout` if given.
+  void WaitLocked(CondVar& cv, std::optional<std::chrono::milliseconds> timeout) REQUIRES(mu_);
   // Creates `name` from the calling (non-namespaced) thread via RunInNetns.
   Result<Tap> CreateCold(const std::string& name);
 
