@@ -1,13 +1,12 @@
 // Round-trip latency of a trivial `ping` over the real unix socket, plus the
 // pure framing/parsing cost for comparison.
+#include <benchmark/benchmark.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 
 #include <filesystem>
 #include <memory>
 #include <thread>
-
-#include <benchmark/benchmark.h>
-#include <spdlog/spdlog.h>
 
 #include "rpc/client.h"
 #include "rpc/dispatcher.h"

@@ -4,9 +4,8 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "base/mutex.h"
 #include "base/status.h"

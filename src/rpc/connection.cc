@@ -1,14 +1,13 @@
 #include "rpc/connection.h"
 
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <utility>
 #include <variant>
-
-#include <spdlog/spdlog.h>
 
 #include "rpc/errors.h"
 
@@ -142,6 +141,7 @@ void Connection::CancelById(const json& id) {
 }
 
 int Connection::IdleWaitMillis() {
+  if (limits_.idle_timeout.count() <= 0) return -1;  // idle timeout disabled
   MutexLock lock(&mu_);
   // While a call runs, look again later: the idle clock restarts when it ends.
   if (in_flight_ || !queue_.empty()) return kBusyRecheckMillis;
@@ -149,6 +149,7 @@ int Connection::IdleWaitMillis() {
 }
 
 bool Connection::IdleExpired() {
+  if (limits_.idle_timeout.count() <= 0) return false;
   MutexLock lock(&mu_);
   return !in_flight_ && queue_.empty() && Clock::now() - last_activity_ >= limits_.idle_timeout;
 }

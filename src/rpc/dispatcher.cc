@@ -43,9 +43,9 @@ Result<json> Dispatcher::Dispatch(std::string_view method, const json& params,
 
 std::string Dispatcher::HandleRequest(const Request& request, CallContext& ctx) const {
   if (Find(request.method) == nullptr) {
-    return MakeError(request.id, JsonRpcError{kMethodNotFound,
-                                              "unknown method \"" + request.method + "\"",
-                                              nullptr});
+    return MakeError(
+        request.id,
+        JsonRpcError{kMethodNotFound, "unknown method \"" + request.method + "\"", nullptr});
   }
   Result<json> result = Dispatch(request.method, request.params, ctx);
   if (!result.ok()) return MakeError(request.id, StatusToJsonRpcError(result.error()));

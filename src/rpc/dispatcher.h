@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -13,8 +14,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 #include "rpc/jsonrpc.h"
@@ -31,7 +30,9 @@ struct PeerCred {
 
 // Per call. Handlers may block: they run on a per-connection worker thread,
 // never on the socket reader. The callbacks are valid for the duration of the
-// call; they are set by the transport (server or a test).
+// call; they are set by the transport (server or a test). notify and
+// send_stream take the connection's leaf write lock and do socket I/O, so call
+// them with no lock held (copy out, unlock, then notify).
 struct CallContext {
   PeerCred peer;
   // Fires when the client disconnects, sends "$/cancel", or the server shuts down.

@@ -17,8 +17,8 @@ std::variant<json, RequestError> ParseJson(std::string_view payload) {
   try {
     return json::parse(payload);
   } catch (const json::exception& e) {
-    return RequestError{nullptr, JsonRpcError{kParseError, std::string("parse error: ") + e.what(),
-                                              nullptr}};
+    return RequestError{
+        nullptr, JsonRpcError{kParseError, std::string("parse error: ") + e.what(), nullptr}};
   }
 }
 

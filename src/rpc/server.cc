@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -13,8 +14,6 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 #include "base/check.h"
 #include "rpc/connection.h"
@@ -100,8 +99,8 @@ Result<int> BindPrivately(const ServerOptions& options, struct stat* st_out) {
     return fail(ErrnoError("chown socket to gid " + std::to_string(*options.socket_gid), errno));
   }
   if (::listen(fd, SOMAXCONN) != 0) return fail(ErrnoError("listen", errno));
-  if (::renameat2(AT_FDCWD, tmp_sock.c_str(), AT_FDCWD, options.socket.c_str(),
-                  RENAME_NOREPLACE) != 0) {
+  if (::renameat2(AT_FDCWD, tmp_sock.c_str(), AT_FDCWD, options.socket.c_str(), RENAME_NOREPLACE) !=
+      0) {
     int err = errno;
     if (err == EEXIST) {
       return fail(AlreadyExists(options.socket.string() +
@@ -136,7 +135,8 @@ Result<std::unique_ptr<Server>> Server::Listen(ServerOptions options,
                                                const Dispatcher* dispatcher) {
   CHECK(dispatcher != nullptr);
   if (options.max_connections < 1 || options.max_requests_per_connection < 1) {
-    return InvalidArgument("rpc limits max_connections and max_requests_per_connection must be >= 1");
+    return InvalidArgument(
+        "rpc limits max_connections and max_requests_per_connection must be >= 1");
   }
   RETURN_IF_ERROR(UnixAddress(options.socket).status());
   RETURN_IF_ERROR(ClearStaleSocket(options.socket));

@@ -26,7 +26,8 @@ struct ServerOptions {
   int max_connections = 64;
   // Queued + in-flight requests per connection; beyond → "too many pending requests".
   int max_requests_per_connection = 16;
-  // A connection with no inbound frame for this long while no call is in flight is closed.
+  // A connection with no inbound frame for this long while no call is in flight
+  // is closed. Zero disables the timeout.
   std::chrono::seconds idle_timeout{600};
   // Group owner of the socket (mode is always 0660); unchanged when absent.
   std::optional<gid_t> socket_gid;
@@ -74,8 +75,8 @@ class Server {
     std::thread thread;
   };
 
-  Server(ServerOptions options, const Dispatcher* dispatcher, int listen_fd, int stop_fd,
-         dev_t dev, ino_t ino);
+  Server(ServerOptions options, const Dispatcher* dispatcher, int listen_fd, int stop_fd, dev_t dev,
+         ino_t ino);
   void AcceptOne() EXCLUDES(mu_);
   void Reap() EXCLUDES(mu_);
   void WaitShutdownDoneLocked() REQUIRES(mu_);

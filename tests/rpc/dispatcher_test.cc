@@ -1,8 +1,8 @@
 #include "rpc/dispatcher.h"
 
-#include <stdexcept>
-
 #include <gtest/gtest.h>
+
+#include <stdexcept>
 
 #include "rpc/errors.h"
 #include "rpc/test_methods.h"
@@ -65,12 +65,10 @@ TEST(DispatcherTest, ExceptionsBecomeInternal) {
 }
 
 TEST(DispatcherTest, MethodNamesAreSorted) {
-  Dispatcher d({{"b", Mutation::kReadOnly, [](const json&, CallContext&) -> Result<json> {
-                   return json();
-                 }},
-                {"a", Mutation::kMutating, [](const json&, CallContext&) -> Result<json> {
-                   return json();
-                 }}});
+  Dispatcher d(
+      {{"b", Mutation::kReadOnly, [](const json&, CallContext&) -> Result<json> { return json(); }},
+       {"a", Mutation::kMutating,
+        [](const json&, CallContext&) -> Result<json> { return json(); }}});
   EXPECT_EQ(d.MethodNames(), (std::vector<std::string>{"a", "b"}));
   ASSERT_NE(d.Find("a"), nullptr);
   EXPECT_EQ(d.Find("a")->mutation, Mutation::kMutating);
@@ -86,8 +84,8 @@ TEST(DispatcherDeathTest, DuplicateNamesAbort) {
 }
 
 TEST(RequestHelpersTest, FieldsAndErrors) {
-  json p = {{"s", "v"}, {"i", 42}, {"b", true}, {"l", {"x", "y"}}, {"o", {{"k", 1}}},
-            {"f", 1.5}, {"n", nullptr}};
+  json p = {{"s", "v"},        {"i", 42},  {"b", true},   {"l", {"x", "y"}},
+            {"o", {{"k", 1}}}, {"f", 1.5}, {"n", nullptr}};
   EXPECT_EQ(*RequiredString(p, "s"), "v");
   EXPECT_EQ(*OptionalString(p, "missing", "dflt"), "dflt");
   EXPECT_EQ(*OptionalString(p, "n", "dflt"), "dflt");

@@ -1,9 +1,9 @@
 #include "rpc/frame.h"
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace warren::rpc {
 namespace {

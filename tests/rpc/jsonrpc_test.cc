@@ -67,8 +67,8 @@ TEST(ParseRequestTest, InvalidRequests) {
     json id;
   };
   const Case cases[] = {
-      {R"([{"jsonrpc":"2.0","id":1,"method":"m"}])", nullptr},    // batch
-      {R"("just a string")", nullptr},                             // not an object
+      {R"([{"jsonrpc":"2.0","id":1,"method":"m"}])", nullptr},      // batch
+      {R"("just a string")", nullptr},                              // not an object
       {R"({"jsonrpc":"2.0","id":{"x":1},"method":"m"})", nullptr},  // bad id type
       {R"({"jsonrpc":"2.0","id":[1],"method":"m"})", nullptr},      // bad id type
       {R"({"id":1,"method":"m"})", 1},                              // no jsonrpc

@@ -1,5 +1,6 @@
 #include "rpc/server.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,8 +12,6 @@
 #include <future>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "rpc/client.h"
 #include "rpc/errors.h"
@@ -190,9 +189,9 @@ TEST(ServerTest, ApplicationErrorsKeepTheirCode) {
   ServerHarness h({});
   ASSERT_TRUE(h.ok());
   auto c = MustConnect(h.socket());
-  for (const char* slug : {"not_found", "already_exists", "failed_precondition", "unavailable",
-                           "cancelled", "deadline_exceeded", "resource_exhausted", "internal",
-                           "invalid_argument"}) {
+  for (const char* slug :
+       {"not_found", "already_exists", "failed_precondition", "unavailable", "cancelled",
+        "deadline_exceeded", "resource_exhausted", "internal", "invalid_argument"}) {
     Status st = c->Call("fail", {{"code", slug}}).status();
     EXPECT_EQ(CodeSlug(st.code()), slug);
     EXPECT_EQ(st.message(), "asked to fail");

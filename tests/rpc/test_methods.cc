@@ -61,7 +61,8 @@ Result<json> Sleep(const SleepRequest& req, CallContext& ctx) {
   std::mutex mu;
   std::condition_variable_any cv;
   std::unique_lock<std::mutex> lock(mu);
-  bool stopped = cv.wait_for(lock, ctx.stop, std::chrono::milliseconds(req.ms), [] { return false; });
+  bool stopped =
+      cv.wait_for(lock, ctx.stop, std::chrono::milliseconds(req.ms), [] { return false; });
   (void)stopped;
   if (ctx.stop.stop_requested()) return Cancelled("sleep cancelled");
   return json{{"slept", req.ms}};
@@ -109,26 +110,28 @@ std::unique_ptr<Dispatcher> MakeTestDispatcher() {
   std::vector<MethodRow> rows;
   rows.push_back({"echo", Mutation::kReadOnly,
                   [](const json& params, CallContext&) -> Result<json> { return params; }});
-  rows.push_back(Method<NeedNameRequest>(
-      "need_name", Mutation::kReadOnly,
-      [](const NeedNameRequest& req, CallContext&) -> Result<json> {
-        return json{{"hello", req.name}};
-      }));
+  rows.push_back(
+      Method<NeedNameRequest>("need_name", Mutation::kReadOnly,
+                              [](const NeedNameRequest& req, CallContext&) -> Result<json> {
+                                return json{{"hello", req.name}};
+                              }));
   rows.push_back(Method<SleepRequest>("sleep", Mutation::kReadOnly, Sleep));
-  rows.push_back(Method<CountRequest>(
-      "notify_n", Mutation::kReadOnly, [](const CountRequest& req, CallContext& ctx) -> Result<json> {
-        for (int64_t i = 0; i < req.n; ++i) RETURN_IF_ERROR(ctx.notify("progress", {{"i", i}}));
-        return json{{"sent", req.n}};
-      }));
+  rows.push_back(
+      Method<CountRequest>("notify_n", Mutation::kReadOnly,
+                           [](const CountRequest& req, CallContext& ctx) -> Result<json> {
+                             for (int64_t i = 0; i < req.n; ++i)
+                               RETURN_IF_ERROR(ctx.notify("progress", {{"i", i}}));
+                             return json{{"sent", req.n}};
+                           }));
   rows.push_back(Method<StreamRequest>("stream_echo", Mutation::kReadOnly, StreamEcho));
-  rows.push_back({"fail", Mutation::kReadOnly, [](const json& params, CallContext&) -> Result<json> {
-                    auto code = CodeFromSlug(params.value("code", "internal"));
-                    return Status(code.value_or(Code::kInternal), "asked to fail");
-                  }});
-  rows.push_back(Method<Empty>("mutate", Mutation::kMutating,
-                               [](const Empty&, CallContext&) -> Result<json> {
-                                 return json::object();
-                               }));
+  rows.push_back(
+      {"fail", Mutation::kReadOnly, [](const json& params, CallContext&) -> Result<json> {
+         auto code = CodeFromSlug(params.value("code", "internal"));
+         return Status(code.value_or(Code::kInternal), "asked to fail");
+       }});
+  rows.push_back(
+      Method<Empty>("mutate", Mutation::kMutating,
+                    [](const Empty&, CallContext&) -> Result<json> { return json::object(); }));
   return std::make_unique<Dispatcher>(std::move(rows));
 }
 
