@@ -61,12 +61,14 @@ void Mutex::AssertHeld() const {
 }
 
 void CondVar::Wait() {
+  mu_->AssertHeld();
   std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
   cv_.wait(lock);
   lock.release();
 }
 
 bool CondVar::WaitFor(std::chrono::milliseconds timeout) {
+  mu_->AssertHeld();
   std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
   bool signalled = cv_.wait_for(lock, timeout) == std::cv_status::no_timeout;
   lock.release();
