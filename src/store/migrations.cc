@@ -27,6 +27,15 @@ CREATE TABLE ops (
 CREATE INDEX ops_by_state ON ops (state);
 CREATE INDEX ops_by_start ON ops (started_ms, id);
 )sql"},
+    {3, "images table",
+     R"sql(
+CREATE TABLE images (
+  name          TEXT PRIMARY KEY,
+  created_ms    INTEGER NOT NULL,
+  manifest_json TEXT NOT NULL,
+  state         TEXT NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'missing'))
+);
+)sql"},
 };
 
 }  // namespace

@@ -37,6 +37,17 @@ struct OpRecord {
   bool operator==(const OpRecord&) const = default;
 };
 
+// A registered image (see image/registry.h). `state` is "ready", or "missing" when
+// the daemon found the record without its directory at start.
+struct ImageRecord {
+  std::string name;
+  int64_t created_ms = 0;
+  std::string manifest_json = "{}";
+  std::string state = "ready";
+
+  bool operator==(const ImageRecord&) const = default;
+};
+
 // The work done inside Store::Transaction. Only valid during the callback, on the
 // calling thread. Typed record helpers live here so a multi-row change is one
 // transaction: Store's own one-row methods are thin wrappers around these.
@@ -48,6 +59,15 @@ class Tx {
   Result<std::vector<OpRecord>> ListOps();
   Result<OpRecord> GetOp(std::string_view id);
   Status MarkInterruptedOps(std::string_view error, int64_t ended_ms);
+  // AlreadyExists names the image when `image.name` is taken.
+  Status InsertImage(const ImageRecord& image);
+  // Oldest first (by created_ms, then name).
+  Result<std::vector<ImageRecord>> ListImages();
+  // NotFound names the image.
+  Result<ImageRecord> GetImage(std::string_view name);
+  // NotFound names the image.
+  Status DeleteImage(std::string_view name);
+  Status SetImageState(std::string_view name, std::string_view state);
 
   sqlite3* db() const { return db_; }  // for new typed helpers in src/store only
 
@@ -107,6 +127,12 @@ class Store {
   // Marks every "running" op "failed" with `error` and `ended_ms`; called once at
   // daemon start, when no op can still be running.
   Status MarkInterruptedOps(std::string_view error, int64_t ended_ms) EXCLUDES(mu_);
+
+  // One-row image helpers (wrappers of the Tx ones, same errors).
+  Status InsertImage(const ImageRecord& image) EXCLUDES(mu_);
+  Result<std::vector<ImageRecord>> ListImages() EXCLUDES(mu_);
+  Result<ImageRecord> GetImage(std::string_view name) EXCLUDES(mu_);
+  Status DeleteImage(std::string_view name) EXCLUDES(mu_);
 
  private:
   Store(sqlite3* db, std::string name, int version);
