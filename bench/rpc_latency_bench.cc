@@ -53,8 +53,8 @@ class PingServer {
 };
 
 PingServer& Shared() {
-  static PingServer* server = new PingServer();  // lives for the process
-  return *server;
+  static PingServer server;  // shut down and removed at exit
+  return server;
 }
 
 void BM_PingRoundTrip(benchmark::State& state) {
