@@ -54,6 +54,7 @@ class CliContext {
 // ctx.exit_code. Adding a command group = one function + one line in main.cc.
 void AddDaemonCommands(CLI::App& app, CliContext& ctx);
 void AddOpCommands(CLI::App& app, CliContext& ctx);
+void AddImageCommands(CLI::App& app, CliContext& ctx);
 
 // Follows op ID, drawing progress (and its log when verbose); OK when it
 // succeeded. Used by `op wait` and by commands that start operations.

@@ -31,6 +31,7 @@ int Main(int argc, char** argv) {
 
   AddDaemonCommands(app, ctx);
   AddOpCommands(app, ctx);
+  AddImageCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -170,6 +170,10 @@ const std::vector<Field>& Fields() {
           &ImagesConfig::suite, checks::SimpleName),
       Int("images", "build_timeout_s", "Seconds before an image build is abandoned.", &C::images,
           &ImagesConfig::build_timeout_s, 60, 86400),
+      Str("images", "cache_dir", "Build step cache (\"\" = under the daemon's root).", &C::images,
+          &ImagesConfig::cache_dir, [](std::string_view v) -> std::string {
+            return v.empty() || v.front() == '/' ? "" : "must be an absolute path or \"\"";
+          }),
   };
   return kFields;
 }

@@ -66,6 +66,7 @@ struct ImagesConfig {
   std::string mirror;  // "" = the host's apt sources
   std::string suite = "bookworm";
   int64_t build_timeout_s = 1800;  // 60 .. 86400
+  std::string cache_dir;           // "" = the layout's cache dir; else an absolute path
 
   bool operator==(const ImagesConfig&) const = default;
 };

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "image/registry.h"
 #include "ops/op_registry.h"
 #include "rpc/server.h"
 #include "rpc/services.h"
@@ -29,6 +30,8 @@ DaemonDeps DaemonDeps::Real() {
   deps.runner = std::make_unique<RealRunner>();
   deps.clock = std::make_unique<SystemClock>();
   deps.host_probe = std::make_unique<RealHostProbe>(deps.runner.get());
+  deps.image_builder =
+      std::make_unique<DebianImageBuilder>(*deps.runner, DebianImageBuilder::Options{});
   return deps;
 }
 
@@ -56,6 +59,16 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   ASSIGN_OR_RETURN(d->store_, Store::Open(layout.db_file));
   // Recovery: the registry marks ops a crash interrupted as failed.
   d->ops_ = std::make_unique<OpRegistry>(d->store_.get(), d->deps_.clock.get());
+  // Recovery: staging debris of interrupted builds goes, unpublished dirs too.
+  ImageRegistry::Options image_opts;
+  image_opts.images_dir = layout.images_dir;
+  image_opts.cache_dir = d->config_.images.cache_dir.empty()
+                             ? layout.cache_dir
+                             : std::filesystem::path(d->config_.images.cache_dir);
+  ASSIGN_OR_RETURN(d->images_,
+                   ImageRegistry::Open(std::move(image_opts), d->store_.get(), d->ops_.get(),
+                                       d->deps_.image_builder.get(), d->deps_.runner.get(),
+                                       d->deps_.clock.get()));
 
   rpc::Services services;
   services.info = {WARREN_VERSION,       getpid(),
@@ -65,6 +78,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   services.clock = d->deps_.clock.get();
   services.store = d->store_.get();
   services.ops = d->ops_.get();
+  services.images = d->images_.get();
   d->dispatcher_ = std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
 
   const RpcConfig& rc = d->config_.rpc;
@@ -96,6 +110,7 @@ Status Daemon::Close() {
   // 3. Stop accepting, disconnect clients, remove the socket.
   if (server_) server_->Shutdown();
   // 4. Flush the store (closing checkpoints the WAL) and drop the pid file.
+  images_.reset();
   ops_.reset();
   store_.reset();
   pid_.Release();

@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "config/config.h"
+#include "image/builder.h"
 #include "sys/host_probe.h"
 #include "sys/layout.h"
 #include "sys/pidfile.h"
@@ -14,6 +15,7 @@
 
 namespace warren {
 
+class ImageRegistry;
 class OpRegistry;
 class Store;
 namespace rpc {
@@ -27,6 +29,8 @@ struct DaemonDeps {
   std::unique_ptr<Runner> runner;
   std::unique_ptr<Clock> clock;
   std::unique_ptr<HostProbe> host_probe;
+  // The seed's `imageBuild` seam; Real() uses DebianImageBuilder over `runner`.
+  std::unique_ptr<ImageBuilder> image_builder;
 
   static DaemonDeps Real();
 };
@@ -73,6 +77,9 @@ class Daemon {
   Accelerator accelerator_ = Accelerator::kTcg;
   std::unique_ptr<Store> store_;
   std::unique_ptr<OpRegistry> ops_;
+  // After ops_: its build bodies run on OpRegistry threads, joined by
+  // OpRegistry::Shutdown before the registry goes.
+  std::unique_ptr<ImageRegistry> images_;
   std::unique_ptr<rpc::Dispatcher> dispatcher_;
   std::unique_ptr<rpc::Server> server_;
   std::atomic<bool> closed_{false};

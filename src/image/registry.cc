@@ -72,15 +72,15 @@ Status MoveInto(const fs::path &from, const fs::path &to) {
 
 // Drops whatever else the builder left in `staging` (scratch trees, logs), so
 // only the parts are published.
-void KeepOnlyParts(const fs::path& staging) {
+void KeepOnlyParts(const fs::path &staging) {
   std::error_code ec;
   std::vector<fs::path> extra;
-  for (const auto& e : fs::directory_iterator(staging, ec)) {
+  for (const auto &e : fs::directory_iterator(staging, ec)) {
     bool part = false;
-    for (const Part& p : kParts) part = part || e.path().filename() == p.file;
+    for (const Part &p : kParts) part = part || e.path().filename() == p.file;
     if (!part) extra.push_back(e.path());
   }
-  for (const fs::path& p : extra) RemoveTree(p);
+  for (const fs::path &p : extra) RemoveTree(p);
 }
 
 Status WriteFile(const fs::path &path, const std::string &content) {
@@ -184,6 +184,7 @@ fs::path ImageRegistry::NewStagingDir(const std::string &name, const std::string
 Result<std::string> ImageRegistry::BuildImage(std::string name, Recipe recipe,
                                               std::string recipe_text) {
   RETURN_IF_ERROR(ValidateImageName(name));
+  if (builder_ == nullptr) return FailedPrecondition("this daemon has no image builder");
   MutexLock lock(&image_ops_mu_);
   RETURN_IF_ERROR(ReserveLocked(name, "starting"));
   // Started under the lock so the reservation carries the op id before the

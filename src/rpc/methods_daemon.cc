@@ -1,4 +1,5 @@
 // daemon.*: status and liveness.
+#include "image/registry.h"
 #include "rpc/services.h"
 
 namespace warren::rpc {
@@ -8,6 +9,10 @@ nlohmann::json StatusJson(const Services& s) {
   size_t running = 0;
   std::vector<OpInfo> ops = s.ops->List();
   for (const auto& op : ops) running += op.state == OpState::kRunning;
+  // A store error leaves the count out rather than failing status.
+  Result<std::vector<ImageInfo>> images = s.images->List();
+  nlohmann::json counts = {{"ops_running", running}, {"ops", ops.size()}};
+  if (images.ok()) counts["images"] = images->size();
   return {
       {"version", s.info.version},
       {"pid", s.info.pid},
@@ -16,7 +21,7 @@ nlohmann::json StatusJson(const Services& s) {
       {"root", s.info.root},
       {"socket", s.info.socket},
       {"accelerator", s.info.accelerator},
-      {"counts", {{"ops_running", running}, {"ops", ops.size()}}},
+      {"counts", counts},
   };
 }
 
@@ -37,7 +42,7 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
 
 std::vector<MethodRow> AllMethods(const Services& s) {
   std::vector<MethodRow> rows;
-  for (auto group : {DaemonMethods, OpMethods}) {
+  for (auto group : {DaemonMethods, OpMethods, ImageMethods}) {
     for (auto& row : group(s)) rows.push_back(std::move(row));
   }
   return rows;

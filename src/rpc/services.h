@@ -10,6 +10,10 @@
 #include "rpc/dispatcher.h"
 #include "store/store.h"
 
+namespace warren {
+class ImageRegistry;
+}  // namespace warren
+
 namespace warren::rpc {
 
 // Request struct of methods that take no parameters (extra fields are ignored,
@@ -38,12 +42,14 @@ struct Services {
   Clock* clock = nullptr;
   Store* store = nullptr;
   OpRegistry* ops = nullptr;
+  ImageRegistry* images = nullptr;
 };
 
 // One function per method group (methods_<group>.cc), each returning its rows.
 // Adding a method = one handler + one row in its group.
 std::vector<MethodRow> DaemonMethods(const Services& s);
 std::vector<MethodRow> OpMethods(const Services& s);
+std::vector<MethodRow> ImageMethods(const Services& s);
 
 // Every row, for the Dispatcher.
 std::vector<MethodRow> AllMethods(const Services& s);

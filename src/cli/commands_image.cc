@@ -1,0 +1,203 @@
+// warren image build | register | ls | inspect | rm | cache ls | cache prune
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/context.h"
+#include "cli/output.h"
+
+namespace warren::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct BuildArgs {
+  std::string name, recipe;
+  bool detach = false, verbose = false;
+};
+
+struct RegisterArgs {
+  std::string name, kernel, rootfs, initrd, cmdline;
+};
+
+Result<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument("cannot read recipe " + path + ": no such file or unreadable");
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// An image as image.inspect / image.register / a build op's result return it.
+void PrintImage(const json& info) {
+  const json m = info.value("manifest", json::object());
+  const json source = m.value("source", json::object());
+  const json facts = m.value("facts", json::object());
+  Table t({"FIELD", "VALUE"});
+  t.AddRow({"name", info.value("name", "")});
+  t.AddRow({"state", info.value("state", "")});
+  t.AddRow({"created", FormatTime(info.value("created_ms", int64_t{0}))});
+  t.AddRow({"dir", info.value("dir", "")});
+  std::string src = source.value("type", "");
+  if (src == "recipe") src += source.value("default", false) ? " (built-in default)" : "";
+  if (src == "files") src += " (rootfs from " + source.value("rootfs_from", "") + ")";
+  t.AddRow({"source", src});
+  t.AddRow({"cmdline", m.value("cmdline", "")});
+  for (const auto& [key, value] : facts.items()) {
+    t.AddRow({key, value.is_string() ? value.get<std::string>() : value.dump()});
+  }
+  std::cout << t.Render() << "\n";
+  Table parts({"PART", "FILE", "SIZE", "SHA256"});
+  for (const auto& [role, p] : m.value("parts", json::object()).items()) {
+    parts.AddRow({role, p.value("file", ""), FormatBytes(p.value("bytes", uint64_t{0})),
+                  p.value("sha256", "")});
+  }
+  std::cout << parts.Render();
+}
+
+void Build(CliContext& ctx, const BuildArgs& a) {
+  json params = {{"name", a.name}};
+  if (!a.recipe.empty()) {
+    Result<std::string> text = ReadText(a.recipe);
+    if (!text) return ctx.Fail(text.error());
+    params["recipe"] = *text;
+    params["recipe_origin"] = fs::path(a.recipe).filename().string();
+  }
+  Result<json> r = ctx.Call("image.build", params);
+  if (!r) return ctx.Fail(r.error());
+  std::string id = r->value("op", "");
+  if (a.detach) {
+    if (ctx.opts.json) return PrintJson(*r);
+    std::cout << id << "\n";
+    return;
+  }
+  if (!ctx.opts.json) std::cerr << "building image " << a.name << " (" << id << ")\n";
+  json final_op;
+  Status s = WaitForOp(ctx, id, a.verbose, &final_op);
+  if (ctx.opts.json) {
+    PrintJson({{"op", final_op}, {"image", s.ok() ? final_op["result"] : json()}});
+  } else if (s.ok()) {
+    PrintImage(final_op["result"]);
+  }
+  if (!s.ok()) ctx.Fail(s);
+}
+
+void Register(CliContext& ctx, const RegisterArgs& a) {
+  // The daemon opens the files: send absolute paths.
+  auto abs = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).string(); };
+  json params = {{"name", a.name},
+                 {"kernel", abs(a.kernel)},
+                 {"rootfs", abs(a.rootfs)},
+                 {"initrd", abs(a.initrd)},
+                 {"cmdline", a.cmdline}};
+  Result<json> r = ctx.Call("image.register", params);
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  PrintImage(*r);
+}
+
+void List(CliContext& ctx) {
+  Result<json> r = ctx.Call("image.list");
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  Table t({"NAME", "STATE", "SOURCE", "FLAVOUR", "SIZE", "CREATED"});
+  for (const auto& i : (*r)["images"]) {
+    t.AddRow({i.value("name", ""), i.value("state", ""), i.value("source", ""),
+              i.value("flavour", ""), FormatBytes(i.value("bytes", uint64_t{0})),
+              FormatTime(i.value("created_ms", int64_t{0}))});
+  }
+  std::cout << t.Render();
+}
+
+void Inspect(CliContext& ctx, const std::string& name) {
+  Result<json> r = ctx.Call("image.inspect", {{"name", name}});
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  PrintImage(*r);
+}
+
+void Remove(CliContext& ctx, const std::string& name, bool force) {
+  Result<json> r = ctx.Call("image.rm", {{"name", name}, {"force", force}});
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  std::cout << "removed image " << name << "\n";
+}
+
+void CacheList(CliContext& ctx) {
+  Result<json> r = ctx.Call("image.cache.list");
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  Table t({"STEP", "KEY", "SIZE", "MODIFIED"});
+  for (const auto& e : (*r)["entries"]) {
+    t.AddRow({e.value("step", ""), e.value("key", "").substr(0, 16),
+              FormatBytes(e.value("bytes", uint64_t{0})),
+              FormatTime(e.value("modified_ms", int64_t{0}))});
+  }
+  std::cout << t.Render() << "total " << FormatBytes(r->value("bytes", uint64_t{0})) << "\n";
+}
+
+void CachePrune(CliContext& ctx) {
+  Result<json> r = ctx.Call("image.cache.prune");
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  std::cout << "freed " << FormatBytes(r->value("freed_bytes", uint64_t{0})) << "\n";
+}
+
+void AddBuild(CLI::App& image, CliContext& ctx) {
+  auto a = std::make_shared<BuildArgs>();
+  auto* build = image.add_subcommand(
+      "build", "Build an image from a TOML recipe (default: the built-in minimal image)");
+  build->add_option("NAME", a->name, "Image name (a-z, 0-9, '-'; at most 63)")->required();
+  build->add_option("--recipe", a->recipe, "Recipe file (see docs/IMAGES.md)")->type_name("FILE");
+  build->add_flag("--detach", a->detach, "Print the op id and return; follow with `op wait`");
+  build->add_flag("-v,--verbose", a->verbose, "Stream the build log");
+  build->callback([&ctx, a] { Build(ctx, *a); });
+}
+
+void AddRegister(CLI::App& image, CliContext& ctx) {
+  auto a = std::make_shared<RegisterArgs>();
+  auto* reg = image.add_subcommand(
+      "register",
+      "Register existing files as an image (copied in; the daemon must be able to read them)");
+  reg->add_option("NAME", a->name, "Image name")->required();
+  reg->add_option("--kernel", a->kernel, "Linux kernel (bzImage or ELF)")
+      ->required()
+      ->type_name("FILE");
+  reg->add_option("--rootfs", a->rootfs, "Root filesystem: raw ext4, or a tarball (.tar[.gz|.xz])")
+      ->required()
+      ->type_name("FILE");
+  reg->add_option("--initrd", a->initrd, "Initramfs (optional)")->type_name("FILE");
+  reg->add_option("--cmdline", a->cmdline, "Kernel command line (default: warren's)");
+  reg->callback([&ctx, a] { Register(ctx, *a); });
+}
+
+}  // namespace
+
+void AddImageCommands(CLI::App& app, CliContext& ctx) {
+  auto* image = app.add_subcommand("image", "Build, register, list and remove guest images");
+  image->require_subcommand(1);
+  AddBuild(*image, ctx);
+  AddRegister(*image, ctx);
+  image->add_subcommand("ls", "List images")->callback([&ctx] { List(ctx); });
+  auto name = std::make_shared<std::string>();
+  auto* inspect = image->add_subcommand("inspect", "Show an image's manifest");
+  inspect->add_option("NAME", *name, "Image name")->required();
+  inspect->callback([&ctx, name] { Inspect(ctx, *name); });
+  auto force = std::make_shared<bool>(false);
+  auto* rm = image->add_subcommand("rm", "Remove an image (refused while VMs use it)");
+  rm->add_option("NAME", *name, "Image name")->required();
+  rm->add_flag("--force", *force, "Remove even if stopped VMs use it (never under a running VM)");
+  rm->callback([&ctx, name, force] { Remove(ctx, *name, *force); });
+
+  auto* cache = image->add_subcommand("cache", "The build step cache");
+  cache->require_subcommand(1);
+  cache->add_subcommand("ls", "List cached build steps")->callback([&ctx] { CacheList(ctx); });
+  cache->add_subcommand("prune", "Remove every cached step (refused while a build runs)")
+      ->callback([&ctx] { CachePrune(ctx); });
+}
+
+}  // namespace warren::cli

@@ -1,0 +1,152 @@
+// image.*: build, register, list, inspect, remove, and the build cache.
+#include <chrono>
+
+#include "image/recipe.h"
+#include "image/registry.h"
+#include "rpc/services.h"
+
+namespace warren::rpc {
+namespace {
+
+using json = nlohmann::json;
+
+struct NameRequest {
+  std::string name;
+  static Result<NameRequest> FromJson(const json& p) {
+    NameRequest r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateImageName(r.name));
+    return r;
+  }
+};
+
+// The recipe travels as TOML text (the CLI reads the file) and is parsed here,
+// before any lock, so a bad recipe never starts an op.
+struct BuildRequest {
+  std::string name;
+  std::string recipe_text;  // "" = the built-in default
+  Recipe recipe;
+  static Result<BuildRequest> FromJson(const json& p) {
+    BuildRequest r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateImageName(r.name));
+    ASSIGN_OR_RETURN(r.recipe_text, OptionalString(p, "recipe"));
+    ASSIGN_OR_RETURN(std::string origin, OptionalString(p, "recipe_origin", "recipe"));
+    if (r.recipe_text.empty()) {
+      r.recipe = DefaultRecipe();
+    } else {
+      ASSIGN_OR_RETURN(r.recipe, ParseRecipe(r.recipe_text, origin));
+    }
+    return r;
+  }
+};
+
+struct RegisterParams {
+  RegisterRequest req;
+  static Result<RegisterParams> FromJson(const json& p) {
+    RegisterParams r;
+    ASSIGN_OR_RETURN(r.req.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateImageName(r.req.name));
+    ASSIGN_OR_RETURN(std::string kernel, RequiredString(p, "kernel"));
+    ASSIGN_OR_RETURN(std::string rootfs, RequiredString(p, "rootfs"));
+    ASSIGN_OR_RETURN(std::string initrd, OptionalString(p, "initrd"));
+    ASSIGN_OR_RETURN(r.req.cmdline, OptionalString(p, "cmdline"));
+    r.req.kernel = kernel;
+    r.req.rootfs = rootfs;
+    r.req.initrd = initrd;
+    return r;
+  }
+};
+
+struct RemoveRequest {
+  std::string name;
+  bool force = false;
+  static Result<RemoveRequest> FromJson(const json& p) {
+    RemoveRequest r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateImageName(r.name));
+    ASSIGN_OR_RETURN(r.force, OptionalBool(p, "force"));
+    return r;
+  }
+};
+
+// One `image ls` row: the manifest's summary without the recipe text.
+json Summary(const ImageInfo& info) {
+  uint64_t bytes = 0;
+  for (const auto& [role, part] : info.manifest.value("parts", json::object()).items()) {
+    bytes += part.value("bytes", uint64_t{0});
+  }
+  json source = info.manifest.value("source", json::object());
+  json facts = info.manifest.value("facts", json::object());
+  return {{"name", info.name},
+          {"created_ms", info.created_ms},
+          {"state", info.state},
+          {"source", source.value("type", "")},
+          {"flavour", facts.value("flavour", "")},
+          {"bytes", bytes}};
+}
+
+Result<json> CacheList(ImageRegistry* images) {
+  ASSIGN_OR_RETURN(std::vector<CacheEntry> entries, images->ListCache());
+  json list = json::array();
+  uint64_t total = 0;
+  for (const CacheEntry& e : entries) {
+    auto modified = std::chrono::file_clock::to_sys(e.modified);
+    list.push_back({{"step", e.step},
+                    {"key", e.key},
+                    {"path", e.path.string()},
+                    {"bytes", e.bytes},
+                    {"modified_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        modified.time_since_epoch())
+                                        .count()}});
+    total += e.bytes;
+  }
+  return json{{"entries", list}, {"bytes", total}};
+}
+
+}  // namespace
+
+std::vector<MethodRow> ImageMethods(const Services& s) {
+  ImageRegistry* images = s.images;
+  return {
+      Method<BuildRequest>("image.build", Mutation::kMutating,
+                           [images](const BuildRequest& r, CallContext&) -> Result<json> {
+                             ASSIGN_OR_RETURN(std::string id,
+                                              images->BuildImage(r.name, r.recipe, r.recipe_text));
+                             return json{{"op", id}, {"name", r.name}};
+                           }),
+      Method<RegisterParams>("image.register", Mutation::kMutating,
+                             [images](const RegisterParams& r, CallContext& ctx) -> Result<json> {
+                               ASSIGN_OR_RETURN(ImageInfo info,
+                                                images->RegisterImage(r.req, ctx.stop));
+                               return ImageInfoToJson(info);
+                             }),
+      Method<NoParams>("image.list", Mutation::kReadOnly,
+                       [images](const NoParams&, CallContext&) -> Result<json> {
+                         ASSIGN_OR_RETURN(std::vector<ImageInfo> all, images->List());
+                         json list = json::array();
+                         for (const ImageInfo& i : all) list.push_back(Summary(i));
+                         return json{{"images", list}};
+                       }),
+      Method<NameRequest>("image.inspect", Mutation::kReadOnly,
+                          [images](const NameRequest& r, CallContext&) -> Result<json> {
+                            ASSIGN_OR_RETURN(ImageInfo info, images->Get(r.name));
+                            return ImageInfoToJson(info);
+                          }),
+      Method<RemoveRequest>("image.rm", Mutation::kMutating,
+                            [images](const RemoveRequest& r, CallContext&) -> Result<json> {
+                              RETURN_IF_ERROR(images->DeleteImage(r.name, r.force));
+                              return json{{"name", r.name}, {"removed", true}};
+                            }),
+      Method<NoParams>(
+          "image.cache.list", Mutation::kReadOnly,
+          [images](const NoParams&, CallContext&) -> Result<json> { return CacheList(images); }),
+      Method<NoParams>("image.cache.prune", Mutation::kMutating,
+                       [images](const NoParams&, CallContext&) -> Result<json> {
+                         ASSIGN_OR_RETURN(uint64_t freed, images->PruneCache());
+                         return json{{"freed_bytes", freed}};
+                       }),
+  };
+}
+
+}  // namespace warren::rpc
