@@ -52,7 +52,8 @@ void PrintImage(const json& info) {
   }
   std::cout << t.Render() << "\n";
   Table parts({"PART", "FILE", "SIZE", "SHA256"});
-  for (const auto& [role, p] : m.value("parts", json::object()).items()) {
+  const json all_parts = m.value("parts", json::object());  // outlives the loop
+  for (const auto& [role, p] : all_parts.items()) {
     parts.AddRow({role, p.value("file", ""), FormatBytes(p.value("bytes", uint64_t{0})),
                   p.value("sha256", "")});
   }

@@ -73,7 +73,8 @@ struct RemoveRequest {
 // One `image ls` row: the manifest's summary without the recipe text.
 json Summary(const ImageInfo& info) {
   uint64_t bytes = 0;
-  for (const auto& [role, part] : info.manifest.value("parts", json::object()).items()) {
+  const json parts = info.manifest.value("parts", json::object());  // outlives the loop
+  for (const auto& [role, part] : parts.items()) {
     bytes += part.value("bytes", uint64_t{0});
   }
   json source = info.manifest.value("source", json::object());

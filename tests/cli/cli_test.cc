@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,10 +53,22 @@ class CliTest : public ::testing::Test {
       execl(WARREN_BINARY, "warren", "--root", root_.c_str(), "daemon", nullptr);
       _exit(127);
     }
-    for (int i = 0; i < 200 && !fs::exists(root_ / "run/warren.sock"); ++i) {
+    // Connectable, not merely present: a SIGKILLed daemon leaves its socket file.
+    for (int i = 0; i < 200 && !SocketAccepts(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
-    ASSERT_TRUE(fs::exists(root_ / "run/warren.sock")) << DaemonLog();
+    ASSERT_TRUE(SocketAccepts()) << DaemonLog();
+  }
+
+  bool SocketAccepts() {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::string path = (root_ / "run/warren.sock").string();
+    path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    return ok;
   }
 
   int StopDaemon(int sig) {
@@ -187,6 +201,64 @@ TEST_F(CliTest, DoctorReportsEveryCheck) {
   RunResult with = Warren({"doctor"});
   EXPECT_NE(with.out.find("reachable, version " WARREN_VERSION), std::string::npos) << with.out;
   EXPECT_NE(with.out.find("integrity ok"), std::string::npos) << with.out;
+}
+
+TEST_F(CliTest, ImageLsJsonOnEmptyRegistry) {
+  StartDaemon();
+  RunResult ls = Warren({"image", "ls", "--json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  auto doc = nlohmann::json::parse(ls.out);
+  ASSERT_TRUE(doc["images"].is_array());
+  EXPECT_TRUE(doc["images"].empty());
+  RunResult cache = Warren({"image", "cache", "ls", "--json"});
+  ASSERT_EQ(cache.exit_code, 0) << cache.err;
+  EXPECT_TRUE(nlohmann::json::parse(cache.out)["entries"].is_array());
+  RunResult inspect = Warren({"image", "inspect", "nope"});
+  EXPECT_EQ(inspect.exit_code, 1);
+  EXPECT_NE(inspect.err.find("image \"nope\" is not registered"), std::string::npos) << inspect.err;
+  RunResult bad_name = Warren({"image", "build", "Bad_Name"});
+  EXPECT_EQ(bad_name.exit_code, 2);
+  EXPECT_NE(bad_name.err.find("a-z, 0-9 and '-'"), std::string::npos) << bad_name.err;
+}
+
+TEST_F(CliTest, ImageRegisterOfBadFilesExits2NamingTheFile) {
+  StartDaemon();
+  fs::path kernel = root_ / "zeros";
+  std::ofstream(kernel).close();
+  fs::resize_file(kernel, 2 << 20);  // right size, no kernel magic
+  RunResult r = Warren({"image", "register", "x", "--kernel", kernel.string(), "--rootfs",
+                        (root_ / "missing.ext4").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("kernel " + kernel.string() + ": not a Linux kernel"), std::string::npos)
+      << r.err;
+  // A good kernel moves the complaint to the rootfs.
+  {
+    std::fstream f(kernel, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0x202);
+    f.write("HdrS", 4);
+  }
+  r = Warren({"image", "register", "x", "--kernel", kernel.string(), "--rootfs",
+              (root_ / "missing.ext4").string(), "--json"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("rootfs " + (root_ / "missing.ext4").string() + ": no such file"),
+            std::string::npos)
+      << r.err;
+  RunResult ls = Warren({"image", "ls", "--json"});
+  EXPECT_TRUE(nlohmann::json::parse(ls.out)["images"].empty());
+  // Missing required flags are usage errors.
+  EXPECT_EQ(Warren({"image", "register", "x", "--kernel", kernel.string()}).exit_code, 2);
+}
+
+TEST_F(CliTest, ImageHelpListsEverySubcommand) {
+  RunResult r = Warren({"image", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* sub : {"build", "register", "ls", "inspect", "rm", "cache"}) {
+    EXPECT_NE(r.out.find(sub), std::string::npos) << sub << " missing from\n" << r.out;
+  }
+  RunResult build = Warren({"image", "build", "--help"});
+  for (const char* flag : {"--recipe", "--detach", "--verbose"}) {
+    EXPECT_NE(build.out.find(flag), std::string::npos) << flag;
+  }
 }
 
 }  // namespace
