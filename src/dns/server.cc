@@ -1,0 +1,267 @@
+#include "dns/server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace warren {
+namespace {
+
+constexpr size_t kUdpBatch = 64;              // datagrams per wakeup, for fairness across sockets
+constexpr size_t kMaxPendingOut = 64 * 1024;  // unsent TCP replies before we give up on a peer
+constexpr size_t kMaxDatagram = 65536;
+constexpr int kTickMs = 200;  // how often idle TCP connections are checked
+
+}  // namespace
+
+std::string SourceKey(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(addr);
+    return std::string(reinterpret_cast<const char*>(&in.sin_addr), sizeof(in.sin_addr));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(addr);
+    return std::string(reinterpret_cast<const char*>(&in6.sin6_addr), sizeof(in6.sin6_addr));
+  }
+  return {};
+}
+
+DnsServer::DnsServer(DnsServerOptions options, const DnsRecords* records, Clock* clock)
+    : options_(std::move(options)), records_(records), clock_(clock), buf_(kMaxDatagram) {}
+
+DnsServer::~DnsServer() { Shutdown(); }
+
+Status DnsServer::Start(std::vector<UniqueFd> udp, std::vector<UniqueFd> tcp) {
+  if (started_.exchange(true)) return FailedPrecondition("dns: server already started");
+  if (udp.empty() && tcp.empty()) return InvalidArgument("dns: no sockets to serve");
+  epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_.valid()) return ErrnoError("dns: epoll_create1", errno);
+  wake_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_.valid()) return ErrnoError("dns: eventfd", errno);
+  Watch(wake_.get(), Kind::kWake, EPOLLIN);
+  for (UniqueFd& fd : udp) {
+    Watch(fd.get(), Kind::kUdp, EPOLLIN);
+    sockets_.push_back(std::move(fd));
+  }
+  for (UniqueFd& fd : tcp) {
+    // accept() runs until EAGAIN, so a blocking listener would stall the loop.
+    int flags = fcntl(fd.get(), F_GETFL);
+    if (flags < 0 || fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+      return ErrnoError("dns: make the TCP listener non-blocking", errno);
+    }
+    Watch(fd.get(), Kind::kListen, EPOLLIN);
+    sockets_.push_back(std::move(fd));
+  }
+  thread_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+void DnsServer::Shutdown() {
+  if (!started_.load() || stopped_.exchange(true)) return;
+  if (thread_.joinable()) {
+    uint64_t one = 1;
+    if (write(wake_.get(), &one, sizeof(one)) < 0) spdlog::warn("dns: wake failed: {}", errno);
+    thread_.join();
+  }
+  conns_.clear();
+  sockets_.clear();
+}
+
+DnsServerStats DnsServer::stats() const {
+  return {answered_.load(), malformed_.load(), rate_limited_.load(), tcp_rejected_.load()};
+}
+
+void DnsServer::Watch(int fd, Kind kind, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    spdlog::warn("dns: epoll_ctl add fd {}: errno {}", fd, errno);
+    return;
+  }
+  kinds_[fd] = kind;
+}
+
+void DnsServer::Loop() {
+  epoll_event events[64];
+  for (;;) {
+    int n = epoll_wait(epoll_.get(), events, 64, kTickMs);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("dns: epoll_wait failed: errno {}", errno);
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      auto it = kinds_.find(fd);
+      if (it == kinds_.end()) continue;  // closed earlier in this batch
+      switch (it->second) {
+        case Kind::kWake:
+          return;
+        case Kind::kUdp:
+          OnUdp(fd);
+          break;
+        case Kind::kListen:
+          OnAccept(fd);
+          break;
+        case Kind::kConn:
+          OnConn(fd, events[i].events);
+          break;
+      }
+    }
+    SweepIdle();
+  }
+}
+
+bool DnsServer::Admit(const std::string& source) {
+  if (options_.rate_qps <= 0) return true;
+  const auto now = clock_->Monotonic();
+  auto it = buckets_.find(source);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= options_.max_rate_sources) {
+      // Full buckets belong to sources that went quiet: forgetting them changes nothing.
+      std::erase_if(buckets_, [&](const auto& kv) {
+        double elapsed = std::chrono::duration<double>(now - kv.second.last).count();
+        return kv.second.tokens + elapsed * options_.rate_qps >= options_.rate_burst;
+      });
+      if (buckets_.size() >= options_.max_rate_sources) buckets_.clear();
+    }
+    it = buckets_.emplace(source, Bucket{options_.rate_burst, now}).first;
+  }
+  Bucket& b = it->second;
+  double elapsed = std::chrono::duration<double>(now - b.last).count();
+  b.tokens = std::min(options_.rate_burst, b.tokens + std::max(0.0, elapsed) * options_.rate_qps);
+  b.last = now;
+  if (b.tokens < 1) {
+    ++rate_limited_;
+    return false;
+  }
+  b.tokens -= 1;
+  return true;
+}
+
+void DnsServer::OnUdp(int fd) {
+  for (size_t i = 0; i < kUdpBatch; ++i) {
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof(from);
+    ssize_t n = recvfrom(fd, buf_.data(), buf_.size(), MSG_DONTWAIT,
+                         reinterpret_cast<sockaddr*>(&from), &from_len);
+    if (n < 0) return;  // EAGAIN, or a transient error reported for an earlier send
+    if (!Admit(SourceKey(from))) continue;
+    Result<std::string> reply = Answer(std::string_view(buf_.data(), static_cast<size_t>(n)),
+                                       options_.zone, *records_, Transport::kUdp, options_.max_udp);
+    if (!reply.ok()) {
+      ++malformed_;
+      continue;
+    }
+    // Best effort, as UDP is: a full socket buffer drops the reply and the client retries.
+    if (sendto(fd, reply->data(), reply->size(), MSG_DONTWAIT,
+               reinterpret_cast<const sockaddr*>(&from), from_len) >= 0) {
+      ++answered_;
+    }
+  }
+}
+
+void DnsServer::OnAccept(int fd) {
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof(peer);
+    int conn =
+        accept4(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (conn < 0) return;
+    if (conns_.size() >= options_.max_tcp_connections) {
+      close(conn);
+      ++tcp_rejected_;
+      continue;
+    }
+    Conn c;
+    c.fd = UniqueFd(conn);
+    c.source = SourceKey(peer);
+    c.last_active = clock_->Monotonic();
+    conns_.emplace(conn, std::move(c));
+    Watch(conn, Kind::kConn, EPOLLIN);
+  }
+}
+
+void DnsServer::OnConn(int fd, uint32_t events) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  Conn& c = it->second;
+  if (events & EPOLLIN) {
+    for (;;) {
+      ssize_t n = recv(fd, buf_.data(), buf_.size(), MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        return CloseConn(fd);
+      }
+      if (n < 0) break;
+      c.in.append(buf_.data(), static_cast<size_t>(n));
+      c.last_active = clock_->Monotonic();
+      if (!ServeBuffered(c)) return CloseConn(fd);
+    }
+  } else if (events & (EPOLLERR | EPOLLHUP)) {
+    return CloseConn(fd);
+  }
+  if (!Flush(c)) CloseConn(fd);
+}
+
+bool DnsServer::ServeBuffered(Conn& c) {
+  while (c.in.size() >= 2) {
+    const size_t len = (static_cast<uint8_t>(c.in[0]) << 8) | static_cast<uint8_t>(c.in[1]);
+    if (len == 0 || len > options_.max_tcp_message) return false;
+    if (c.in.size() < 2 + len) return true;
+    std::string_view msg(c.in.data() + 2, len);
+    if (Admit(c.source)) {
+      Result<std::string> reply =
+          Answer(msg, options_.zone, *records_, Transport::kTcp, options_.max_udp);
+      if (!reply.ok()) {
+        ++malformed_;
+        return false;
+      }
+      c.out.push_back(static_cast<char>(reply->size() >> 8));
+      c.out.push_back(static_cast<char>(reply->size() & 0xff));
+      c.out += *reply;
+      ++answered_;
+    }
+    c.in.erase(0, 2 + len);
+    if (c.out.size() > kMaxPendingOut) return false;
+  }
+  return true;
+}
+
+bool DnsServer::Flush(Conn& c) {
+  while (!c.out.empty()) {
+    ssize_t n = send(c.fd.get(), c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+      break;
+    }
+    c.out.erase(0, static_cast<size_t>(n));
+  }
+  epoll_event ev{};
+  ev.events = c.out.empty() ? EPOLLIN : (EPOLLIN | EPOLLOUT);
+  ev.data.fd = c.fd.get();
+  return epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev) == 0;
+}
+
+void DnsServer::CloseConn(int fd) {
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  kinds_.erase(fd);
+  conns_.erase(fd);  // closes the socket
+}
+
+void DnsServer::SweepIdle() {
+  if (options_.tcp_idle_timeout.count() <= 0 || conns_.empty()) return;
+  const auto now = clock_->Monotonic();
+  std::vector<int> idle;
+  for (const auto& [fd, c] : conns_) {
+    if (now - c.last_active >= options_.tcp_idle_timeout) idle.push_back(fd);
+  }
+  for (int fd : idle) CloseConn(fd);
+}
+
+}  // namespace warren

@@ -1,0 +1,115 @@
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "dns/records.h"
+#include "dns/resolver.h"
+#include "sys/unique_fd.h"
+
+namespace warren {
+
+struct DnsServerOptions {
+  Zone zone;
+  uint16_t max_udp = kDefaultMaxUdp;  // EDNS0 size we advertise and never exceed
+  // TCP bounds: connections beyond the count are closed at accept; a connection silent for
+  // the idle timeout is closed (zero disables); a length prefix above the max closes it.
+  size_t max_tcp_connections = 64;
+  std::chrono::milliseconds tcp_idle_timeout{10'000};
+  size_t max_tcp_message = 4096;
+  // Per-source-IP token bucket over UDP and TCP queries: `rate_qps` refill per second up to
+  // `rate_burst`; queries beyond it are dropped unanswered. rate_qps == 0 disables it.
+  double rate_qps = 200;
+  double rate_burst = 400;
+  size_t max_rate_sources = 4096;  // bucket table bound; idle (full) buckets are evicted
+};
+
+// Counters for tests, `doctor` and logs. Monotonic since Start().
+struct DnsServerStats {
+  uint64_t answered = 0;
+  uint64_t malformed = 0;     // dropped: Answer() refused to parse
+  uint64_t rate_limited = 0;  // dropped: over the source's bucket
+  uint64_t tcp_rejected = 0;  // connections closed at accept (over the bound)
+};
+
+// Serves DNS over UDP and TCP (RFC 1035 2-byte length prefix) on sockets the caller made,
+// so the daemon decides where (host loopback, the VM namespace's bridge address via
+// OpenSocketIn). One thread runs an epoll loop over every socket; it blocks on nothing
+// else, answers with Answer() and reads records through DnsRecords' leaf lock.
+//
+// Thread-safety: Start/Shutdown/stats may be called from any thread; all other state is
+// owned by the loop thread. `records` and `clock` must outlive the server.
+class DnsServer {
+ public:
+  DnsServer(DnsServerOptions options, const DnsRecords* records, Clock* clock);
+  ~DnsServer();  // Shutdown()
+  DnsServer(const DnsServer&) = delete;
+  DnsServer& operator=(const DnsServer&) = delete;
+
+  // Takes ownership of bound UDP sockets and bound, listening TCP sockets (any may be
+  // empty, not both) and starts the loop thread. Call once.
+  Status Start(std::vector<UniqueFd> udp, std::vector<UniqueFd> tcp);
+  // Stops the loop, joins it and closes every socket. Idempotent.
+  void Shutdown();
+  DnsServerStats stats() const;
+
+ private:
+  struct Conn {
+    UniqueFd fd;
+    std::string in, out;
+    std::string source;  // peer address bytes, the rate-limit key
+    std::chrono::steady_clock::time_point last_active;
+  };
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point last;
+  };
+  enum class Kind { kWake, kUdp, kListen, kConn };
+
+  void Loop();
+  void OnUdp(int fd);
+  void OnAccept(int fd);
+  void OnConn(int fd, uint32_t events);
+  // Answers every complete message buffered on `c`; false when `c` must be closed.
+  bool ServeBuffered(Conn& c);
+  bool Flush(Conn& c);
+  void CloseConn(int fd);
+  void SweepIdle();
+  bool Admit(const std::string& source);
+  void Watch(int fd, Kind kind, uint32_t events);
+
+  // Immutable after construction.
+  const DnsServerOptions options_;
+  const DnsRecords* const records_;
+  Clock* const clock_;
+
+  // Owned by Start()/Shutdown() (called from the owner's thread) and the loop thread.
+  UniqueFd epoll_;
+  UniqueFd wake_;
+  std::thread thread_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
+  std::vector<UniqueFd> sockets_;
+
+  // Loop-thread only.
+  std::map<int, Kind> kinds_;
+  std::map<int, Conn> conns_;
+  std::map<std::string, Bucket> buckets_;
+  std::vector<char> buf_;
+
+  std::atomic<uint64_t> answered_{0}, malformed_{0}, rate_limited_{0}, tcp_rejected_{0};
+};
+
+// The address bytes of `addr` (4 for IPv4, 16 for IPv6): the rate-limit key.
+std::string SourceKey(const sockaddr_storage& addr);
+
+}  // namespace warren

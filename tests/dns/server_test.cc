@@ -1,0 +1,288 @@
+#include "dns/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "dns/dns_test_util.h"
+#include "fakes/fake_clock.h"
+
+namespace warren {
+namespace {
+
+using dns_test::AnswerText;
+using dns_test::Parse;
+using dns_test::Query;
+
+// Every socket here is on loopback with an ephemeral port.
+UniqueFd Bound(int type, const char* ip = "127.0.0.1", uint16_t port = 0) {
+  UniqueFd fd(socket(AF_INET, type | SOCK_CLOEXEC, 0));
+  EXPECT_TRUE(fd.valid());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &addr.sin_addr);
+  EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  if (type == SOCK_STREAM) {
+    EXPECT_EQ(listen(fd.get(), 16), 0);
+  }
+  timeval tv{.tv_sec = 5, .tv_usec = 0};  // a lost reply fails the test instead of hanging
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+uint16_t PortOf(int fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  return ntohs(addr.sin_port);
+}
+
+sockaddr_in Loopback(uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  return addr;
+}
+
+class DnsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(records_.Set("web", "10.77.0.5").ok()); }
+
+  void StartServer(DnsServerOptions options = {}) {
+    UniqueFd udp = Bound(SOCK_DGRAM);
+    UniqueFd tcp = Bound(SOCK_STREAM);
+    udp_port_ = PortOf(udp.get());
+    tcp_port_ = PortOf(tcp.get());
+    server_ = std::make_unique<DnsServer>(options, &records_, &clock_);
+    std::vector<UniqueFd> udps, tcps;
+    udps.push_back(std::move(udp));
+    tcps.push_back(std::move(tcp));
+    ASSERT_TRUE(server_->Start(std::move(udps), std::move(tcps)).ok());
+  }
+
+  // Sends one datagram from `client` and waits for one reply ("" on timeout).
+  std::string UdpAsk(int client, const std::string& wire) {
+    sockaddr_in to = Loopback(udp_port_);
+    sendto(client, wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    char buf[4096];
+    ssize_t n = recv(client, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+  std::string UdpAsk(const std::string& wire) {
+    UniqueFd client = Bound(SOCK_DGRAM);
+    return UdpAsk(client.get(), wire);
+  }
+
+  UniqueFd TcpConnect() {
+    UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    timeval tv{.tv_sec = 5, .tv_usec = 0};
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in to = Loopback(tcp_port_);
+    EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    return fd;
+  }
+  static std::string Framed(const std::string& wire) {
+    std::string out(2, '\0');
+    out[0] = static_cast<char>(wire.size() >> 8);
+    out[1] = static_cast<char>(wire.size() & 0xff);
+    return out + wire;
+  }
+  static bool ReadFull(int fd, char* buf, size_t n) {
+    while (n > 0) {
+      ssize_t got = recv(fd, buf, n, 0);
+      if (got <= 0) return false;
+      buf += got;
+      n -= static_cast<size_t>(got);
+    }
+    return true;
+  }
+  // Reads one length-prefixed message ("" on EOF or timeout).
+  static std::string TcpRead(int fd) {
+    unsigned char len[2];
+    if (!ReadFull(fd, reinterpret_cast<char*>(len), 2)) return "";
+    std::string body((len[0] << 8) | len[1], '\0');
+    if (!ReadFull(fd, body.data(), body.size())) return "";
+    return body;
+  }
+  // True when the server closed `fd` (EOF before the receive timeout).
+  static bool ClosedByPeer(int fd) {
+    char c;
+    return recv(fd, &c, 1, 0) == 0;
+  }
+
+  FakeClock clock_;
+  DnsRecords records_;
+  std::unique_ptr<DnsServer> server_;
+  uint16_t udp_port_ = 0, tcp_port_ = 0;
+};
+
+TEST_F(DnsServerTest, AnswersUdp) {
+  StartServer();
+  auto p = Parse(UdpAsk(Query("web.warren.internal.", LDNS_RR_TYPE_A)));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(AnswerText(p.get()), "10.77.0.5");
+  EXPECT_GE(server_->stats().answered, 1u);
+}
+
+TEST_F(DnsServerTest, AnswersPipelinedTcp) {
+  StartServer();
+  UniqueFd c = TcpConnect();
+  std::string two = Framed(Query("web.warren.internal.", LDNS_RR_TYPE_A, {.id = 1})) +
+                    Framed(Query("db.warren.internal.", LDNS_RR_TYPE_A, {.id = 2}));
+  ASSERT_EQ(send(c.get(), two.data(), two.size(), 0), static_cast<ssize_t>(two.size()));
+  auto first = Parse(TcpRead(c.get()));
+  auto second = Parse(TcpRead(c.get()));
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(ldns_pkt_id(first.get()), 1);
+  EXPECT_EQ(AnswerText(first.get()), "10.77.0.5");
+  EXPECT_EQ(ldns_pkt_id(second.get()), 2);
+  EXPECT_EQ(ldns_pkt_get_rcode(second.get()), LDNS_RCODE_NXDOMAIN);
+}
+
+TEST_F(DnsServerTest, MalformedPacketIsDroppedAndServerLives) {
+  StartServer();
+  UniqueFd client = Bound(SOCK_DGRAM);
+  sockaddr_in to = Loopback(udp_port_);
+  for (const std::string& junk : {std::string("x"), std::string(40, '\xff')}) {
+    sendto(client.get(), junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  }
+  auto p = Parse(UdpAsk(client.get(), Query("web.warren.internal.", LDNS_RR_TYPE_A)));
+  ASSERT_NE(p, nullptr);  // the reply to the good query, not to the junk
+  EXPECT_EQ(AnswerText(p.get()), "10.77.0.5");
+  EXPECT_EQ(server_->stats().malformed, 2u);
+
+  // A TCP peer sending garbage is disconnected; others are unaffected.
+  UniqueFd bad = TcpConnect();
+  std::string junk = Framed(std::string(20, '\xff'));
+  send(bad.get(), junk.data(), junk.size(), 0);
+  EXPECT_TRUE(ClosedByPeer(bad.get()));
+  EXPECT_NE(Parse(UdpAsk(Query("web.warren.internal.", LDNS_RR_TYPE_A))), nullptr);
+}
+
+TEST_F(DnsServerTest, RateLimitDropsAFloodPerSource) {
+  DnsServerOptions options;
+  options.rate_qps = 10;
+  options.rate_burst = 50;
+  StartServer(options);  // the fake clock stands still: no refill until we advance it
+  UniqueFd flooder = Bound(SOCK_DGRAM);
+  sockaddr_in to = Loopback(udp_port_);
+  std::string q = Query("web.warren.internal.", LDNS_RR_TYPE_A);
+  for (int i = 0; i < 2000; ++i) {
+    sendto(flooder.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  }
+  // Another source (127.0.0.2 is loopback too) still gets answers. The flood may have
+  // filled the server's socket buffer, so it retries like any resolver would.
+  UniqueFd other = Bound(SOCK_DGRAM, "127.0.0.2");
+  timeval one_s{.tv_sec = 1, .tv_usec = 0};
+  setsockopt(other.get(), SOL_SOCKET, SO_RCVTIMEO, &one_s, sizeof(one_s));
+  int attempts = 0;
+  bool answered = false;
+  while (!answered && attempts < 10) {
+    ++attempts;
+    answered = Parse(UdpAsk(other.get(), q)) != nullptr;
+  }
+  ASSERT_TRUE(answered);
+  DnsServerStats s = server_->stats();
+  EXPECT_LE(s.answered, 50u + attempts);  // the flooder got its burst at most
+  EXPECT_GT(s.rate_limited, 0u);
+
+  // The flooder's own replies are the burst, at most.
+  int replies = 0;
+  timeval short_tv{.tv_sec = 0, .tv_usec = 200'000};
+  setsockopt(flooder.get(), SOL_SOCKET, SO_RCVTIMEO, &short_tv, sizeof(short_tv));
+  char buf[512];
+  while (recv(flooder.get(), buf, sizeof(buf), 0) > 0) ++replies;
+  EXPECT_LE(replies, 50);
+
+  clock_.Advance(std::chrono::seconds(10));  // refilled
+  timeval tv{.tv_sec = 5, .tv_usec = 0};
+  setsockopt(flooder.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  EXPECT_NE(Parse(UdpAsk(flooder.get(), q)), nullptr);
+}
+
+TEST_F(DnsServerTest, RecordChangesAreLive) {
+  StartServer();
+  std::string q = Query("db.warren.internal.", LDNS_RR_TYPE_A);
+  auto before = Parse(UdpAsk(q));
+  ASSERT_NE(before, nullptr);
+  EXPECT_EQ(ldns_pkt_get_rcode(before.get()), LDNS_RCODE_NXDOMAIN);
+
+  ASSERT_TRUE(records_.Set("db", "10.77.0.9").ok());
+  auto added = Parse(UdpAsk(q));
+  ASSERT_NE(added, nullptr);
+  EXPECT_EQ(AnswerText(added.get()), "10.77.0.9");
+
+  records_.Remove("db");
+  auto removed = Parse(UdpAsk(q));
+  ASSERT_NE(removed, nullptr);
+  EXPECT_EQ(ldns_pkt_get_rcode(removed.get()), LDNS_RCODE_NXDOMAIN);
+}
+
+TEST_F(DnsServerTest, TcpConnectionsAreBounded) {
+  DnsServerOptions options;
+  options.max_tcp_connections = 2;
+  StartServer(options);
+  std::string q = Framed(Query("web.warren.internal.", LDNS_RR_TYPE_A));
+  UniqueFd a = TcpConnect(), b = TcpConnect();
+  for (int fd : {a.get(), b.get()}) {  // both accepted and served
+    send(fd, q.data(), q.size(), 0);
+    ASSERT_NE(Parse(TcpRead(fd)), nullptr);
+  }
+  UniqueFd c = TcpConnect();
+  EXPECT_TRUE(ClosedByPeer(c.get()));
+  EXPECT_EQ(server_->stats().tcp_rejected, 1u);
+}
+
+TEST_F(DnsServerTest, OversizedAndIdleTcpAreClosed) {
+  DnsServerOptions options;
+  options.max_tcp_message = 512;
+  options.tcp_idle_timeout = std::chrono::seconds(10);
+  StartServer(options);
+  UniqueFd big = TcpConnect();
+  const char prefix[2] = {0x10, 0x00};  // announces 4096 bytes
+  send(big.get(), prefix, 2, 0);
+  EXPECT_TRUE(ClosedByPeer(big.get()));
+
+  UniqueFd idle = TcpConnect();
+  std::string q = Framed(Query("web.warren.internal.", LDNS_RR_TYPE_A));
+  send(idle.get(), q.data(), q.size(), 0);
+  ASSERT_NE(Parse(TcpRead(idle.get())), nullptr);  // accepted and active
+  clock_.Advance(std::chrono::seconds(11));
+  EXPECT_TRUE(ClosedByPeer(idle.get()));
+}
+
+TEST_F(DnsServerTest, ShutdownIsIdempotent) {
+  StartServer();
+  server_->Shutdown();
+  server_->Shutdown();
+  EXPECT_FALSE(server_->Start({}, {}).ok());
+}
+
+// With dnsutils installed, a stock client must agree with us over UDP and TCP.
+TEST_F(DnsServerTest, DigResolves) {
+  if (access("/usr/bin/dig", X_OK) != 0) GTEST_SKIP() << "dig not installed (dnsutils)";
+  StartServer();
+  for (const char* extra : {"", "+tcp"}) {
+    uint16_t port = extra[0] ? tcp_port_ : udp_port_;
+    std::string cmd = "/usr/bin/dig @127.0.0.1 -p " + std::to_string(port) +
+                      " +short +tries=1 +time=5 " + extra + " WEB.warren.internal A";
+    FILE* out = popen(cmd.c_str(), "r");
+    ASSERT_NE(out, nullptr);
+    char line[256] = {};
+    std::string got = fgets(line, sizeof(line), out) ? line : "";
+    pclose(out);
+    EXPECT_EQ(got, "10.77.0.5\n") << cmd;
+  }
+}
+
+}  // namespace
+}  // namespace warren
