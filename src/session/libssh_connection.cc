@@ -1,0 +1,127 @@
+#include "session/libssh_connection.h"
+
+#include <poll.h>
+
+#include <algorithm>
+
+namespace warren {
+namespace {
+
+struct ChannelDeleter {
+  void operator()(ssh_channel c) const { ssh_channel_free(c); }  // closes it if still open
+};
+using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelDeleter>;
+
+constexpr size_t kWriteChunk = 32 * 1024;
+// Idle wait between pump rounds; also how soon a stop request is noticed.
+constexpr int kIdleWaitMs = 50;
+
+// The exec pump runs the session non-blocking so stdin can be fed while output
+// is drained (a blocking write of a large stdin would deadlock against a
+// command whose output fills the window). Restores blocking mode on scope exit.
+class NonBlockingScope {
+ public:
+  explicit NonBlockingScope(ssh_session s) : s_(s) { ssh_set_blocking(s_, 0); }
+  ~NonBlockingScope() { ssh_set_blocking(s_, 1); }
+  NonBlockingScope(const NonBlockingScope&) = delete;
+  NonBlockingScope& operator=(const NonBlockingScope&) = delete;
+
+ private:
+  ssh_session s_;
+};
+
+// Streams stdin in and stdout/stderr out until the remote closes both.
+class Pump {
+ public:
+  Pump(ssh_session s, ssh_channel ch, std::string_view in) : s_(s), ch_(ch), in_(in) {}
+
+  // Fills `result` until both streams end; the first failure or a stop ends it
+  // early.
+  Status Run(const std::stop_token& stop, const std::string& what,
+             GuestConnection::ExecResult& result) {
+    while (!(done_[0] && done_[1])) {
+      if (stop.stop_requested()) return Cancelled(what + " cancelled");
+      bool progress = false;
+      RETURN_IF_ERROR(FeedStdin(what, progress));
+      for (int stream = 0; stream < 2; ++stream) {
+        if (done_[stream]) continue;
+        int n = ssh_channel_read_nonblocking(ch_, buf_, sizeof(buf_), stream);
+        if (n > 0) {
+          (stream == 0 ? result.out : result.err).append(buf_, static_cast<size_t>(n));
+          progress = true;
+        } else if (n == SSH_EOF) {
+          done_[stream] = true;
+        } else if (n < 0) {
+          return Unavailable(what + ": reading output: " + ssh_get_error(s_));
+        }
+      }
+      if (!progress && !(done_[0] && done_[1])) {
+        pollfd pfd{ssh_get_fd(s_), POLLIN, 0};
+        ::poll(&pfd, 1, kIdleWaitMs);
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Status FeedStdin(const std::string& what, bool& progress) {
+    if (eof_sent_) return Status::Ok();
+    bool remote_gone = ssh_channel_is_closed(ch_) != 0 || ssh_channel_is_eof(ch_) != 0;
+    if (written_ < in_.size() && !remote_gone) {
+      size_t len = std::min(kWriteChunk, in_.size() - written_);
+      int n = ssh_channel_write(ch_, in_.data() + written_, static_cast<uint32_t>(len));
+      if (n < 0) {
+        // A command that exits without reading its stdin is not an error.
+        if (ssh_channel_is_closed(ch_) == 0 && ssh_channel_is_eof(ch_) == 0) {
+          return Unavailable(what + ": writing stdin: " + ssh_get_error(s_));
+        }
+        remote_gone = true;
+      } else {
+        written_ += static_cast<size_t>(n);
+        progress = progress || n > 0;
+      }
+    }
+    if (written_ == in_.size() || remote_gone) {
+      if (!remote_gone) ssh_channel_send_eof(ch_);
+      eof_sent_ = true;
+    }
+    return Status::Ok();
+  }
+
+  ssh_session s_;
+  ssh_channel ch_;
+  std::string_view in_;
+  size_t written_ = 0;
+  bool eof_sent_ = false;
+  bool done_[2] = {false, false};
+  char buf_[16 * 1024];
+};
+
+}  // namespace
+
+Result<GuestConnection::ExecResult> LibsshConnection::Exec(const std::vector<std::string>& argv,
+                                                           std::string_view stdin_data,
+                                                           std::stop_token stop) {
+  if (argv.empty()) return InvalidArgument("exec on " + ip_ + ": empty command");
+  std::string command = ShellQuote(argv);
+  std::string what = "exec of `" + command + "` on " + ip_;
+  ssh_session s = session_.get();
+  ChannelPtr ch(ssh_channel_new(s));
+  if (!ch) return Unavailable(what + ": " + ssh_get_error(s));
+  if (ssh_channel_open_session(ch.get()) != SSH_OK) {
+    return Unavailable(what + ": opening a channel: " + ssh_get_error(s));
+  }
+  if (ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK) {
+    return Unavailable(what + ": " + ssh_get_error(s));
+  }
+  ExecResult result;
+  {
+    NonBlockingScope non_blocking(s);
+    Pump pump(s, ch.get(), stdin_data);
+    RETURN_IF_ERROR(pump.Run(stop, what, result));
+  }
+  result.exit_code = ssh_channel_get_exit_status(ch.get());
+  return result;
+}
+
+}  // namespace warren

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <libssh/libssh.h>
+
+#include <memory>
+#include <stop_token>
+#include <string>
+
+#include "session/guest_ssh.h"
+#include "sys/unique_fd.h"
+
+namespace warren {
+
+struct SessionDeleter {
+  void operator()(ssh_session s) const {
+    ssh_disconnect(s);
+    ssh_free(s);
+  }
+};
+using SessionPtr = std::unique_ptr<ssh_session_struct, SessionDeleter>;
+
+// GuestConnection over one authenticated libssh session; made by LibsshDialer.
+// Each Exec opens its own channel on the session. libssh never closes a socket
+// given with SSH_OPTIONS_FD, so the connection owns it and closes it after the
+// session is freed.
+//
+// Thread-safety: not thread-safe (see GuestConnection); one thread at a time.
+class LibsshConnection final : public GuestConnection {
+ public:
+  LibsshConnection(UniqueFd socket, SessionPtr session, std::string ip)
+      : socket_(std::move(socket)), session_(std::move(session)), ip_(std::move(ip)) {}
+
+  Result<ExecResult> Exec(const std::vector<std::string>& argv, std::string_view stdin_data,
+                          std::stop_token stop) override;
+
+ private:
+  // Declared before session_ so it is closed after the session is freed.
+  UniqueFd socket_;
+  SessionPtr session_;
+  const std::string ip_;  // for messages
+};
+
+}  // namespace warren
