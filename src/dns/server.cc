@@ -159,11 +159,11 @@ void DnsServer::OnUdp(int fd) {
       ++malformed_;
       continue;
     }
-    // Best effort, as UDP is: a full socket buffer drops the reply and the client retries.
-    if (sendto(fd, reply->data(), reply->size(), MSG_DONTWAIT,
-               reinterpret_cast<const sockaddr*>(&from), from_len) >= 0) {
-      ++answered_;
-    }
+    // Counted before sending so a client that has its reply also sees the count. Best
+    // effort, as UDP is: a full socket buffer drops the reply and the client retries.
+    ++answered_;
+    sendto(fd, reply->data(), reply->size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&from),
+           from_len);
   }
 }
 
@@ -175,8 +175,8 @@ void DnsServer::OnAccept(int fd) {
         accept4(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (conn < 0) return;
     if (conns_.size() >= options_.max_tcp_connections) {
+      ++tcp_rejected_;  // before close(), which the peer can observe
       close(conn);
-      ++tcp_rejected_;
       continue;
     }
     Conn c;
