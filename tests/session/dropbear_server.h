@@ -96,12 +96,22 @@ class DropbearServer {
   DropbearServer& operator=(const DropbearServer&) = delete;
   ~DropbearServer() { Stop(); }
 
-  void Start(const SshTestKeys& keys, int port) {
+  // With `netns_path`, dropbear runs inside that network namespace (nsenter
+  // execs it, so the PID is dropbear's).
+  void Start(const SshTestKeys& keys, int port, const std::string& netns_path = "") {
     std::string listen = "127.0.0.1:" + std::to_string(port);
     std::string pidfile = keys.dir + "/dropbear.pid";
     pid_t pid = ::fork();
     if (pid == 0) {
       ::setpgid(0, 0);
+      std::string net = "--net=" + netns_path;
+      if (!netns_path.empty()) {
+        ::execl("/usr/bin/nsenter", "nsenter", net.c_str(), "/usr/sbin/dropbear", "-F", "-E", "-s",
+                "-m", "-p", listen.c_str(), "-r", keys.host_key_path.c_str(), "-P", pidfile.c_str(),
+                static_cast<char*>(nullptr));
+        std::perror("exec /usr/bin/nsenter");
+        ::_exit(127);
+      }
       ::execl("/usr/sbin/dropbear", "dropbear", "-F", "-E", "-s", "-m", "-p", listen.c_str(), "-r",
               keys.host_key_path.c_str(), "-P", pidfile.c_str(), static_cast<char*>(nullptr));
       std::perror("exec /usr/sbin/dropbear (install dropbear-bin)");

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "net/fresh_netns.h"
+#include "net/netns.h"
 #include "session/dropbear_server.h"
 #include "session/guest_socket.h"
 #include "session/libssh_dialer.h"
@@ -261,6 +262,35 @@ TEST(GuestSshTest, DestroyedConnectionReleasesItsSocket) {
       EXPECT_TRUE(r.ok());
     }
     EXPECT_EQ(CountOpenFds(), fds_before) << "sockets of closed connections leaked";
+  });
+}
+
+TEST(GuestSshTest, NetnsSocketFactoryReachesGuestsInsideTheNamespace) {
+  IN_FRESH_NETNS([](const std::string& scratch) {
+    SshTestKeys keys;
+    if (!RunForTest("ip link set lo up") || !keys.Make(scratch)) return;
+    auto ns = NetnsHandle::Create(scratch, "guests");
+    ASSERT_TRUE(ns.ok()) << ns.error().ToString();
+    std::string path = scratch + "/guests";
+    ASSERT_TRUE(RunForTest("nsenter --net=" + path + " ip link set lo up"));
+    DropbearServer server;
+    server.Start(keys, kPort, path);
+
+    LibsshDialer dialer(NetnsSocketFactory(*ns));
+    auto conn = MustConnect(dialer, keys.Endpoint(kPort));
+    if (!conn) return;
+    auto r = conn->Exec({"echo", "inside"}, "", std::stop_token());
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+    EXPECT_EQ(r->out, "inside\n");
+
+    // The same address from the test's own namespace reaches nobody.
+    LibsshDialer host_dialer(HostSocketFactory());
+    auto outside = host_dialer.Dial(keys.Endpoint(kPort), seconds(2));
+    ASSERT_FALSE(outside.ok());
+    EXPECT_EQ(outside.error().code(), Code::kUnavailable) << outside.error().ToString();
+    server.Stop();
+    conn.reset();
+    EXPECT_TRUE(NetnsHandle::Delete(scratch, "guests").ok());
   });
 }
 
