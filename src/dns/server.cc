@@ -8,17 +8,48 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 
 namespace warren {
 namespace {
 
-constexpr size_t kUdpBatch = 64;              // datagrams per wakeup, for fairness across sockets
+// Datagrams per recvmmsg/sendmmsg: one syscall pair per batch instead of per query.
+constexpr size_t kUdpBatch = 32;
+constexpr size_t kUdpRounds = 4;       // batches per wakeup, for fairness across sockets
+constexpr size_t kMaxUdpQuery = 4096;  // larger UDP queries are dropped (real ones are < 512) //
+                                       // datagrams per wakeup, for fairness across sockets
 constexpr size_t kMaxPendingOut = 64 * 1024;  // unsent TCP replies before we give up on a peer
 constexpr size_t kMaxDatagram = 65536;
 constexpr int kTickMs = 200;  // how often idle TCP connections are checked
 
 }  // namespace
+
+struct DnsServer::UdpBatch {
+  std::array<mmsghdr, kUdpBatch> in{}, out{};
+  std::array<iovec, kUdpBatch> in_iov{}, out_iov{};
+  std::array<sockaddr_storage, kUdpBatch> from{};
+  std::array<std::array<char, kMaxUdpQuery>, kUdpBatch> query{};
+  std::array<std::string, kUdpBatch> reply;
+
+  void PrepareRecv(size_t i) {
+    in_iov[i] = {query[i].data(), query[i].size()};
+    in[i] = {};
+    in[i].msg_hdr.msg_name = &from[i];
+    in[i].msg_hdr.msg_namelen = sizeof(from[i]);
+    in[i].msg_hdr.msg_iov = &in_iov[i];
+    in[i].msg_hdr.msg_iovlen = 1;
+  }
+  // Reply slot `r` answers received datagram `i`.
+  void PrepareSend(size_t r, size_t i) {
+    out_iov[r] = {reply[r].data(), reply[r].size()};
+    out[r] = {};
+    out[r].msg_hdr.msg_name = &from[i];
+    out[r].msg_hdr.msg_namelen = in[i].msg_hdr.msg_namelen;
+    out[r].msg_hdr.msg_iov = &out_iov[r];
+    out[r].msg_hdr.msg_iovlen = 1;
+  }
+};
 
 std::string SourceKey(const sockaddr_storage& addr) {
   if (addr.ss_family == AF_INET) {
@@ -33,7 +64,11 @@ std::string SourceKey(const sockaddr_storage& addr) {
 }
 
 DnsServer::DnsServer(DnsServerOptions options, const DnsRecords* records, Clock* clock)
-    : options_(std::move(options)), records_(records), clock_(clock), buf_(kMaxDatagram) {}
+    : options_(std::move(options)),
+      records_(records),
+      clock_(clock),
+      buf_(kMaxDatagram),
+      udp_(std::make_unique<UdpBatch>()) {}
 
 DnsServer::~DnsServer() { Shutdown(); }
 
@@ -146,24 +181,34 @@ bool DnsServer::Admit(const std::string& source) {
 }
 
 void DnsServer::OnUdp(int fd) {
-  for (size_t i = 0; i < kUdpBatch; ++i) {
-    sockaddr_storage from{};
-    socklen_t from_len = sizeof(from);
-    ssize_t n = recvfrom(fd, buf_.data(), buf_.size(), MSG_DONTWAIT,
-                         reinterpret_cast<sockaddr*>(&from), &from_len);
-    if (n < 0) return;  // EAGAIN, or a transient error reported for an earlier send
-    if (!Admit(SourceKey(from))) continue;
-    Result<std::string> reply = Answer(std::string_view(buf_.data(), static_cast<size_t>(n)),
-                                       options_.zone, *records_, Transport::kUdp, options_.max_udp);
-    if (!reply.ok()) {
-      ++malformed_;
-      continue;
+  UdpBatch& b = *udp_;
+  for (size_t round = 0; round < kUdpRounds; ++round) {
+    for (size_t i = 0; i < kUdpBatch; ++i) b.PrepareRecv(i);
+    int got = recvmmsg(fd, b.in.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
+    if (got <= 0) return;  // EAGAIN, or a transient error reported for an earlier send
+    size_t replies = 0;
+    for (size_t i = 0; i < static_cast<size_t>(got); ++i) {
+      const mmsghdr& m = b.in[i];
+      if (!Admit(SourceKey(b.from[i]))) continue;
+      // A query cut short by our buffer is as good as malformed.
+      Result<std::string> reply =
+          (m.msg_hdr.msg_flags & MSG_TRUNC)
+              ? Result<std::string>(InvalidArgument("dns: oversized datagram"))
+              : Answer(std::string_view(b.query[i].data(), m.msg_len), options_.zone, *records_,
+                       Transport::kUdp, options_.max_udp);
+      if (!reply.ok()) {
+        ++malformed_;
+        continue;
+      }
+      b.reply[replies] = std::move(reply).value();
+      b.PrepareSend(replies, i);
+      ++replies;
     }
     // Counted before sending so a client that has its reply also sees the count. Best
-    // effort, as UDP is: a full socket buffer drops the reply and the client retries.
-    ++answered_;
-    sendto(fd, reply->data(), reply->size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&from),
-           from_len);
+    // effort, as UDP is: a full socket buffer drops replies and clients retry.
+    answered_ += replies;
+    if (replies > 0) sendmmsg(fd, b.out.data(), static_cast<unsigned>(replies), MSG_DONTWAIT);
+    if (static_cast<size_t>(got) < kUdpBatch) return;  // drained
   }
 }
 

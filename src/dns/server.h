@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,7 @@ class DnsServer {
     std::chrono::steady_clock::time_point last;
   };
   enum class Kind { kWake, kUdp, kListen, kConn };
+  struct UdpBatch;  // recvmmsg/sendmmsg buffers, defined in server.cc
 
   void Loop();
   void OnUdp(int fd);
@@ -104,7 +106,8 @@ class DnsServer {
   std::map<int, Kind> kinds_;
   std::map<int, Conn> conns_;
   std::map<std::string, Bucket> buckets_;
-  std::vector<char> buf_;
+  std::vector<char> buf_;  // TCP reads
+  std::unique_ptr<UdpBatch> udp_;
 
   std::atomic<uint64_t> answered_{0}, malformed_{0}, rate_limited_{0}, tcp_rejected_{0};
 };
