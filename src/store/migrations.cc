@@ -36,6 +36,26 @@ CREATE TABLE images (
   state         TEXT NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'missing'))
 );
 )sql"},
+    {4, "vms table (a VM's guest IP lease is its unique ip column)",
+     R"sql(
+CREATE TABLE vms (
+  id          TEXT PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE,
+  image       TEXT NOT NULL,
+  cpus        INTEGER NOT NULL,
+  memory_mib  INTEGER NOT NULL,
+  disk_gib    INTEGER NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('creating', 'starting', 'running', 'stopping',
+                                             'stopped', 'failed')),
+  step        TEXT NOT NULL DEFAULT '',
+  ip          TEXT NOT NULL UNIQUE,
+  mac         TEXT NOT NULL,
+  tap         TEXT NOT NULL DEFAULT '',
+  pid         INTEGER NOT NULL DEFAULT 0,
+  created_ms  INTEGER NOT NULL,
+  error       TEXT NOT NULL DEFAULT ''
+);
+)sql"},
 };
 
 }  // namespace

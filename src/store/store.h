@@ -48,6 +48,29 @@ struct ImageRecord {
   bool operator==(const ImageRecord&) const = default;
 };
 
+// A VM (see vm/vm_manager.h). `state` is one of "creating", "starting", "running",
+// "stopping", "stopped", "failed"; `step` is the last create step done (for
+// rollback after a crash). `ip` is the VM's guest IP lease: unique, released
+// with the row. `tap` is the TAP it holds ("" when none), `pid` its QEMU (0 = none).
+struct VmRecord {
+  std::string id;
+  std::string name;
+  std::string image;
+  int64_t cpus = 1;
+  int64_t memory_mib = 512;
+  int64_t disk_gib = 4;
+  std::string state = "creating";
+  std::string step;
+  std::string ip;
+  std::string mac;
+  std::string tap;
+  int64_t pid = 0;
+  int64_t created_ms = 0;
+  std::string error;
+
+  bool operator==(const VmRecord&) const = default;
+};
+
 // The work done inside Store::Transaction. Only valid during the callback, on the
 // calling thread. Typed record helpers live here so a multi-row change is one
 // transaction: Store's own one-row methods are thin wrappers around these.
@@ -68,6 +91,19 @@ class Tx {
   // NotFound names the image.
   Status DeleteImage(std::string_view name);
   Status SetImageState(std::string_view name, std::string_view state);
+  // VMs (vm_records.cc). AlreadyExists names the VM when its name (or id) is taken,
+  // or the IP when it is leased to another VM.
+  Status InsertVm(const VmRecord& vm);
+  // Replaces every field of the VM with `vm.id`. NotFound names the id.
+  Status UpdateVm(const VmRecord& vm);
+  // By id or name. NotFound names the VM and suggests `warren vm ls`.
+  Result<VmRecord> GetVm(std::string_view id_or_name);
+  // Oldest first (by created_ms, then name).
+  Result<std::vector<VmRecord>> ListVms();
+  // Deletes the row, and with it the VM's IP lease. NotFound names the id.
+  Status DeleteVm(std::string_view id);
+  // Every leased guest IP.
+  Result<std::vector<std::string>> ListVmIps();
 
   sqlite3* db() const { return db_; }  // for new typed helpers in src/store only
 
@@ -133,6 +169,10 @@ class Store {
   Result<std::vector<ImageRecord>> ListImages() EXCLUDES(mu_);
   Result<ImageRecord> GetImage(std::string_view name) EXCLUDES(mu_);
   Status DeleteImage(std::string_view name) EXCLUDES(mu_);
+
+  // One-row VM helpers (wrappers of the Tx ones, same errors).
+  Result<std::vector<VmRecord>> ListVms() EXCLUDES(mu_);
+  Result<VmRecord> GetVm(std::string_view id_or_name) EXCLUDES(mu_);
 
  private:
   Store(sqlite3* db, std::string name, int version);
