@@ -1,0 +1,55 @@
+#include "vm/hypervisor.h"
+
+#include "net/tap_pool.h"
+
+namespace warren {
+namespace {
+
+class QemuVmProcess final : public VmProcess {
+public:
+  explicit QemuVmProcess(std::unique_ptr<QemuProcess> qemu)
+      : qemu_(std::move(qemu)) {}
+  pid_t pid() const override { return qemu_->pid(); }
+  Status Stop(std::chrono::milliseconds graceful_timeout) override {
+    return qemu_->Stop(graceful_timeout);
+  }
+  Status Kill() override { return qemu_->Kill(); }
+
+private:
+  std::unique_ptr<QemuProcess> qemu_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<VmProcess>>
+QemuHypervisor::Launch(const VmSpec &spec, int tap_fd,
+                       const std::filesystem::path &output_log,
+                       QemuExitCallback on_exit) {
+  QemuLaunch launch;
+  launch.spec = spec;
+  launch.tap_fd = tap_fd;
+  launch.output_log = output_log;
+  launch.qmp_timeout = qmp_timeout_;
+  ASSIGN_OR_RETURN(std::unique_ptr<QemuProcess> qemu,
+                   QemuProcess::Launch(launch, std::move(on_exit)));
+  return std::unique_ptr<VmProcess>(new QemuVmProcess(std::move(qemu)));
+}
+
+Result<std::unique_ptr<VmProcess>>
+QemuHypervisor::Adopt(pid_t pid, const std::filesystem::path &qmp_socket,
+                      QemuExitCallback on_exit) {
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<QemuProcess> qemu,
+      QemuProcess::Adopt(pid, qmp_socket, std::move(on_exit), qmp_timeout_));
+  return std::unique_ptr<VmProcess>(new QemuVmProcess(std::move(qemu)));
+}
+
+Result<Tap> PoolTapSource::Take(const MacAddress &guest_mac) {
+  return pool_->Take(guest_mac);
+}
+
+Status PoolTapSource::Release(std::string_view name) {
+  return pool_->Release(name);
+}
+
+} // namespace warren

@@ -1,0 +1,221 @@
+// CreateVM: reservation under createVMMu, then the create steps under the VM's
+// own lock, each recorded in the VM's `step` so RollbackCreate (here, or from
+// Recover after a crash) can undo them from the record alone.
+#include <fstream>
+#include <random>
+#include <system_error>
+
+#include "image/seed.h"
+#include "vm/vm_manager.h"
+#include <spdlog/spdlog.h>
+
+namespace warren {
+namespace {
+
+std::string NewVmId() {
+  std::random_device rd;
+  uint64_t v = (uint64_t{rd()} << 32) | rd();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "vm-";
+  for (int i = 0; i < 10; ++i)
+    id += kHex[(v >> (4 * i)) & 0xf];
+  return id;
+}
+
+Status CheckRequest(const CreateRequest &r) {
+  RETURN_IF_ERROR(ValidateVmName(r.name));
+  if (r.cpus < 1 || r.cpus > 64) {
+    return InvalidArgument("cpus must be 1..64, got " + std::to_string(r.cpus));
+  }
+  if (r.memory_mib < 64 || r.memory_mib > 1048576) {
+    return InvalidArgument("memory must be 64..1048576 MiB, got " +
+                           std::to_string(r.memory_mib));
+  }
+  if (r.disk_gib < 1 || r.disk_gib > 16384) {
+    return InvalidArgument("disk must be 1..16384 GiB, got " +
+                           std::to_string(r.disk_gib));
+  }
+  return Status::Ok();
+}
+
+Status WriteTextFile(const std::filesystem::path &path,
+                     const std::string &text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text << "\n";
+  out.close();
+  if (!out)
+    return Internal("cannot write " + path.string());
+  return Status::Ok();
+}
+
+} // namespace
+
+Status ValidateVmName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 63 && name.front() != '-' &&
+            name.back() != '-';
+  for (char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+  }
+  if (ok)
+    return Status::Ok();
+  return InvalidArgument(
+      "VM name \"" + std::string(name) +
+      "\" is not a DNS label: use 1-63 of a-z, 0-9 and '-', not at either end");
+}
+
+Result<std::string> VmManager::CreateVM(const CreateRequest &request) {
+  RETURN_IF_ERROR(CheckRequest(request));
+  // Outside createVMMu: the image registry takes imageOpsMu, a lock of the same
+  // rank.
+  RETURN_IF_ERROR(deps_.images(request.image).status());
+  ASSIGN_OR_RETURN(VmRecord vm, Reserve(request));
+  Result<std::string> op = deps_.ops->Start(
+      "vm.create", vm.name,
+      [this, id = vm.id](OpContext &ctx) { return RunCreate(id, ctx); });
+  if (!op.ok())
+    RollbackCreate(vm);
+  return op;
+}
+
+Result<VmRecord> VmManager::Reserve(const CreateRequest &request) {
+  VmRecord vm;
+  vm.id = NewVmId();
+  vm.name = request.name;
+  vm.image = request.image;
+  vm.cpus = request.cpus;
+  vm.memory_mib = request.memory_mib;
+  vm.disk_gib = request.disk_gib;
+  vm.state = "creating";
+  vm.step = "reserved";
+  vm.created_ms = deps_.clock->NowUnixMillis();
+  MutexLock lock(&create_mu_);
+  RETURN_IF_ERROR(deps_.store->Transaction([&](Tx &tx) -> Status {
+    Result<VmRecord> existing = tx.GetVm(vm.name);
+    if (existing.ok())
+      return AlreadyExists("VM \"" + vm.name + "\" already exists");
+    if (existing.error().code() != Code::kNotFound)
+      return existing.error();
+    ASSIGN_OR_RETURN(std::vector<std::string> leased, tx.ListVmIps());
+    ASSIGN_OR_RETURN(vm.ip, ips_.Allocate(std::set<std::string>(leased.begin(),
+                                                                leased.end())));
+    ASSIGN_OR_RETURN(vm.mac, MacForIp(vm.ip));
+    return tx.InsertVm(vm);
+  }));
+  return vm;
+}
+
+Result<nlohmann::json> VmManager::RunCreate(const std::string &id,
+                                            OpContext &ctx) {
+  std::shared_ptr<Mutex> vm_mu = vm_locks_.For(id);
+  MutexLock lock(vm_mu.get());
+  ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(id));
+  Status st = CreateSteps(vm, ctx);
+  if (!st.ok()) {
+    spdlog::warn("vm {}: create failed at step after \"{}\": {}; rolling back",
+                 vm.name, vm.step, st.ToString());
+    RollbackCreate(vm);
+    return st;
+  }
+  ctx.Progress("ready", 1.0);
+  return VmRecordToJson(vm);
+}
+
+Status VmManager::CreateSteps(VmRecord &vm, OpContext &ctx) {
+  std::stop_token stop = ctx.stop();
+  auto check_stop = [&]() -> Status {
+    if (stop.stop_requested())
+      return Cancelled("creating VM \"" + vm.name + "\" was cancelled");
+    return Status::Ok();
+  };
+  ctx.Progress("clone disk", 0.1);
+  ASSIGN_OR_RETURN(ImageBoot image, deps_.images(vm.image));
+  std::error_code ec;
+  std::filesystem::create_directories(Dir(vm), ec);
+  if (ec)
+    return Internal("cannot create " + Dir(vm).string() + ": " + ec.message());
+  RETURN_IF_ERROR(CloneDisk(vm, image, stop));
+  vm.step = "disk";
+  RETURN_IF_ERROR(Save(vm));
+  RETURN_IF_ERROR(check_stop());
+
+  ctx.Progress("write seed", 0.3);
+  RETURN_IF_ERROR(WriteSeed(vm, stop));
+  vm.step = "seed";
+  RETURN_IF_ERROR(Save(vm));
+  RETURN_IF_ERROR(check_stop());
+  return Boot(vm, stop, &ctx);
+}
+
+Status VmManager::CloneDisk(const VmRecord &vm, const ImageBoot &image,
+                            std::stop_token stop) {
+  // A qcow2 overlay on the image's raw rootfs: no copy, so it takes
+  // milliseconds.
+  RunSpec run;
+  run.argv = {"qemu-img",
+              "create",
+              "-q",
+              "-f",
+              "qcow2",
+              "-F",
+              "raw",
+              "-b",
+              std::filesystem::absolute(image.rootfs).string(),
+              (Dir(vm) / "disk.qcow2").string(),
+              std::to_string(vm.disk_gib) + "G"};
+  run.timeout = std::chrono::seconds(60);
+  return RunAndCheck(*deps_.runner, run, stop)
+      .status()
+      .Annotate("clone disk of " + vm.name);
+}
+
+Status VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
+  ASSIGN_OR_RETURN(SshKeyPair host_key,
+                   GenerateEd25519KeyPair(*deps_.runner, Dir(vm),
+                                          "warren-host-" + vm.name, stop));
+  RETURN_IF_ERROR(WriteTextFile(Dir(vm) / "host_key.pub", host_key.public_key));
+  SeedSpec seed;
+  seed.instance_id = vm.id;
+  seed.hostname = vm.name;
+  seed.ip = vm.ip;
+  seed.prefix = ips_.prefix_len();
+  seed.gateway = ips_.Gateway();
+  seed.dns = ips_.Gateway();
+  seed.search_domain = options_.search_domain;
+  seed.mac = vm.mac;
+  seed.authorized_key = options_.client_public_key;
+  seed.host_key_ed25519_private = host_key.private_key;
+  seed.host_key_ed25519_public = host_key.public_key;
+  return WriteSeedIso(*deps_.runner, seed, Dir(vm) / "seed.iso", stop)
+      .Annotate("write seed of " + vm.name);
+}
+
+void VmManager::RollbackCreate(const VmRecord &vm) {
+  // Reverse order of the steps; every undo tolerates "already undone".
+  if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
+    Status st = proc->Kill();
+    if (!st.ok())
+      spdlog::error("vm {}: rollback: kill QEMU: {}", vm.name, st.ToString());
+  } else if (vm.pid > 0) {
+    Result<std::unique_ptr<VmProcess>> adopted = deps_.hypervisor->Adopt(
+        static_cast<pid_t>(vm.pid), QmpSocket(vm), [](const QemuExit &) {});
+    if (adopted.ok())
+      (void)(*adopted)->Kill();
+  }
+  if (!vm.tap.empty()) {
+    Status st = deps_.taps->Release(vm.tap);
+    if (!st.ok())
+      spdlog::error("vm {}: rollback: release {}: {}", vm.name, vm.tap,
+                    st.ToString());
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(Dir(vm), ec);
+  std::filesystem::remove(QmpSocket(vm), ec);
+  Status st = deps_.store->Transaction([&](Tx &tx) -> Status {
+    Status del = tx.DeleteVm(vm.id);
+    return del.code() == Code::kNotFound ? Status::Ok() : del;
+  });
+  if (!st.ok())
+    spdlog::error("vm {}: rollback: delete record: {}", vm.name, st.ToString());
+}
+
+} // namespace warren

@@ -1,0 +1,249 @@
+// Boot and halt of one VM (both under the VM's lock), the hypervisor exit
+// callback, and the process-handle table.
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "vm/vm_manager.h"
+#include <spdlog/spdlog.h>
+
+namespace warren {
+namespace {
+
+Result<std::string> ReadFirstLine(const std::filesystem::path &path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return FailedPrecondition("cannot read " + path.string() +
+                              "; recreate the VM");
+  }
+  return line;
+}
+
+bool IsLive(const std::string &state) {
+  return state == "starting" || state == "running" || state == "stopping";
+}
+
+} // namespace
+
+Status VmManager::Save(const VmRecord &vm) {
+  return deps_.store->Transaction([&](Tx &tx) { return tx.UpdateVm(vm); });
+}
+
+void VmManager::RotateLog(const std::filesystem::path &log) const {
+  std::error_code ec;
+  uintmax_t size = std::filesystem::file_size(log, ec);
+  if (ec || size <= options_.log_cap_bytes)
+    return;
+  std::filesystem::path old = log;
+  old += ".1";
+  std::filesystem::rename(log, old, ec); // the previous .1 is replaced
+}
+
+std::unique_ptr<VmProcess> VmManager::TakeProcess(const std::string &id) {
+  MutexLock lock(&procs_mu_);
+  auto it = procs_.find(id);
+  if (it == procs_.end())
+    return nullptr;
+  std::unique_ptr<VmProcess> proc = std::move(it->second);
+  procs_.erase(it);
+  return proc;
+}
+
+void VmManager::PutProcess(const std::string &id,
+                           std::unique_ptr<VmProcess> proc) {
+  std::unique_ptr<VmProcess> old;
+  {
+    MutexLock lock(&procs_mu_);
+    old = std::exchange(procs_[id], std::move(proc));
+  }
+  // `old` (an exited process's handle) is destroyed here, outside the leaf
+  // lock: its destructor joins a watcher thread.
+}
+
+Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
+  auto progress = [&](const char *step, double fraction) {
+    if (ctx != nullptr)
+      ctx->Progress(step, fraction);
+  };
+  const bool creating = vm.state == "creating";
+  ASSIGN_OR_RETURN(ImageBoot image, deps_.images(vm.image));
+  ASSIGN_OR_RETURN(std::string host_key,
+                   ReadFirstLine(Dir(vm) / "host_key.pub"));
+  if (std::unique_ptr<VmProcess> old = TakeProcess(vm.id))
+    (void)old->Kill();
+  if (!vm.tap.empty()) {
+    RETURN_IF_ERROR(deps_.taps->Release(vm.tap));
+    vm.tap.clear();
+  }
+  RotateLog(Dir(vm) / "serial.log");
+  RotateLog(Dir(vm) / "qemu.log");
+
+  progress("take TAP", 0.5);
+  ASSIGN_OR_RETURN(MacAddress mac, ParseMac(vm.mac));
+  ASSIGN_OR_RETURN(Tap tap, deps_.taps->Take(mac));
+  vm.tap = tap.name;
+  vm.pid = 0;
+  if (creating) {
+    vm.step = "tap";
+  } else {
+    vm.state = "starting";
+  }
+  RETURN_IF_ERROR(Save(vm));
+  if (stop.stop_requested())
+    return Cancelled("booting VM \"" + vm.name + "\" was cancelled");
+
+  progress("launch", 0.6);
+  VmSpec spec;
+  spec.name = vm.name;
+  spec.accel = options_.accel;
+  spec.cpus = static_cast<int>(vm.cpus);
+  spec.memory_mib = static_cast<int>(vm.memory_mib);
+  spec.qemu_binary = options_.qemu_binary;
+  spec.kernel = image.kernel;
+  spec.initrd = image.initrd;
+  spec.cmdline = image.cmdline;
+  spec.disk = Dir(vm) / "disk.qcow2";
+  spec.seed = Dir(vm) / "seed.iso";
+  spec.tap_fd = kQemuTapFd;
+  spec.mac = vm.mac;
+  spec.serial_log = Dir(vm) / "serial.log";
+  spec.qmp_socket = QmpSocket(vm);
+  spec.pid_file = Dir(vm) / "qemu.pid";
+  spec.run_as = options_.run_as;
+  // The exit callback learns the pid through this cell; an exit before it is
+  // set is caught by Launch itself (QEMU must answer QMP first).
+  auto pid_cell = std::make_shared<std::atomic<pid_t>>(0);
+  ASSIGN_OR_RETURN(std::unique_ptr<VmProcess> proc,
+                   deps_.hypervisor->Launch(
+                       spec, tap.fd.get(), Dir(vm) / "qemu.log",
+                       [this, id = vm.id, pid_cell](const QemuExit &exit) {
+                         OnExit(id, pid_cell->load(), exit);
+                       }));
+  pid_cell->store(proc->pid());
+  vm.pid = proc->pid();
+  if (creating)
+    vm.step = "launch";
+  PutProcess(vm.id, std::move(proc));
+  RETURN_IF_ERROR(Save(vm));
+
+  progress("wait for SSH", 0.8);
+  GuestEndpoint endpoint{vm.name, vm.ip, 22, host_key};
+  RETURN_IF_ERROR(
+      deps_
+          .wait_for_ssh(endpoint,
+                        std::chrono::steady_clock::now() + options_.ssh_timeout,
+                        stop)
+          .Annotate("wait for SSH on " + vm.name));
+  // Running only if QEMU did not exit meanwhile (its callback zeroes the pid).
+  return deps_.store->Transaction([&](Tx &tx) -> Status {
+    ASSIGN_OR_RETURN(VmRecord now, tx.GetVm(vm.id));
+    if (now.pid != vm.pid) {
+      return Unavailable("QEMU of VM \"" + vm.name +
+                         "\" exited during boot; see `warren vm logs " +
+                         vm.name + "`");
+    }
+    vm.state = "running";
+    vm.step = creating ? "ready" : vm.step;
+    vm.error.clear();
+    return tx.UpdateVm(vm);
+  });
+}
+
+Status VmManager::Halt(VmRecord &vm, bool force,
+                       std::chrono::milliseconds timeout) {
+  if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
+    vm.state = "stopping";
+    RETURN_IF_ERROR(Save(vm));
+    Status st = force ? proc->Kill() : proc->Stop(timeout);
+    if (!st.ok()) {
+      PutProcess(vm.id, std::move(proc));
+      return st.Annotate("stop VM " + vm.name);
+    }
+  }
+  if (!vm.tap.empty()) {
+    RETURN_IF_ERROR(deps_.taps->Release(vm.tap));
+    vm.tap.clear();
+  }
+  vm.pid = 0;
+  vm.state = "stopped";
+  return Save(vm);
+}
+
+void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
+  if (pid == 0)
+    return;
+  // Runs on the hypervisor's watcher thread with no lock held: it never takes a
+  // VM lock (Halt holds one while waiting for this very exit), only the
+  // store's.
+  Status st = deps_.store->Transaction([&](Tx &tx) -> Status {
+    Result<VmRecord> found = tx.GetVm(id);
+    if (!found.ok())
+      return Status::Ok(); // deleted meanwhile
+    VmRecord vm = std::move(*found);
+    if (vm.pid != pid)
+      return Status::Ok(); // a newer boot, or already handled
+    vm.pid = 0;
+    bool clean = exit.stop_requested || vm.state == "stopping" ||
+                 (exit.status_known && exit.exit_code == 0);
+    if (vm.state != "creating")
+      vm.state = clean ? "stopped" : "failed";
+    if (!clean) {
+      vm.error =
+          exit.term_signal != 0
+              ? "QEMU was killed by signal " + std::to_string(exit.term_signal)
+              : "QEMU exited with code " + std::to_string(exit.exit_code);
+    }
+    return tx.UpdateVm(vm);
+  });
+  if (!st.ok())
+    spdlog::error("vm {}: record QEMU exit: {}", id, st.ToString());
+}
+
+Result<std::set<std::string>> VmManager::Recover() {
+  ASSIGN_OR_RETURN(std::vector<VmRecord> vms, deps_.store->ListVms());
+  std::set<std::string> owned;
+  for (VmRecord &vm : vms) {
+    std::shared_ptr<Mutex> vm_mu = vm_locks_.For(vm.id);
+    MutexLock lock(vm_mu.get());
+    if (vm.state == "creating") {
+      spdlog::info("vm {}: rolling back a create interrupted at \"{}\"",
+                   vm.name, vm.step);
+      RollbackCreate(vm);
+      continue;
+    }
+    if (IsLive(vm.state) && vm.pid > 0) {
+      auto pid_cell =
+          std::make_shared<std::atomic<pid_t>>(static_cast<pid_t>(vm.pid));
+      Result<std::unique_ptr<VmProcess>> proc = deps_.hypervisor->Adopt(
+          static_cast<pid_t>(vm.pid), QmpSocket(vm),
+          [this, id = vm.id, pid_cell](const QemuExit &exit) {
+            OnExit(id, pid_cell->load(), exit);
+          });
+      if (proc.ok()) {
+        PutProcess(vm.id, std::move(*proc));
+        vm.state = "running";
+        RETURN_IF_ERROR(Save(vm));
+        if (!vm.tap.empty())
+          owned.insert(vm.tap);
+        continue;
+      }
+      spdlog::warn("vm {}: QEMU pid {} not adopted: {}", vm.name, vm.pid,
+                   proc.error().ToString());
+    }
+    if (!vm.tap.empty()) {
+      Status st = deps_.taps->Release(vm.tap);
+      if (!st.ok())
+        spdlog::warn("vm {}: release {}: {}", vm.name, vm.tap, st.ToString());
+      vm.tap.clear();
+    }
+    if (IsLive(vm.state))
+      vm.state = "stopped";
+    vm.pid = 0;
+    RETURN_IF_ERROR(Save(vm));
+  }
+  return owned;
+}
+
+} // namespace warren

@@ -1,0 +1,192 @@
+#include "vm/vm_manager.h"
+
+#include <system_error>
+
+#include "base/check.h"
+#include <spdlog/spdlog.h>
+
+namespace warren {
+namespace {
+
+bool IsLiveState(const std::string &state) {
+  return state == "starting" || state == "running" || state == "stopping";
+}
+
+Status BeingCreated(const VmRecord &vm) {
+  return FailedPrecondition(
+      "VM \"" + vm.name +
+      "\" is being created; wait for it or cancel its op (`warren op ls`)");
+}
+
+} // namespace
+
+nlohmann::json VmRecordToJson(const VmRecord &vm) {
+  return nlohmann::json{{"id", vm.id},
+                        {"name", vm.name},
+                        {"image", vm.image},
+                        {"cpus", vm.cpus},
+                        {"memory_mib", vm.memory_mib},
+                        {"disk_gib", vm.disk_gib},
+                        {"state", vm.state},
+                        {"step", vm.step},
+                        {"ip", vm.ip},
+                        {"mac", vm.mac},
+                        {"created_ms", vm.created_ms},
+                        {"error", vm.error}};
+}
+
+Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
+                                                     VmManagerDeps deps) {
+  CHECK(deps.store && deps.ops && deps.runner && deps.hypervisor && deps.taps &&
+        deps.clock && deps.images && deps.wait_for_ssh);
+  ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(options.subnet));
+  for (const std::filesystem::path &dir : {options.vms_dir, options.run_dir}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      return Internal("cannot create " + dir.string() + ": " + ec.message());
+  }
+  return std::unique_ptr<VmManager>(
+      new VmManager(std::move(options), std::move(deps), ips));
+}
+
+VmManager::VmManager(VmManagerOptions options, VmManagerDeps deps,
+                     IpAllocator ips)
+    : options_(std::move(options)), deps_(std::move(deps)), ips_(ips) {}
+
+VmManager::~VmManager() {
+  std::map<std::string, std::unique_ptr<VmProcess>, std::less<>> procs;
+  {
+    MutexLock lock(&procs_mu_);
+    procs.swap(procs_);
+  }
+  // Destroyed outside the lock: each joins its watcher thread, whose exit
+  // callback may still be writing the store.
+  procs.clear();
+}
+
+Status VmManager::WithVmLock(std::string_view name_or_id,
+                             const std::function<Status(VmRecord &)> &fn) {
+  ASSIGN_OR_RETURN(VmRecord found, deps_.store->GetVm(name_or_id));
+  std::shared_ptr<Mutex> vm_mu = vm_locks_.For(found.id);
+  MutexLock lock(vm_mu.get());
+  // Re-read under the lock: the VM may have changed or gone while we waited.
+  ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(found.id));
+  return fn(vm);
+}
+
+Status VmManager::StartVM(std::string_view name, std::stop_token stop) {
+  // Refused before waiting for the VM's lock, which its create op holds until
+  // done.
+  ASSIGN_OR_RETURN(VmRecord pre, deps_.store->GetVm(name));
+  if (pre.state == "creating")
+    return BeingCreated(pre);
+  return WithVmLock(name, [&](VmRecord &vm) -> Status {
+    if (vm.state == "creating")
+      return BeingCreated(vm);
+    if (IsLiveState(vm.state)) {
+      return FailedPrecondition("VM \"" + vm.name + "\" is already " +
+                                vm.state);
+    }
+    Status st = Boot(vm, stop, nullptr);
+    if (st.ok())
+      return st;
+    // Leave it failed, holding nothing.
+    if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id))
+      (void)proc->Kill();
+    if (!vm.tap.empty() && deps_.taps->Release(vm.tap).ok())
+      vm.tap.clear();
+    vm.pid = 0;
+    vm.state = "failed";
+    vm.error = st.ToString();
+    Status saved = Save(vm);
+    if (!saved.ok())
+      spdlog::error("vm {}: record failed start: {}", vm.name,
+                    saved.ToString());
+    return st;
+  });
+}
+
+Status VmManager::StopVM(std::string_view name, bool force,
+                         std::chrono::milliseconds timeout) {
+  // Refused before waiting for the VM's lock, which its create op holds until
+  // done.
+  ASSIGN_OR_RETURN(VmRecord pre, deps_.store->GetVm(name));
+  if (pre.state == "creating")
+    return BeingCreated(pre);
+  return WithVmLock(name, [&](VmRecord &vm) -> Status {
+    if (vm.state == "creating")
+      return BeingCreated(vm);
+    return Halt(vm, force, timeout);
+  });
+}
+
+Status VmManager::RestartVM(std::string_view name,
+                            std::chrono::milliseconds timeout,
+                            std::stop_token stop) {
+  RETURN_IF_ERROR(StopVM(name, /*force=*/false, timeout));
+  return StartVM(name, stop);
+}
+
+Status VmManager::DeleteVM(std::string_view name, bool force) {
+  // Refused before waiting for the VM's lock, which its create op holds until
+  // done.
+  ASSIGN_OR_RETURN(VmRecord pre, deps_.store->GetVm(name));
+  if (pre.state == "creating")
+    return BeingCreated(pre);
+  return WithVmLock(name, [&](VmRecord &vm) -> Status {
+    if (vm.state == "creating")
+      return BeingCreated(vm);
+    if (IsLiveState(vm.state) && !force) {
+      return FailedPrecondition("VM \"" + vm.name + "\" is " + vm.state +
+                                "; stop it first (`warren vm stop " + vm.name +
+                                "`) or use --force");
+    }
+    if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
+      RETURN_IF_ERROR(proc->Kill().Annotate("delete VM " + vm.name));
+    }
+    if (!vm.tap.empty())
+      RETURN_IF_ERROR(deps_.taps->Release(vm.tap));
+    std::error_code ec;
+    std::filesystem::remove_all(Dir(vm), ec);
+    if (ec)
+      return Internal("cannot remove " + Dir(vm).string() + ": " +
+                      ec.message());
+    std::filesystem::remove(QmpSocket(vm), ec);
+    // The record and its IP lease go together (the lease is the row's ip).
+    return deps_.store->Transaction([&](Tx &tx) { return tx.DeleteVm(vm.id); });
+  });
+}
+
+Result<std::vector<VmRecord>> VmManager::List() {
+  return deps_.store->ListVms();
+}
+
+Result<VmRecord> VmManager::Get(std::string_view name) {
+  return deps_.store->GetVm(name);
+}
+
+Result<std::filesystem::path> VmManager::LogPath(std::string_view name) {
+  ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(name));
+  return Dir(vm) / "serial.log";
+}
+
+std::vector<ImageUser> VmManager::ImageUsers(std::string_view image) {
+  std::vector<ImageUser> users;
+  Result<std::vector<VmRecord>> vms = deps_.store->ListVms();
+  if (!vms.ok()) {
+    // Err on the side of "in use" so an image is never deleted under a VM.
+    users.push_back(
+        ImageUser{"(unknown: " + vms.error().ToString() + ")", true});
+    return users;
+  }
+  for (const VmRecord &vm : *vms) {
+    if (vm.image != image)
+      continue;
+    users.push_back(
+        ImageUser{vm.name, vm.state != "stopped" && vm.state != "failed"});
+  }
+  return users;
+}
+
+} // namespace warren

@@ -1,0 +1,208 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/mutex.h"
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "image/registry.h"
+#include "net/ip_alloc.h"
+#include "ops/op_registry.h"
+#include "store/store.h"
+#include "sys/runner.h"
+#include "vm/hypervisor.h"
+#include "vm/vm_lock_set.h"
+
+namespace warren {
+
+// What booting an image needs (the image registry answers; see VmManagerDeps).
+// The rootfs is a raw file, used read-only as the backing of each VM's overlay.
+struct ImageBoot {
+  std::filesystem::path kernel, initrd, rootfs; // initrd may be empty
+  std::string cmdline;
+};
+using ImageLookup = std::function<Result<ImageBoot>(std::string_view image)>;
+
+// Where a guest answers SSH, and the host key it must present (the one warren
+// put in its seed).
+struct GuestEndpoint {
+  std::string vm;
+  std::string ip;
+  int port = 22;
+  std::string host_key_public; // "ssh-ed25519 AAAA..."
+};
+// Returns OK once SSH authenticates with the daemon's key against that host
+// key; DeadlineExceeded at `deadline`, Cancelled when `stop` fires.
+using WaitForSsh = std::function<Status(const GuestEndpoint &,
+                                        std::chrono::steady_clock::time_point,
+                                        std::stop_token)>;
+
+struct CreateRequest {
+  std::string name; // DNS label: [a-z0-9-], 1..63, no leading/trailing '-'
+  std::string image;
+  int cpus = 1;
+  int memory_mib = 512;
+  int disk_gib = 4;
+};
+
+struct VmManagerOptions {
+  std::filesystem::path vms_dir; // one directory per VM: vms_dir/NAME/
+  std::filesystem::path
+      run_dir; // QMP sockets (short paths: a unix socket is < 108 bytes)
+  std::string subnet =
+      "10.77.0.0/24"; // guests get leases here; the bridge has the gateway
+  std::string search_domain; // DNS search domain given to guests ("" = none)
+  std::string
+      client_public_key; // the daemon's SSH public key, authorized in guests
+  Accel accel = Accel::kTcg;
+  std::filesystem::path qemu_binary = "qemu-system-x86_64";
+  std::string run_as; // see VmSpec::run_as
+  std::chrono::milliseconds ssh_timeout{std::chrono::minutes(3)};
+  std::chrono::milliseconds stop_timeout{
+      std::chrono::seconds(30)}; // Delete --force, Restart
+  uint64_t log_cap_bytes =
+      4 << 20; // serial log rotated to serial.log.1 at boot beyond this
+};
+
+// Seams and collaborators; all must outlive the manager.
+struct VmManagerDeps {
+  Store *store = nullptr;
+  OpRegistry *ops = nullptr;
+  Runner *runner = nullptr; // qemu-img, ssh-keygen, genisoimage
+  Hypervisor *hypervisor = nullptr;
+  TapSource *taps = nullptr;
+  Clock *clock = nullptr;
+  ImageLookup images;
+  WaitForSsh wait_for_ssh;
+};
+
+// Stable names: id, name, image, cpus, memory_mib, disk_gib, state, step, ip,
+// mac, created_ms, error.
+nlohmann::json VmRecordToJson(const VmRecord &vm);
+
+// Checks a VM name is a DNS label (InvalidArgument naming it otherwise).
+Status ValidateVmName(std::string_view name);
+
+// The VM registry and lifecycle: create (as an op), start, stop, delete,
+// recover.
+//
+// Locks, in the seed's order: a VM's own lock (VmLockSet, kVm) → create_mu_
+// (createVMMu, kRegistry) → leaf locks (procs_mu_, the store's). create_mu_
+// covers only name uniqueness + IP allocation + the record insert (one store
+// transaction); every step that touches files, TAPs, QEMU or the guest runs
+// under the VM's lock alone.
+//
+// State machine (persisted): creating → running (or rolled back and deleted);
+// stopped → starting → running → stopping → stopped; failed when a boot fails
+// or QEMU dies on its own with an error. Create records each finished step so
+// a crash can be rolled back by Recover().
+//
+// Thread-safety: thread-safe. Hypervisor exit callbacks only write the store
+// (keyed by pid so a stale callback never touches a newer boot).
+class VmManager {
+public:
+  static Result<std::unique_ptr<VmManager>> Create(VmManagerOptions options,
+                                                   VmManagerDeps deps);
+  // Stops watching QEMU processes; they keep running (adopted at next start).
+  ~VmManager();
+  VmManager(const VmManager &) = delete;
+  VmManager &operator=(const VmManager &) = delete;
+
+  // Once at daemon start, before anything else: rolls back "creating" VMs,
+  // adopts "running" ones whose QEMU lives, marks the others stopped. Returns
+  // the TAPs still owned by VMs (for TapPool::ReapStale).
+  Result<std::set<std::string>> Recover();
+
+  // Reserves the name and a guest IP and starts a "vm.create" op (target =
+  // name) whose result is the VM's JSON. Errors before the op starts:
+  // InvalidArgument, AlreadyExists (name), ResourceExhausted (no IP left).
+  Result<std::string> CreateVM(const CreateRequest &request);
+  // Boots a stopped (or failed) VM with a fresh TAP; returns once SSH is ready.
+  Status StartVM(std::string_view name, std::stop_token stop = {});
+  // Graceful power-down (up to `timeout`) then kill; `force` kills at once.
+  // OK for an already stopped VM.
+  Status StopVM(std::string_view name, bool force,
+                std::chrono::milliseconds timeout);
+  Status RestartVM(std::string_view name, std::chrono::milliseconds timeout,
+                   std::stop_token stop = {});
+  // Refuses a running VM unless `force`; refuses one being created (cancel its
+  // op).
+  Status DeleteVM(std::string_view name, bool force);
+
+  Result<std::vector<VmRecord>> List();
+  Result<VmRecord> Get(std::string_view name);
+  // The VM's serial console log (may not exist before its first boot).
+  Result<std::filesystem::path> LogPath(std::string_view name);
+  // VMs built on `image` (for ImageRegistry::Options::users).
+  std::vector<ImageUser> ImageUsers(std::string_view image);
+
+  // Runs `fn` under the VM's lock with its current record. NotFound if absent.
+  Status WithVmLock(std::string_view name_or_id,
+                    const std::function<Status(VmRecord &)> &fn);
+
+private:
+  VmManager(VmManagerOptions options, VmManagerDeps deps, IpAllocator ips);
+
+  // Files of a VM.
+  std::filesystem::path Dir(const VmRecord &vm) const {
+    return options_.vms_dir / vm.name;
+  }
+  std::filesystem::path QmpSocket(const VmRecord &vm) const {
+    return options_.run_dir / (vm.id + ".qmp");
+  }
+
+  // create: vm_create.cc
+  Result<VmRecord> Reserve(const CreateRequest &request) EXCLUDES(create_mu_);
+  Result<nlohmann::json> RunCreate(const std::string &id, OpContext &ctx);
+  Status CreateSteps(VmRecord &vm, OpContext &ctx);
+  Status CloneDisk(const VmRecord &vm, const ImageBoot &boot,
+                   std::stop_token stop);
+  Status WriteSeed(const VmRecord &vm, std::stop_token stop);
+  // Undoes every create step from the record alone (idempotent; used by
+  // Recover).
+  void RollbackCreate(const VmRecord &vm) EXCLUDES(procs_mu_);
+
+  // boot/halt: vm_lifecycle.cc. Both run under the VM's lock.
+  Status Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx)
+      EXCLUDES(procs_mu_);
+  Status Halt(VmRecord &vm, bool force, std::chrono::milliseconds timeout)
+      EXCLUDES(procs_mu_);
+  void OnExit(const std::string &id, pid_t pid, const QemuExit &exit);
+  Status Save(const VmRecord &vm);
+  void RotateLog(const std::filesystem::path &log) const;
+
+  std::unique_ptr<VmProcess> TakeProcess(const std::string &id)
+      EXCLUDES(procs_mu_);
+  void PutProcess(const std::string &id, std::unique_ptr<VmProcess> proc)
+      EXCLUDES(procs_mu_);
+
+  // Immutable after construction.
+  const VmManagerOptions options_;
+  const VmManagerDeps deps_;
+  const IpAllocator ips_;
+
+  VmLockSet vm_locks_;
+  // createVMMu: name uniqueness + IP allocation + record insert, nothing else.
+  Mutex create_mu_{LockRank::kRegistry, "createVMMu"};
+
+  Mutex procs_mu_{LockRank::kLeaf, "vm_procs"};
+  // Hypervisor handles of booted VMs, by id. A handle is kept after its process
+  // exits (its exit callback may not destroy it) until the VM's lock holder
+  // drops it.
+  std::map<std::string, std::unique_ptr<VmProcess>, std::less<>>
+      procs_ GUARDED_BY(procs_mu_);
+};
+
+} // namespace warren
