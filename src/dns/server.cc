@@ -67,6 +67,7 @@ DnsServer::DnsServer(DnsServerOptions options, const DnsRecords* records, Clock*
     : options_(std::move(options)),
       records_(records),
       clock_(clock),
+      cache_(options_.answer_cache_entries),
       buf_(kMaxDatagram),
       udp_(std::make_unique<UdpBatch>()) {}
 
@@ -180,6 +181,15 @@ bool DnsServer::Admit(const std::string& source) {
   return true;
 }
 
+Result<std::string> DnsServer::Respond(std::string_view query, Transport transport) {
+  const uint32_t serial = records_->serial();  // before answering: a change flushes
+  if (std::optional<std::string> hit = cache_.Find(query, transport, serial)) return *hit;
+  ASSIGN_OR_RETURN(std::string wire,
+                   Answer(query, options_.zone, *records_, transport, options_.max_udp));
+  cache_.Insert(query, transport, serial, wire);
+  return wire;
+}
+
 void DnsServer::OnUdp(int fd) {
   UdpBatch& b = *udp_;
   for (size_t round = 0; round < kUdpRounds; ++round) {
@@ -194,8 +204,7 @@ void DnsServer::OnUdp(int fd) {
       Result<std::string> reply =
           (m.msg_hdr.msg_flags & MSG_TRUNC)
               ? Result<std::string>(InvalidArgument("dns: oversized datagram"))
-              : Answer(std::string_view(b.query[i].data(), m.msg_len), options_.zone, *records_,
-                       Transport::kUdp, options_.max_udp);
+              : Respond(std::string_view(b.query[i].data(), m.msg_len), Transport::kUdp);
       if (!reply.ok()) {
         ++malformed_;
         continue;
@@ -261,8 +270,7 @@ bool DnsServer::ServeBuffered(Conn& c) {
     if (c.in.size() < 2 + len) return true;
     std::string_view msg(c.in.data() + 2, len);
     if (Admit(c.source)) {
-      Result<std::string> reply =
-          Answer(msg, options_.zone, *records_, Transport::kTcp, options_.max_udp);
+      Result<std::string> reply = Respond(msg, Transport::kTcp);
       if (!reply.ok()) {
         ++malformed_;
         return false;

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "dns/answer_cache.h"
 #include "dns/records.h"
 #include "dns/resolver.h"
 #include "sys/unique_fd.h"
@@ -32,6 +33,8 @@ struct DnsServerOptions {
   double rate_qps = 200;
   double rate_burst = 400;
   size_t max_rate_sources = 4096;  // bucket table bound; idle (full) buckets are evicted
+  // Responses remembered per distinct question (see AnswerCache); 0 disables.
+  size_t answer_cache_entries = 4096;
 };
 
 // Counters for tests, `doctor` and logs. Monotonic since Start().
@@ -87,6 +90,8 @@ class DnsServer {
   void CloseConn(int fd);
   void SweepIdle();
   bool Admit(const std::string& source);
+  // Answer() through the cache.
+  Result<std::string> Respond(std::string_view query, Transport transport);
   void Watch(int fd, Kind kind, uint32_t events);
 
   // Immutable after construction.
@@ -106,6 +111,7 @@ class DnsServer {
   std::map<int, Kind> kinds_;
   std::map<int, Conn> conns_;
   std::map<std::string, Bucket> buckets_;
+  AnswerCache cache_;
   std::vector<char> buf_;  // TCP reads
   std::unique_ptr<UdpBatch> udp_;
 

@@ -227,6 +227,20 @@ TEST_F(DnsServerTest, RecordChangesAreLive) {
   EXPECT_EQ(ldns_pkt_get_rcode(removed.get()), LDNS_RCODE_NXDOMAIN);
 }
 
+TEST_F(DnsServerTest, RepeatedQuestionsKeepTheirIdAndCase) {
+  StartServer();
+  for (uint16_t id : {11, 12, 13}) {
+    auto p = Parse(UdpAsk(Query("web.warren.internal.", LDNS_RR_TYPE_A, {.id = id})));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(ldns_pkt_id(p.get()), id);
+    EXPECT_EQ(AnswerText(p.get()), "10.77.0.5");
+  }
+  std::string upper = Query("WEB.warren.internal.", LDNS_RR_TYPE_A, {.id = 14});
+  std::string reply = UdpAsk(upper);
+  ASSERT_GT(reply.size(), upper.size());
+  EXPECT_EQ(reply.substr(12, upper.size() - 12), upper.substr(12));
+}
+
 TEST_F(DnsServerTest, TcpConnectionsAreBounded) {
   DnsServerOptions options;
   options.max_tcp_connections = 2;
