@@ -65,6 +65,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   image_opts.cache_dir = d->config_.images.cache_dir.empty()
                              ? layout.cache_dir
                              : std::filesystem::path(d->config_.images.cache_dir);
+  image_opts.build_timeout = std::chrono::seconds(d->config_.images.build_timeout_s);
   ASSIGN_OR_RETURN(d->images_,
                    ImageRegistry::Open(std::move(image_opts), d->store_.get(), d->ops_.get(),
                                        d->deps_.image_builder.get(), d->deps_.runner.get(),

@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "image/digest.h"
 
@@ -17,8 +19,8 @@ constexpr auto kCopyTimeout = std::chrono::minutes(30);
 
 // The canonical part files of a published image, by manifest role.
 struct Part {
-  const char *role;
-  const char *file;
+  const char* role;
+  const char* file;
   bool optional;
 };
 constexpr Part kParts[] = {
@@ -28,7 +30,7 @@ constexpr Part kParts[] = {
 };
 
 // Removes `dir` (best effort: recovery retries at the next start).
-void RemoveTree(const fs::path &dir) {
+void RemoveTree(const fs::path& dir) {
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) spdlog::warn("images: cannot remove {}: {}", dir.string(), ec.message());
@@ -40,8 +42,8 @@ class Cleanup {
  public:
   explicit Cleanup(Fn fn) : fn_(std::move(fn)) {}
   ~Cleanup() { fn_(); }
-  Cleanup(const Cleanup &) = delete;
-  Cleanup &operator=(const Cleanup &) = delete;
+  Cleanup(const Cleanup&) = delete;
+  Cleanup& operator=(const Cleanup&) = delete;
 
  private:
   Fn fn_;
@@ -51,18 +53,44 @@ class Cleanup {
 // the publish step.
 class OpProgress final : public BuildProgress {
  public:
-  explicit OpProgress(OpContext &ctx) : ctx_(ctx) {}
+  explicit OpProgress(OpContext& ctx) : ctx_(ctx) {}
   void Step(std::string name, double fraction) override {
     ctx_.Progress(std::move(name), fraction * 0.9);
   }
   void Log(std::string line) override { ctx_.Log(std::move(line)); }
 
  private:
-  OpContext &ctx_;
+  OpContext& ctx_;
+};
+
+// A stop token that fires when `parent` does or when `timeout` of Clock time
+// has passed (expired() tells which). Polls the Clock, the seam tests move.
+class Deadline {
+ public:
+  Deadline(Clock* clock, std::chrono::seconds timeout, std::stop_token parent)
+      : forward_(parent, [this] { source_.request_stop(); }),
+        timer_([this, clock, end = clock->Monotonic() + timeout](std::stop_token t) {
+          while (!t.stop_requested() && !source_.stop_requested()) {
+            if (clock->Monotonic() >= end) {
+              expired_ = true;
+              source_.request_stop();
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }) {}
+  std::stop_token token() const { return source_.get_token(); }
+  bool expired() const { return expired_; }
+
+ private:
+  std::stop_source source_;
+  std::atomic<bool> expired_{false};
+  std::stop_callback<std::function<void()>> forward_;
+  std::jthread timer_;  // last: joined first on destruction
 };
 
 // Moves a file the builder produced to its canonical name inside `staging`.
-Status MoveInto(const fs::path &from, const fs::path &to) {
+Status MoveInto(const fs::path& from, const fs::path& to) {
   if (from.empty() || from == to) return Status::Ok();
   std::error_code ec;
   fs::rename(from, to, ec);
@@ -72,18 +100,18 @@ Status MoveInto(const fs::path &from, const fs::path &to) {
 
 // Drops whatever else the builder left in `staging` (scratch trees, logs), so
 // only the parts are published.
-void KeepOnlyParts(const fs::path &staging) {
+void KeepOnlyParts(const fs::path& staging) {
   std::error_code ec;
   std::vector<fs::path> extra;
-  for (const auto &e : fs::directory_iterator(staging, ec)) {
+  for (const auto& e : fs::directory_iterator(staging, ec)) {
     bool part = false;
-    for (const Part &p : kParts) part = part || e.path().filename() == p.file;
+    for (const Part& p : kParts) part = part || e.path().filename() == p.file;
     if (!part) extra.push_back(e.path());
   }
-  for (const fs::path &p : extra) RemoveTree(p);
+  for (const fs::path& p : extra) RemoveTree(p);
 }
 
-Status WriteFile(const fs::path &path, const std::string &content) {
+Status WriteFile(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
   out.close();
@@ -93,7 +121,7 @@ Status WriteFile(const fs::path &path, const std::string &content) {
 
 }  // namespace
 
-nlohmann::json ImageInfoToJson(const ImageInfo &info) {
+nlohmann::json ImageInfoToJson(const ImageInfo& info) {
   return {{"name", info.name},
           {"created_ms", info.created_ms},
           {"state", info.state},
@@ -101,8 +129,8 @@ nlohmann::json ImageInfoToJson(const ImageInfo &info) {
           {"manifest", info.manifest}};
 }
 
-ImageRegistry::ImageRegistry(Options options, Store *store, OpRegistry *ops, ImageBuilder *builder,
-                             Runner *runner, Clock *clock)
+ImageRegistry::ImageRegistry(Options options, Store* store, OpRegistry* ops, ImageBuilder* builder,
+                             Runner* runner, Clock* clock)
     : options_(std::move(options)),
       staging_root_(options_.images_dir / kStagingDirName),
       store_(store),
@@ -111,9 +139,9 @@ ImageRegistry::ImageRegistry(Options options, Store *store, OpRegistry *ops, Ima
       runner_(runner),
       clock_(clock) {}
 
-Result<std::unique_ptr<ImageRegistry>> ImageRegistry::Open(Options options, Store *store,
-                                                           OpRegistry *ops, ImageBuilder *builder,
-                                                           Runner *runner, Clock *clock) {
+Result<std::unique_ptr<ImageRegistry>> ImageRegistry::Open(Options options, Store* store,
+                                                           OpRegistry* ops, ImageBuilder* builder,
+                                                           Runner* runner, Clock* clock) {
   std::unique_ptr<ImageRegistry> r(
       new ImageRegistry(std::move(options), store, ops, builder, runner, clock));
   RETURN_IF_ERROR(r->Recover());
@@ -125,14 +153,14 @@ Status ImageRegistry::Recover() {
   fs::create_directories(staging_root_, ec);
   if (ec) return Internal("create " + staging_root_.string() + ": " + ec.message());
   // Builds, registers and deletes a crash interrupted.
-  for (const auto &e : fs::directory_iterator(staging_root_, ec)) {
+  for (const auto& e : fs::directory_iterator(staging_root_, ec)) {
     spdlog::info("images: removing staging debris {}", e.path().string());
     RemoveTree(e.path());
   }
   ASSIGN_OR_RETURN(std::vector<ImageRecord> records, store_->ListImages());
-  std::map<std::string, const ImageRecord *, std::less<>> by_name;
-  for (const ImageRecord &r : records) by_name[r.name] = &r;
-  for (const auto &e : fs::directory_iterator(options_.images_dir, ec)) {
+  std::map<std::string, const ImageRecord*, std::less<>> by_name;
+  for (const ImageRecord& r : records) by_name[r.name] = &r;
+  for (const auto& e : fs::directory_iterator(options_.images_dir, ec)) {
     std::string name = e.path().filename().string();
     if (!e.is_directory() || !ValidateImageName(name).ok() || by_name.count(name)) continue;
     // The store row is the commit point: a directory without one was never
@@ -140,17 +168,17 @@ Status ImageRegistry::Recover() {
     spdlog::warn("images: removing unpublished image directory {}", e.path().string());
     RemoveTree(e.path());
   }
-  for (const ImageRecord &r : records) {
+  for (const ImageRecord& r : records) {
     if (r.state != "ready" || fs::exists(options_.images_dir / r.name, ec)) continue;
     spdlog::warn("images: image {} has no directory under {}; marked missing", r.name,
                  options_.images_dir.string());
     RETURN_IF_ERROR(
-        store_->Transaction([&](Tx &tx) { return tx.SetImageState(r.name, "missing"); }));
+        store_->Transaction([&](Tx& tx) { return tx.SetImageState(r.name, "missing"); }));
   }
   return Status::Ok();
 }
 
-Status ImageRegistry::ReserveLocked(const std::string &name, const std::string &what) {
+Status ImageRegistry::ReserveLocked(const std::string& name, const std::string& what) {
   if (auto it = in_flight_.find(name); it != in_flight_.end()) {
     if (it->second == "register") {
       return AlreadyExists("image \"" + name + "\" is being registered right now");
@@ -172,12 +200,12 @@ Status ImageRegistry::ReserveLocked(const std::string &name, const std::string &
   return Status::Ok();
 }
 
-void ImageRegistry::Release(const std::string &name) {
+void ImageRegistry::Release(const std::string& name) {
   MutexLock lock(&image_ops_mu_);
   in_flight_.erase(name);
 }
 
-fs::path ImageRegistry::NewStagingDir(const std::string &name, const std::string &token) {
+fs::path ImageRegistry::NewStagingDir(const std::string& name, const std::string& token) {
   return staging_root_ / (name + "-" + token);
 }
 
@@ -192,7 +220,7 @@ Result<std::string> ImageRegistry::BuildImage(std::string name, Recipe recipe,
   Result<std::string> id = ops_->Start(
       "image.build", name,
       [this, name, recipe = std::move(recipe), text = std::move(recipe_text)](
-          OpContext &ctx) -> Result<nlohmann::json> { return RunBuild(name, recipe, text, ctx); });
+          OpContext& ctx) -> Result<nlohmann::json> { return RunBuild(name, recipe, text, ctx); });
   if (!id.ok()) {
     in_flight_.erase(name);
     return id.error();
@@ -201,8 +229,8 @@ Result<std::string> ImageRegistry::BuildImage(std::string name, Recipe recipe,
   return *id;
 }
 
-Result<nlohmann::json> ImageRegistry::RunBuild(const std::string &name, const Recipe &recipe,
-                                               const std::string &recipe_text, OpContext &ctx) {
+Result<nlohmann::json> ImageRegistry::RunBuild(const std::string& name, const Recipe& recipe,
+                                               const std::string& recipe_text, OpContext& ctx) {
   std::string op_id;
   {
     MutexLock lock(&image_ops_mu_);
@@ -217,8 +245,15 @@ Result<nlohmann::json> ImageRegistry::RunBuild(const std::string &name, const Re
   fs::create_directories(staging, ec);
   if (ec) return Internal("create " + staging.string() + ": " + ec.message());
   OpProgress progress(ctx);
-  ASSIGN_OR_RETURN(BuiltImage built,
-                   builder_->Build(recipe, staging, options_.cache_dir, progress, ctx.stop()));
+  Deadline deadline(clock_, options_.build_timeout, ctx.stop());
+  Result<BuiltImage> result =
+      builder_->Build(recipe, staging, options_.cache_dir, progress, deadline.token());
+  if (!result.ok() && deadline.expired()) {
+    return DeadlineExceeded("image build of " + name + " took longer than " +
+                            std::to_string(options_.build_timeout.count()) +
+                            " s (images.build_timeout_s); nothing was registered");
+  }
+  ASSIGN_OR_RETURN(BuiltImage built, std::move(result));
   RETURN_IF_ERROR(MoveInto(built.kernel, staging / "vmlinuz"));
   if (!built.initrd.empty() && fs::exists(built.initrd, ec)) {
     RETURN_IF_ERROR(MoveInto(built.initrd, staging / "initrd.img"));
@@ -237,7 +272,7 @@ Result<nlohmann::json> ImageRegistry::RunBuild(const std::string &name, const Re
   return ImageInfoToJson(info);
 }
 
-Result<ImageInfo> ImageRegistry::RegisterImage(const RegisterRequest &req, std::stop_token stop) {
+Result<ImageInfo> ImageRegistry::RegisterImage(const RegisterRequest& req, std::stop_token stop) {
   RETURN_IF_ERROR(ValidateImageName(req.name));
   RETURN_IF_ERROR(CheckKernelFile(req.kernel));
   ASSIGN_OR_RETURN(RootfsKind kind, CheckRootfsFile(req.rootfs));
@@ -266,13 +301,13 @@ Result<ImageInfo> ImageRegistry::RegisterImage(const RegisterRequest &req, std::
   return info;
 }
 
-Status ImageRegistry::StageFiles(const RegisterRequest &req, RootfsKind kind,
-                                 const fs::path &staging, std::stop_token stop) {
+Status ImageRegistry::StageFiles(const RegisterRequest& req, RootfsKind kind,
+                                 const fs::path& staging, std::stop_token stop) {
   std::error_code ec;
   fs::create_directories(staging, ec);
   if (ec) return Internal("create " + staging.string() + ": " + ec.message());
   // cp keeps holes (ext4 images are mostly sparse) and can be cancelled.
-  auto copy = [&](const fs::path &from, const fs::path &to) -> Status {
+  auto copy = [&](const fs::path& from, const fs::path& to) -> Status {
     RunSpec spec;
     spec.argv = {"cp", "--reflink=auto", "--sparse=always", from.string(), to.string()};
     spec.timeout = kCopyTimeout;
@@ -316,12 +351,12 @@ Status ImageRegistry::StageFiles(const RegisterRequest &req, RootfsKind kind,
   return Status::Ok();
 }
 
-Result<ImageInfo> ImageRegistry::Publish(const std::string &name, const fs::path &staging,
+Result<ImageInfo> ImageRegistry::Publish(const std::string& name, const fs::path& staging,
                                          nlohmann::json source, std::string cmdline,
                                          nlohmann::json facts, std::stop_token stop) {
   nlohmann::json parts = nlohmann::json::object();
   std::error_code ec;
-  for (const Part &p : kParts) {
+  for (const Part& p : kParts) {
     fs::path file = staging / p.file;
     if (!fs::exists(file, ec)) {
       if (p.optional) continue;
@@ -366,7 +401,7 @@ Status ImageRegistry::DeleteImage(std::string_view name, bool force) {
     RETURN_IF_ERROR(store_->GetImage(name).status());
     std::vector<ImageUser> users = options_.users(name);
     std::string all, running;
-    for (const ImageUser &u : users) {
+    for (const ImageUser& u : users) {
       all += (all.empty() ? "" : ", ") + u.vm;
       if (u.running) running += (running.empty() ? "" : ", ") + u.vm;
     }
@@ -396,7 +431,7 @@ Status ImageRegistry::DeleteImage(std::string_view name, bool force) {
   return Status::Ok();
 }
 
-ImageInfo ImageRegistry::InfoFromRecord(const ImageRecord &r) const {
+ImageInfo ImageRegistry::InfoFromRecord(const ImageRecord& r) const {
   ImageInfo info{r.name, r.created_ms, r.state, options_.images_dir / r.name,
                  nlohmann::json::parse(r.manifest_json, nullptr,
                                        /*allow_exceptions=*/false)};
@@ -406,7 +441,7 @@ ImageInfo ImageRegistry::InfoFromRecord(const ImageRecord &r) const {
 Result<std::vector<ImageInfo>> ImageRegistry::List() {
   ASSIGN_OR_RETURN(std::vector<ImageRecord> records, store_->ListImages());
   std::vector<ImageInfo> out;
-  for (const ImageRecord &r : records) out.push_back(InfoFromRecord(r));
+  for (const ImageRecord& r : records) out.push_back(InfoFromRecord(r));
   return out;
 }
 
@@ -423,7 +458,7 @@ Result<std::vector<CacheEntry>> ImageRegistry::ListCache() {
 Result<uint64_t> ImageRegistry::PruneCache() {
   {
     MutexLock lock(&image_ops_mu_);
-    for (const auto &[name, what] : in_flight_) {
+    for (const auto& [name, what] : in_flight_) {
       if (what != "register") {
         return FailedPrecondition("a build of " + name + " is running (" + what +
                                   "); prune the cache after it ends");

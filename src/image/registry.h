@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -42,7 +43,7 @@ struct ImageInfo {
   nlohmann::json manifest;
 };
 // Stable names: name, created_ms, state, dir, manifest.
-nlohmann::json ImageInfoToJson(const ImageInfo &info);
+nlohmann::json ImageInfoToJson(const ImageInfo& info);
 
 // `warren image register`: existing files, copied in. Paths must be absolute
 // and readable by the daemon (it opens them, not the client).
@@ -66,9 +67,9 @@ Status ValidateImageName(std::string_view name);
 //           *.tgz).
 //   initrd: gzip, zstd, lz4, xz, bzip2 or a newc cpio ("070701") archive.
 enum class RootfsKind { kExt4, kTarball };
-Status CheckKernelFile(const std::filesystem::path &path);
-Result<RootfsKind> CheckRootfsFile(const std::filesystem::path &path);
-Status CheckInitrdFile(const std::filesystem::path &path);
+Status CheckKernelFile(const std::filesystem::path& path);
+Result<RootfsKind> CheckRootfsFile(const std::filesystem::path& path);
+Status CheckInitrdFile(const std::filesystem::path& path);
 
 // The seed's image registry: BuildImage, RegisterImage and DeleteImage,
 // serialised by `imageOpsMu`, plus the in-flight build registry (builds are
@@ -91,6 +92,8 @@ class ImageRegistry {
   struct Options {
     std::filesystem::path images_dir;
     std::filesystem::path cache_dir;  // build step cache (ListCache / PruneCache)
+    // A build running longer (by the Clock) fails with DeadlineExceeded.
+    std::chrono::seconds build_timeout{1800};
     // VMs using an image. Called with imageOpsMu held, so it may take leaf
     // locks only. The VM subsystem wires it; the default reports none.
     std::function<std::vector<ImageUser>(std::string_view image)> users = [](std::string_view) {
@@ -101,9 +104,9 @@ class ImageRegistry {
   // Seams must outlive the registry; the OpRegistry must be shut down (its
   // bodies joined) before the registry is destroyed. Recovery errors (I/O,
   // store) are returned.
-  static Result<std::unique_ptr<ImageRegistry>> Open(Options options, Store *store, OpRegistry *ops,
-                                                     ImageBuilder *builder, Runner *runner,
-                                                     Clock *clock);
+  static Result<std::unique_ptr<ImageRegistry>> Open(Options options, Store* store, OpRegistry* ops,
+                                                     ImageBuilder* builder, Runner* runner,
+                                                     Clock* clock);
 
   // Starts a build op (kind "image.build", target `name`) and returns its id.
   // The op's result is ImageInfoToJson of the published image. Refused before
@@ -118,7 +121,7 @@ class ImageRegistry {
   // Validates the files, copies them into staging (a rootfs tarball is
   // extracted with tar and made into ext4 with `mkfs.ext4 -d`), checksums and
   // publishes. Runs on the caller's thread; `stop` aborts and rolls back.
-  Result<ImageInfo> RegisterImage(const RegisterRequest &req, std::stop_token stop)
+  Result<ImageInfo> RegisterImage(const RegisterRequest& req, std::stop_token stop)
       EXCLUDES(image_ops_mu_);
 
   // Removes image `name`. Refused (FailedPrecondition, naming the VMs) while a
@@ -136,33 +139,33 @@ class ImageRegistry {
   size_t InFlightCount() EXCLUDES(image_ops_mu_);
 
  private:
-  ImageRegistry(Options options, Store *store, OpRegistry *ops, ImageBuilder *builder,
-                Runner *runner, Clock *clock);
+  ImageRegistry(Options options, Store* store, OpRegistry* ops, ImageBuilder* builder,
+                Runner* runner, Clock* clock);
   Status Recover();
   // Reserves `name` for `what` ("op-…" or "register"). Errors as BuildImage.
-  Status ReserveLocked(const std::string &name, const std::string &what) REQUIRES(image_ops_mu_);
-  void Release(const std::string &name) EXCLUDES(image_ops_mu_);
-  Result<nlohmann::json> RunBuild(const std::string &name, const Recipe &recipe,
-                                  const std::string &recipe_text, OpContext &ctx)
+  Status ReserveLocked(const std::string& name, const std::string& what) REQUIRES(image_ops_mu_);
+  void Release(const std::string& name) EXCLUDES(image_ops_mu_);
+  Result<nlohmann::json> RunBuild(const std::string& name, const Recipe& recipe,
+                                  const std::string& recipe_text, OpContext& ctx)
       EXCLUDES(image_ops_mu_);
-  Status StageFiles(const RegisterRequest &req, RootfsKind kind,
-                    const std::filesystem::path &staging, std::stop_token stop);
+  Status StageFiles(const RegisterRequest& req, RootfsKind kind,
+                    const std::filesystem::path& staging, std::stop_token stop);
   // Checksums the parts in `staging`, writes manifest.json, renames the
   // directory into place and inserts the store row, all-or-nothing.
-  Result<ImageInfo> Publish(const std::string &name, const std::filesystem::path &staging,
+  Result<ImageInfo> Publish(const std::string& name, const std::filesystem::path& staging,
                             nlohmann::json source, std::string cmdline, nlohmann::json facts,
                             std::stop_token stop) EXCLUDES(image_ops_mu_);
-  std::filesystem::path NewStagingDir(const std::string &name, const std::string &token);
-  ImageInfo InfoFromRecord(const ImageRecord &r) const;
+  std::filesystem::path NewStagingDir(const std::string& name, const std::string& token);
+  ImageInfo InfoFromRecord(const ImageRecord& r) const;
 
   // Immutable after construction.
   const Options options_;
   std::filesystem::path staging_root_;
-  Store *const store_;
-  OpRegistry *const ops_;
-  ImageBuilder *const builder_;
-  Runner *const runner_;
-  Clock *const clock_;
+  Store* const store_;
+  OpRegistry* const ops_;
+  ImageBuilder* const builder_;
+  Runner* const runner_;
+  Clock* const clock_;
 
   Mutex image_ops_mu_{LockRank::kRegistry, "imageOpsMu"};
   // imageBuildOps: name → "op-…" for builds, "register" for registers.

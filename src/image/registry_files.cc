@@ -20,13 +20,13 @@ bool HasAt(std::string_view data, size_t offset, std::string_view magic) {
   return data.size() >= offset + magic.size() && data.substr(offset, magic.size()) == magic;
 }
 
-Status FileError(std::string_view role, const fs::path &path, std::string_view problem) {
+Status FileError(std::string_view role, const fs::path& path, std::string_view problem) {
   return InvalidArgument(std::string(role) + " " + path.string() + ": " + std::string(problem));
 }
 
 // Checks `path` is an existing, readable regular file of min..max bytes and
 // returns its first `head` bytes (fewer when the file is shorter).
-Result<std::string> ReadHead(std::string_view role, const fs::path &path, uint64_t min,
+Result<std::string> ReadHead(std::string_view role, const fs::path& path, uint64_t min,
                              uint64_t max, size_t head) {
   if (!path.is_absolute()) return FileError(role, path, "path must be absolute");
   std::error_code ec;
@@ -60,7 +60,7 @@ bool IsCompressed(std::string_view d) {
          HasAt(d, 0, "\x28\xb5\x2f\xfd") || HasAt(d, 0, "BZh");
 }
 
-bool LooksLikeTarName(const fs::path &path) {
+bool LooksLikeTarName(const fs::path& path) {
   std::string name = path.filename().string();
   for (std::string_view ext : {".tgz", ".tbz2", ".txz", ".tzst", ".tar"}) {
     if (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0) {
@@ -81,7 +81,7 @@ Status ValidateImageName(std::string_view name) {
                          "ending with '-'");
 }
 
-Status CheckKernelFile(const fs::path &path) {
+Status CheckKernelFile(const fs::path& path) {
   ASSIGN_OR_RETURN(std::string head,
                    ReadHead("kernel", path, kKernelMin, kKernelMax, kBzImageMagicOffset + 4));
   if (HasAt(head, kBzImageMagicOffset, "HdrS") || HasAt(head, 0,
@@ -94,7 +94,7 @@ Status CheckKernelFile(const fs::path &path) {
                    "offset 0x202, not ELF)");
 }
 
-Result<RootfsKind> CheckRootfsFile(const fs::path &path) {
+Result<RootfsKind> CheckRootfsFile(const fs::path& path) {
   ASSIGN_OR_RETURN(std::string head, ReadHead("rootfs", path, 0, UINT64_MAX, 4096));
   if (HasAt(head, kExt4MagicOffset, "\x53\xef")) {
     RETURN_IF_ERROR(ReadHead("rootfs", path, kExt4Min, UINT64_MAX, 0).status());
@@ -109,7 +109,7 @@ Result<RootfsKind> CheckRootfsFile(const fs::path &path) {
                    "a tar archive (.tar, .tar.gz, .tgz, .tar.xz, .tar.zst)");
 }
 
-Status CheckInitrdFile(const fs::path &path) {
+Status CheckInitrdFile(const fs::path& path) {
   ASSIGN_OR_RETURN(std::string head, ReadHead("initrd", path, 1, kKernelMax, 8));
   if (IsCompressed(head) || HasAt(head, 0, "\x04\x22\x4d\x18") ||
       HasAt(head, 0, "\x02\x21\x4c\x18") || HasAt(head, 0, "070701") || HasAt(head, 0, "070702")) {

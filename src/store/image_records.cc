@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::string_view kImageColumns = "name, created_ms, manifest_json, state";
 
-ImageRecord ReadImage(const Statement &st) {
+ImageRecord ReadImage(const Statement& st) {
   return ImageRecord{st.ColumnText(0), st.ColumnInt(1), st.ColumnText(2), st.ColumnText(3)};
 }
 
@@ -20,7 +20,7 @@ Status ImageNotFound(std::string_view name) {
 
 }  // namespace
 
-Status Tx::InsertImage(const ImageRecord &image) {
+Status Tx::InsertImage(const ImageRecord& image) {
   Result<ImageRecord> existing = GetImage(image.name);
   if (existing.ok()) return AlreadyExists("image \"" + image.name + "\" already exists");
   if (existing.error().code() != Code::kNotFound) return existing.error();
@@ -71,13 +71,13 @@ Status Tx::SetImageState(std::string_view name, std::string_view state) {
   return Status::Ok();
 }
 
-Status Store::InsertImage(const ImageRecord &image) {
-  return Transaction([&](Tx &tx) { return tx.InsertImage(image); });
+Status Store::InsertImage(const ImageRecord& image) {
+  return Transaction([&](Tx& tx) { return tx.InsertImage(image); });
 }
 
 Result<std::vector<ImageRecord>> Store::ListImages() {
   std::vector<ImageRecord> images;
-  RETURN_IF_ERROR(Transaction([&](Tx &tx) -> Status {
+  RETURN_IF_ERROR(Transaction([&](Tx& tx) -> Status {
     ASSIGN_OR_RETURN(images, tx.ListImages());
     return Status::Ok();
   }));
@@ -86,7 +86,7 @@ Result<std::vector<ImageRecord>> Store::ListImages() {
 
 Result<ImageRecord> Store::GetImage(std::string_view name) {
   ImageRecord image;
-  RETURN_IF_ERROR(Transaction([&](Tx &tx) -> Status {
+  RETURN_IF_ERROR(Transaction([&](Tx& tx) -> Status {
     ASSIGN_OR_RETURN(image, tx.GetImage(name));
     return Status::Ok();
   }));
@@ -94,7 +94,7 @@ Result<ImageRecord> Store::GetImage(std::string_view name) {
 }
 
 Status Store::DeleteImage(std::string_view name) {
-  return Transaction([&](Tx &tx) { return tx.DeleteImage(name); });
+  return Transaction([&](Tx& tx) { return tx.DeleteImage(name); });
 }
 
 }  // namespace warren

@@ -26,8 +26,8 @@ class FakeImageBuilder final : public ImageBuilder {
   Status fail_with;  // set before Build runs
   std::atomic<bool> block{false};
 
-  Result<BuiltImage> Build(const Recipe &recipe, const std::filesystem::path &staging_dir,
-                           const std::filesystem::path &cache_dir, BuildProgress &progress,
+  Result<BuiltImage> Build(const Recipe& recipe, const std::filesystem::path& staging_dir,
+                           const std::filesystem::path& cache_dir, BuildProgress& progress,
                            std::stop_token stop) override {
     ++builds_;
     progress.Step("base", 0.0);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fakes/fake_clock.h"
 #include "fakes/fake_image_builder.h"
 #include "image/digest.h"
 
@@ -22,7 +23,7 @@ using ::testing::IsEmpty;
 constexpr uint64_t kMiB = 1 << 20;
 
 // A sparse file of `size` bytes with `magic` written at `offset`.
-void WriteFileWith(const fs::path &path, uint64_t size, uint64_t offset, std::string_view magic) {
+void WriteFileWith(const fs::path& path, uint64_t size, uint64_t offset, std::string_view magic) {
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.seekp(static_cast<std::streamoff>(offset));
@@ -58,21 +59,22 @@ class ImageRegistryTest : public ::testing::Test {
     ImageRegistry::Options o;
     o.images_dir = images_;
     o.cache_dir = dir_ / "cache";
+    o.build_timeout = std::chrono::seconds(600);
     o.users = [this](std::string_view) { return users_; };
     auto r = ImageRegistry::Open(o, store_.get(), ops_.get(), &builder_, &runner_, &clock_);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     registry_ = std::move(r).value();
   }
 
-  OpInfo Wait(const std::string &id) {
-    Result<OpInfo> info = ops_->Wait(id, {}, [](const OpInfo &, const std::string *) {});
+  OpInfo Wait(const std::string& id) {
+    Result<OpInfo> info = ops_->Wait(id, {}, [](const OpInfo&, const std::string*) {});
     EXPECT_TRUE(info.ok()) << info.status().ToString();
     return info.ok() ? *info : OpInfo{};
   }
 
   std::vector<std::string> StagingEntries() {
     std::vector<std::string> out;
-    for (const auto &e : fs::directory_iterator(images_ / ".staging")) {
+    for (const auto& e : fs::directory_iterator(images_ / ".staging")) {
       out.push_back(e.path().filename().string());
     }
     return out;
@@ -92,7 +94,7 @@ class ImageRegistryTest : public ::testing::Test {
   }
 
   fs::path dir_, images_, files_;
-  SystemClock clock_;
+  FakeClock clock_;
   RealRunner runner_;
   FakeImageBuilder builder_;
   std::vector<ImageUser> users_;
@@ -133,12 +135,12 @@ TEST_F(ImageRegistryTest, BuildPublishesAtomicallyWithChecksums) {
   auto info = registry_->Get("web");
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->state, "ready");
-  const nlohmann::json &m = info->manifest;
+  const nlohmann::json& m = info->manifest;
   EXPECT_EQ(m["source"]["type"], "recipe");
   EXPECT_EQ(m["source"]["default"], true);
   EXPECT_EQ(m["cmdline"], "console=ttyS0 fake");
   EXPECT_EQ(m["facts"]["flavour"], "minimal");
-  for (const char *role : {"kernel", "initrd", "rootfs"}) {
+  for (const char* role : {"kernel", "initrd", "rootfs"}) {
     std::string file = m["parts"][role]["file"];
     fs::path p = images_ / "web" / file;
     ASSERT_TRUE(fs::exists(p)) << p;
@@ -204,6 +206,19 @@ TEST_F(ImageRegistryTest, CancelledBuildLeavesNothing) {
   EXPECT_EQ(registry_->InFlightCount(), 0u);
 }
 
+TEST_F(ImageRegistryTest, BuildOverItsTimeoutFailsAndLeavesNothing) {
+  builder_.block = true;  // until stopped
+  auto id = registry_->BuildImage("web", DefaultRecipe(), "");
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(builder_.WaitEntered());
+  clock_.Advance(std::chrono::seconds(601));
+  OpInfo op = Wait(*id);
+  EXPECT_EQ(op.state, OpState::kFailed);
+  EXPECT_THAT(op.error, HasSubstr("longer than 600 s (images.build_timeout_s)"));
+  EXPECT_EQ(ListSize(), 0u);
+  EXPECT_THAT(StagingEntries(), IsEmpty());
+}
+
 TEST_F(ImageRegistryTest, RecoveryRemovesDebrisAndUnpublishedDirs) {
   // What a daemon killed mid-build / mid-publish leaves behind.
   fs::create_directories(images_ / ".staging" / "web-op-1234" / "root" / "etc");
@@ -258,26 +273,26 @@ TEST_F(ImageRegistryTest, RegisterRefusesBadFiles) {
   WriteFileWith(files_ / "tiny-ext4", 4096, 1080, "\x53\xef");
   WriteFileWith(files_ / "huge-kernel", 300 * kMiB, 0x202, "HdrS");
   struct Case {
-    std::function<void(RegisterRequest &)> edit;
+    std::function<void(RegisterRequest&)> edit;
     std::string want;
   };
   std::vector<Case> cases = {
-      {[&](RegisterRequest &r) { r.kernel = files_ / "nope"; },
+      {[&](RegisterRequest& r) { r.kernel = files_ / "nope"; },
        "kernel " + files_.string() + "/nope: no such file"},
-      {[&](RegisterRequest &r) { r.kernel = files_; }, "is a directory"},
-      {[&](RegisterRequest &r) { r.kernel = "relative/bzImage"; }, "must be absolute"},
-      {[&](RegisterRequest &r) { r.kernel = files_ / "zeros"; }, "not a Linux kernel"},
-      {[&](RegisterRequest &r) { r.kernel = files_ / "tiny-kernel"; }, "out of range (1..256 MiB)"},
-      {[&](RegisterRequest &r) { r.kernel = files_ / "huge-kernel"; }, "out of range"},
-      {[&](RegisterRequest &r) { r.rootfs = files_ / "zeros"; },
+      {[&](RegisterRequest& r) { r.kernel = files_; }, "is a directory"},
+      {[&](RegisterRequest& r) { r.kernel = "relative/bzImage"; }, "must be absolute"},
+      {[&](RegisterRequest& r) { r.kernel = files_ / "zeros"; }, "not a Linux kernel"},
+      {[&](RegisterRequest& r) { r.kernel = files_ / "tiny-kernel"; }, "out of range (1..256 MiB)"},
+      {[&](RegisterRequest& r) { r.kernel = files_ / "huge-kernel"; }, "out of range"},
+      {[&](RegisterRequest& r) { r.rootfs = files_ / "zeros"; },
        "rootfs " + files_.string() + "/zeros: neither an ext4"},
-      {[&](RegisterRequest &r) { r.rootfs = files_ / "tiny-ext4"; }, "at least 1 MiB"},
-      {[&](RegisterRequest &r) { r.rootfs = "/dev/null"; }, "not a regular file"},
-      {[&](RegisterRequest &r) { r.initrd = files_ / "zeros"; },
+      {[&](RegisterRequest& r) { r.rootfs = files_ / "tiny-ext4"; }, "at least 1 MiB"},
+      {[&](RegisterRequest& r) { r.rootfs = "/dev/null"; }, "not a regular file"},
+      {[&](RegisterRequest& r) { r.initrd = files_ / "zeros"; },
        "initrd " + files_.string() + "/zeros: not an initramfs"},
-      {[&](RegisterRequest &r) { r.name = "Bad_Name"; }, "bad image name"},
+      {[&](RegisterRequest& r) { r.name = "Bad_Name"; }, "bad image name"},
   };
-  for (const Case &c : cases) {
+  for (const Case& c : cases) {
     RegisterRequest req = good;
     c.edit(req);
     auto r = registry_->RegisterImage(req, {});
