@@ -1,6 +1,6 @@
 #include "config/config.h"
 
-#include <toml++/toml.h>
+#include "base/toml.h"
 
 #include <cstdio>
 #include <fstream>

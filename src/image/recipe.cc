@@ -1,6 +1,6 @@
 #include "image/recipe.h"
 
-#include <toml++/toml.h>
+#include "base/toml.h"
 
 #include <algorithm>
 #include <set>
