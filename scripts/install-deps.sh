@@ -12,7 +12,7 @@ BUILD=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libldns-dev
        libssl-dev libgtest-dev libgmock-dev libbenchmark-dev)
 RUNTIME=(qemu-system-x86 qemu-system-data qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage
-         openssh-client sqlite3 dnsutils tmux ca-certificates)
+         openssh-client dropbear-bin sqlite3 dnsutils dnsperf dnsmasq-base tmux ca-certificates)
 missing=()
 for p in "${BUILD[@]}" "${RUNTIME[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
