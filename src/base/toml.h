@@ -11,6 +11,8 @@
 // compile the unreachable branch as `return false` — the correct answer — and
 // then restore the library's macro for everything else. The classifier header
 // has #pragma once, so toml.h below reuses the copy compiled here.
+#include <cstddef>
+#include <cstdint>
 #include <toml++/impl/preprocessor.h>
 
 #pragma push_macro("TOML_UNREACHABLE")

@@ -53,7 +53,8 @@ TEST_F(DoctorTest, KvmPvmIsAWarningThatSaysTcg) {
 TEST_F(DoctorTest, ForcedKvmOnUnusableHostFails) {
   probe_.kvm = {KvmState::kPvm, "module kvm_pvm loaded"};
   in_.accelerator_setting = "kvm";
-  const CheckResult& kvm = Find(Doctor(in_), "kvm");
+  std::vector<CheckResult> checks = Doctor(in_);
+  const CheckResult& kvm = Find(checks, "kvm");
   EXPECT_EQ(kvm.level, CheckLevel::kFail);
   EXPECT_NE(kvm.fix.find("vm.accelerator"), std::string::npos);
 }
