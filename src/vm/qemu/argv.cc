@@ -139,7 +139,9 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec) {
   std::vector<std::string> a = {spec.qemu_binary.string()};
   a.insert(a.end(), {"-name", "guest=" + QemuOptEscape(spec.name), "-msg", "timestamp=on"});
   AddMachine(spec, a);
-  a.insert(a.end(), {"-nodefaults", "-no-user-config", "-nographic"});
+  // -no-reboot: a guest reboot (busybox init treats SIGTERM as one) ends QEMU,
+  // so the daemon sees the exit instead of a VM silently rebooting.
+  a.insert(a.end(), {"-nodefaults", "-no-user-config", "-nographic", "-no-reboot"});
   AddBoot(spec, a);
   AddDisks(spec, a);
   AddNet(spec, a);
