@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs warren's main job:
 # builds warren, starts the daemon under a temporary root, and shows
-# `warren status` and `warren doctor`, then builds the default image.
+# `warren status` and `warren doctor`, then builds the default image and shows it.
 # Usage: sudo bash scripts/quickstart.sh        (WARREN_KEEP=1 leaves the daemon running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,3 +26,6 @@ done
 set -x
 "$warren" status
 "$warren" doctor || true   # WARN/FAIL lines explain themselves; continue either way
+"$warren" image build default
+"$warren" image ls
+"$warren" image inspect default
