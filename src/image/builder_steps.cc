@@ -13,6 +13,7 @@
 
 #include "image/guest/assets.h"
 #include "image/modules.h"
+#include "sys/files.h"
 
 namespace warren::build {
 namespace {
@@ -92,14 +93,6 @@ Result<fs::path> HostPathFor(const fs::path& root, std::string_view guest_path) 
   std::error_code ec;
   if (fs::is_symlink(fs::symlink_status(target, ec))) fs::remove(target, ec);
   return target;
-}
-
-Result<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError("open " + path.string(), errno);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 RunSpec ChrootSpec(const Context& ctx, const std::vector<std::string>& argv) {
@@ -271,7 +264,7 @@ Result<std::string> KernelVersion(const Context& ctx) {
 
 Status PruneModules(Context& ctx, const std::string& version) {
   fs::path dir = ctx.root / "lib/modules" / version;
-  ASSIGN_OR_RETURN(std::string dep, ReadFile(dir / "modules.dep"));
+  ASSIGN_OR_RETURN(std::string dep, ReadFileToString(dir / "modules.dep"));
   ASSIGN_OR_RETURN(std::vector<std::string> keep_list,
                    ModuleLoadOrder(dep, MinimalRootModules(), /*skip_missing=*/true));
   std::set<std::string> keep(keep_list.begin(), keep_list.end());
@@ -306,7 +299,7 @@ Result<std::vector<std::string>> BuildInitramfs(Context& ctx, const std::string&
       errno != EEXIST) {
     return ErrnoError("mknod initramfs /dev/console (building needs root)", errno);
   }
-  ASSIGN_OR_RETURN(std::string dep, ReadFile(mods / "modules.dep"));
+  ASSIGN_OR_RETURN(std::string dep, ReadFileToString(mods / "modules.dep"));
   ASSIGN_OR_RETURN(std::vector<std::string> order,
                    ModuleLoadOrder(dep, InitramfsModules(), /*skip_missing=*/true));
   std::string order_file;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "image/digest.h"
+#include "sys/files.h"
 
 namespace warren {
 namespace {
@@ -77,14 +78,6 @@ Status WriteFile(const fs::path& path, std::string_view content) {
   out.close();
   if (!out) return Internal("cannot write " + path.string());
   return Status::Ok();
-}
-
-Result<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError("open " + path.string(), errno);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::string TrimRight(std::string s) {
@@ -231,8 +224,8 @@ Result<SshKeyPair> GenerateEd25519KeyPair(Runner& runner, const fs::path& scratc
   Result<std::string> r = RunAndCheck(runner, run, stop);
   if (!r.ok()) return r.error().Annotate("generating an ed25519 key pair");
   SshKeyPair pair;
-  ASSIGN_OR_RETURN(pair.private_key, ReadFile(key));
-  ASSIGN_OR_RETURN(std::string pub, ReadFile(key.string() + ".pub"));
+  ASSIGN_OR_RETURN(pair.private_key, ReadFileToString(key));
+  ASSIGN_OR_RETURN(std::string pub, ReadFileToString(key.string() + ".pub"));
   pair.public_key = TrimRight(std::move(pub));
   return pair;
 }

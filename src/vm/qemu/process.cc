@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "sys/spawn_attr.h"
+
 extern char** environ;
 
 namespace warren {
@@ -88,14 +90,7 @@ Result<pid_t> Spawn(const std::string& program, const std::vector<std::string>& 
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addclosefrom_np(&fa, tap_fd >= 0 ? child_tap_fd + 1 : 3);
 
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
+  SetChildGroupAndDefaultSignals(&attr);
 
   std::vector<char*> cargv;
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
