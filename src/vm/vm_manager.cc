@@ -75,15 +75,22 @@ Status VmManager::WithVmLock(std::string_view name_or_id,
   return fn(vm);
 }
 
-Status VmManager::StartVM(std::string_view name, std::stop_token stop) {
+Status VmManager::WithSettledVmLock(std::string_view name,
+                                    const std::function<Status(VmRecord &)> &fn) {
   // Refused before waiting for the VM's lock, which its create op holds until
-  // done.
+  // done, and again under the lock in case a create began meanwhile.
   ASSIGN_OR_RETURN(VmRecord pre, deps_.store->GetVm(name));
   if (pre.state == "creating")
     return BeingCreated(pre);
   return WithVmLock(name, [&](VmRecord &vm) -> Status {
     if (vm.state == "creating")
       return BeingCreated(vm);
+    return fn(vm);
+  });
+}
+
+Status VmManager::StartVM(std::string_view name, std::stop_token stop) {
+  return WithSettledVmLock(name, [&](VmRecord &vm) -> Status {
     if (IsLiveState(vm.state)) {
       return FailedPrecondition("VM \"" + vm.name + "\" is already " +
                                 vm.state);
@@ -109,14 +116,7 @@ Status VmManager::StartVM(std::string_view name, std::stop_token stop) {
 
 Status VmManager::StopVM(std::string_view name, bool force,
                          std::chrono::milliseconds timeout) {
-  // Refused before waiting for the VM's lock, which its create op holds until
-  // done.
-  ASSIGN_OR_RETURN(VmRecord pre, deps_.store->GetVm(name));
-  if (pre.state == "creating")
-    return BeingCreated(pre);
-  return WithVmLock(name, [&](VmRecord &vm) -> Status {
-    if (vm.state == "creating")
-      return BeingCreated(vm);
+  return WithSettledVmLock(name, [&](VmRecord &vm) -> Status {
     return Halt(vm, force, timeout);
   });
 }
@@ -129,14 +129,7 @@ Status VmManager::RestartVM(std::string_view name,
 }
 
 Status VmManager::DeleteVM(std::string_view name, bool force) {
-  // Refused before waiting for the VM's lock, which its create op holds until
-  // done.
-  ASSIGN_OR_RETURN(VmRecord pre, deps_.store->GetVm(name));
-  if (pre.state == "creating")
-    return BeingCreated(pre);
-  return WithVmLock(name, [&](VmRecord &vm) -> Status {
-    if (vm.state == "creating")
-      return BeingCreated(vm);
+  return WithSettledVmLock(name, [&](VmRecord &vm) -> Status {
     if (IsLiveState(vm.state) && !force) {
       return FailedPrecondition("VM \"" + vm.name + "\" is " + vm.state +
                                 "; stop it first (`warren vm stop " + vm.name +

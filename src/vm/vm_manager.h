@@ -155,6 +155,11 @@ public:
 private:
   VmManager(VmManagerOptions options, VmManagerDeps deps, IpAllocator ips);
 
+  // WithVmLock for operations on a settled VM: FailedPrecondition while the VM
+  // is still being created (checked without waiting for its lock, then under it).
+  Status WithSettledVmLock(std::string_view name,
+                           const std::function<Status(VmRecord &)> &fn);
+
   // Files of a VM.
   std::filesystem::path Dir(const VmRecord &vm) const {
     return options_.vms_dir / vm.name;
