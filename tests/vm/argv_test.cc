@@ -224,12 +224,6 @@ TEST(ValidateVmSpecTest, MacIsIgnoredWithoutTap) {
   EXPECT_TRUE(ValidateVmSpec(s).ok());
 }
 
-TEST(ChooseAccelTest, KvmOnlyWhenUsableAndNotPvm) {
-  EXPECT_EQ(ChooseAccel({.dev_kvm_opens = true, .kvm_pvm_loaded = false}), Accel::kKvm);
-  EXPECT_EQ(ChooseAccel({.dev_kvm_opens = true, .kvm_pvm_loaded = true}), Accel::kTcg);
-  EXPECT_EQ(ChooseAccel({.dev_kvm_opens = false, .kvm_pvm_loaded = false}), Accel::kTcg);
-}
-
 TEST(QemuOptEscapeTest, DoublesCommasOnly) {
   EXPECT_EQ(QemuOptEscape("a,b,,c=d"), "a,,b,,,,c=d");
   EXPECT_EQ(QemuOptEscape(""), "");

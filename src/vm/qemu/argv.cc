@@ -156,19 +156,4 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec) {
   return a;
 }
 
-Accel ChooseAccel(const KvmFacts& facts) {
-  return facts.dev_kvm_opens && !facts.kvm_pvm_loaded ? Accel::kKvm : Accel::kTcg;
-}
-
-KvmFacts ProbeKvm() {
-  KvmFacts facts;
-  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd >= 0) {
-    facts.dev_kvm_opens = true;
-    ::close(fd);
-  }
-  facts.kvm_pvm_loaded = ::access("/sys/module/kvm_pvm", F_OK) == 0;
-  return facts;
-}
-
 }  // namespace warren

@@ -9,8 +9,8 @@
 
 namespace warren {
 
-// Which accelerator QEMU uses. KVM only where it can run stock guests (see
-// ChooseAccel); everything else falls back to TCG.
+// Which accelerator QEMU uses. The daemon decides (ChooseAccelerator in
+// sys/host_probe.h: KVM only where it can run stock guests, else TCG).
 enum class Accel { kKvm, kTcg };
 
 std::string_view AccelName(Accel accel);
@@ -72,18 +72,5 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec);
 
 // Escapes a value for QEMU's "key=value,..." option syntax (',' → ',,').
 std::string QemuOptEscape(std::string_view value);
-
-// What the host offers for KVM; filled by ProbeKvm, pure input to ChooseAccel.
-struct KvmFacts {
-  bool dev_kvm_opens = false;   // /dev/kvm opens read-write
-  bool kvm_pvm_loaded = false;  // /sys/module/kvm_pvm exists
-};
-
-// KVM when /dev/kvm opens and the module is not kvm_pvm (which cannot run stock
-// guests: `-cpu host` aborts on MSR 0x10a, other CPU models hang the kernel).
-Accel ChooseAccel(const KvmFacts& facts);
-
-// Reads the facts above from the running host. Thread-safe.
-KvmFacts ProbeKvm();
 
 }  // namespace warren
