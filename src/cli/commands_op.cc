@@ -69,7 +69,7 @@ Status WaitForOp(CliContext& ctx, const std::string& id, bool verbose, nlohmann:
   Result<nlohmann::json> r = ctx.Call("op.wait", {{"id", id}, {"logs", verbose}}, on_notify);
   progress.Finish();
   if (!r) return r.error();
-  *final_op = *r;
+  if (final_op != nullptr) *final_op = *r;
   std::string state = r->value("state", "");
   if (state == "succeeded") return Status::Ok();
   std::string error = r->value("error", "");

@@ -18,9 +18,10 @@ Result<rpc::Client*> CliContext::Client() {
 }
 
 Result<nlohmann::json> CliContext::Call(std::string_view method, const nlohmann::json& params,
-                                        const NotifyFn& on_notify) {
+                                        const NotifyFn& on_notify, const StreamFn& on_stream) {
   ASSIGN_OR_RETURN(rpc::Client * client, Client());
-  return client->Call(method, params.is_null() ? nlohmann::json::object() : params, on_notify);
+  return client->Call(method, params.is_null() ? nlohmann::json::object() : params, on_notify,
+                      on_stream);
 }
 
 void CliContext::Fail(const Status& status) {

@@ -40,8 +40,9 @@ class CliContext {
   // Connects on first use.
   Result<rpc::Client*> Client();
   using NotifyFn = std::function<void(std::string_view method, const nlohmann::json& params)>;
+  using StreamFn = rpc::Client::StreamFn;
   Result<nlohmann::json> Call(std::string_view method, const nlohmann::json& params = {},
-                              const NotifyFn& on_notify = {});
+                              const NotifyFn& on_notify = {}, const StreamFn& on_stream = {});
 
   // Prints "warren: <message>" on stderr and records the matching exit code.
   void Fail(const Status& status);
@@ -55,6 +56,8 @@ class CliContext {
 void AddDaemonCommands(CLI::App& app, CliContext& ctx);
 void AddOpCommands(CLI::App& app, CliContext& ctx);
 void AddImageCommands(CLI::App& app, CliContext& ctx);
+void AddVmCommands(CLI::App& app, CliContext& ctx);
+void AddDnsCommands(CLI::App& app, CliContext& ctx);
 
 // Follows op ID, drawing progress (and its log when verbose); OK when it
 // succeeded. Used by `op wait` and by commands that start operations.

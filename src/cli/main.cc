@@ -32,6 +32,8 @@ int Main(int argc, char** argv) {
   AddDaemonCommands(app, ctx);
   AddOpCommands(app, ctx);
   AddImageCommands(app, ctx);
+  AddVmCommands(app, ctx);
+  AddDnsCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

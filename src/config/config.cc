@@ -153,14 +153,14 @@ const std::vector<Field>& Fields() {
           &NetworkConfig::subnet, checks::Ipv4Cidr),
       Str("network", "bridge", "Bridge name inside the daemon's namespace.", &C::network,
           &NetworkConfig::bridge, checks::IfName),
-      Str("network", "namespace", "Network namespace the daemon creates for VMs.", &C::network,
+      Str("network", "namespace", "Network namespace the daemon creates for VMs; empty: warren, or warren-HASH under --root.", &C::network,
           &NetworkConfig::netns, checks::NetnsName),
       Int("network", "tap_pool_size", "TAP devices kept ready for fast creates.", &C::network,
           &NetworkConfig::tap_pool_size, 0, 64),
 
       Str("dns", "domain", "VMs resolve as <name>.<domain>.", &C::dns, &DnsConfig::domain,
           checks::DnsName),
-      Str("dns", "host_listen", "Where the host can query VM names (host:port).", &C::dns,
+      Str("dns", "host_listen", "Where the host can query VM names (IPv4:port; port 0 = any free port).", &C::dns,
           &DnsConfig::host_listen, checks::HostPort),
       Bool("dns", "enabled", "Serve DNS for VMs.", &C::dns, &DnsConfig::enabled),
 

@@ -48,7 +48,10 @@ struct NetworkConfig {
   std::string mode = "isolated";        // isolated | nat | host
   std::string subnet = "10.77.0.0/24";  // IPv4 CIDR, prefix 16 .. 29
   std::string bridge = "wbr0";          // interface name, at most 15 chars
-  std::string netns = "warren";         // key `namespace`: the netns the daemon creates
+  // Key `namespace`: the netns the daemon creates (isolated/nat). Empty: "warren"
+  // for the system layout, "warren-<hash of the root>" under --root, so that
+  // daemons on different roots never share a bridge.
+  std::string netns;
   int64_t tap_pool_size = 4;            // 0 .. 64
 
   bool operator==(const NetworkConfig&) const = default;
@@ -56,7 +59,7 @@ struct NetworkConfig {
 
 struct DnsConfig {
   std::string domain = "warren.internal";      // a valid DNS name
-  std::string host_listen = "127.0.0.1:5354";  // host:port
+  std::string host_listen = "127.0.0.1:5354";  // IPv4:port in the host namespace; port 0 = any
   bool enabled = true;
 
   bool operator==(const DnsConfig&) const = default;

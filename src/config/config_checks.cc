@@ -63,7 +63,8 @@ std::string IfName(std::string_view v) {
 }
 
 std::string NetnsName(std::string_view v) {
-  if (v.empty() || v.size() > 64 || v == "." || v == ".." || !AllOf(v, IsNameChar)) {
+  if (v.empty()) return "";  // derived from the root (see NetworkConfig::netns)
+  if (v.size() > 64 || v == "." || v == ".." || !AllOf(v, IsNameChar)) {
     return "is not a valid network namespace name; use 1..64 letters, digits, '.', '_' or '-'";
   }
   return "";
@@ -89,18 +90,22 @@ std::string DnsName(std::string_view v) {
 }
 
 std::string HostPort(std::string_view v) {
-  constexpr const char* kMsg = "is not host:port; use e.g. 127.0.0.1:5354 or [::1]:5354";
+  constexpr const char* kMsg =
+      "is not IPV4:PORT; use e.g. 127.0.0.1:5354 (port 0: any free port)";
   size_t colon = v.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return kMsg;
   std::string_view host = v.substr(0, colon);
   uint32_t port;
-  if (!ParseUint(v.substr(colon + 1), 65535, &port) || port == 0) return kMsg;
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return kMsg;
-    return "";
+  if (!ParseUint(v.substr(colon + 1), 65535, &port)) return kMsg;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return kMsg;
+    }
   }
-  if (host.find(':') != std::string_view::npos) return kMsg;  // bare IPv6 needs brackets
-  return AllOf(host, IsNameChar) ? "" : kMsg;
+  return dots == 3 ? "" : kMsg;
 }
 
 std::string GroupName(std::string_view v) {

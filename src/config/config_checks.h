@@ -11,7 +11,7 @@ std::string Ipv4Cidr(std::string_view v);    // a.b.c.d/p, prefix 16..29, no hos
 std::string IfName(std::string_view v);      // Linux interface name, 1..15 chars
 std::string NetnsName(std::string_view v);   // ip netns name
 std::string DnsName(std::string_view v);     // e.g. warren.internal
-std::string HostPort(std::string_view v);    // host:port or [v6]:port
+std::string HostPort(std::string_view v);    // IPv4:port, port 0..65535
 std::string GroupName(std::string_view v);   // "" or a POSIX group name
 std::string SimpleName(std::string_view v);  // image / suite names: [A-Za-z0-9._-]+
 std::string MirrorUrl(std::string_view v);   // "" or http(s):// URL

@@ -4,8 +4,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "dns/server.h"
 #include "image/registry.h"
+#include "net/netns.h"
+#include "net/tap_pool.h"
 #include "ops/op_registry.h"
+#include "session/guest_ssh.h"
+#include "vm/hypervisor.h"
+#include "vm/vm_manager.h"
 #include "rpc/server.h"
 #include "rpc/services.h"
 #include "store/store.h"
@@ -32,6 +38,7 @@ DaemonDeps DaemonDeps::Real() {
   deps.host_probe = std::make_unique<RealHostProbe>(deps.runner.get());
   deps.image_builder =
       std::make_unique<DebianImageBuilder>(*deps.runner, DebianImageBuilder::Options{});
+  deps.hypervisor = std::make_unique<QemuHypervisor>();
   return deps;
 }
 
@@ -66,10 +73,18 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
                              ? layout.cache_dir
                              : std::filesystem::path(d->config_.images.cache_dir);
   image_opts.build_timeout = std::chrono::seconds(d->config_.images.build_timeout_s);
+  // Called under imageOpsMu, only while RPCs are served (so vms_ is set).
+  image_opts.users = [daemon = d.get()](std::string_view image) {
+    return daemon->vms_ ? daemon->vms_->ImageUsers(image) : std::vector<ImageUser>();
+  };
   ASSIGN_OR_RETURN(d->images_,
                    ImageRegistry::Open(std::move(image_opts), d->store_.get(), d->ops_.get(),
                                        d->deps_.image_builder.get(), d->deps_.runner.get(),
                                        d->deps_.clock.get()));
+  if (!d->deps_.hypervisor) d->deps_.hypervisor = std::make_unique<QemuHypervisor>();
+  RETURN_IF_ERROR(d->OpenNetwork());
+  RETURN_IF_ERROR(d->OpenVms());
+  RETURN_IF_ERROR(d->OpenDns());
 
   rpc::Services services;
   services.info = {WARREN_VERSION,       getpid(),
@@ -80,6 +95,17 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   services.store = d->store_.get();
   services.ops = d->ops_.get();
   services.images = d->images_.get();
+  services.vms = d->vms_.get();
+  services.dialer = d->dialer_.get();
+  services.client_private_key = d->client_key_.private_key;
+  services.dns_records = &d->dns_records_;
+  services.tap_pool = d->tap_pool_.get();
+  services.network = {d->config_.network.mode,
+                      d->vm_ns_->name().empty() ? "(daemon's own)" : d->vm_ns_->name(),
+                      d->config_.network.bridge,
+                      d->config_.network.subnet,
+                      d->config_.dns.enabled ? d->config_.dns.domain : "",
+                      d->host_dns_address_};
   d->dispatcher_ = std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
 
   const RpcConfig& rc = d->config_.rpc;
@@ -110,7 +136,10 @@ Status Daemon::Close() {
   if (ops_) ops_->Shutdown();
   // 3. Stop accepting, disconnect clients, remove the socket.
   if (server_) server_->Shutdown();
-  // 4. Flush the store (closing checkpoints the WAL) and drop the pid file.
+  // 4. The VM side: DNS servers, the VM manager (QEMUs keep running), the TAP
+  // pool, and the namespace if no VM runs in it.
+  CloseVms();
+  // 5. Flush the store (closing checkpoints the WAL) and drop the pid file.
   images_.reset();
   ops_.reset();
   store_.reset();

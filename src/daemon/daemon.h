@@ -7,17 +7,26 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "config/config.h"
+#include "dns/records.h"
 #include "image/builder.h"
+#include "image/seed.h"
 #include "sys/host_probe.h"
 #include "sys/layout.h"
 #include "sys/pidfile.h"
 #include "sys/runner.h"
+#include "vm/hypervisor.h"
 
 namespace warren {
 
+class DnsServer;
+class GuestDialer;
 class ImageRegistry;
+class NetnsHandle;
 class OpRegistry;
 class Store;
+class TapPool;
+class TapSource;
+class VmManager;
 namespace rpc {
 class Dispatcher;
 class Server;
@@ -31,6 +40,8 @@ struct DaemonDeps {
   std::unique_ptr<HostProbe> host_probe;
   // The seed's `imageBuild` seam; Real() uses DebianImageBuilder over `runner`.
   std::unique_ptr<ImageBuilder> image_builder;
+  // QEMU; Real() uses QemuHypervisor (also the default when left empty).
+  std::unique_ptr<Hypervisor> hypervisor;
 
   static DaemonDeps Real();
 };
@@ -66,6 +77,16 @@ class Daemon {
  private:
   Daemon(Layout layout, Config config, DaemonDeps deps, PidFile pid);
 
+  // Open's parts for VMs (daemon_vms.cc): the VM network namespace, bridge and
+  // TAP pool; the SSH identity, guest dialer and VM manager (with recovery);
+  // the DNS records and servers. Close's counterpart: CloseVms.
+  Status OpenNetwork();
+  Status OpenVms();
+  Status OpenDns();
+  void CloseVms();
+  // The namespace name for isolated/nat modes (config, or derived from root).
+  std::string NetnsName() const;
+
   // Destruction order matters: the server (whose worker threads call into the
   // subsystems) goes first, then the subsystems, then the store they write to,
   // then the pid file. Members are destroyed in reverse declaration order.
@@ -80,6 +101,17 @@ class Daemon {
   // After ops_: its build bodies run on OpRegistry threads, joined by
   // OpRegistry::Shutdown before the registry goes.
   std::unique_ptr<ImageRegistry> images_;
+  // The VM side, in dependency order (see OpenNetwork/OpenVms/OpenDns).
+  std::unique_ptr<NetnsHandle> vm_ns_;
+  bool owns_netns_ = false;  // isolated/nat: the daemon made it and may delete it
+  std::unique_ptr<TapPool> tap_pool_;
+  std::unique_ptr<TapSource> tap_source_;
+  SshKeyPair client_key_;
+  std::unique_ptr<GuestDialer> dialer_;
+  DnsRecords dns_records_;  // before vms_, whose hooks write it
+  std::unique_ptr<VmManager> vms_;
+  std::unique_ptr<DnsServer> vm_dns_, host_dns_;
+  std::string host_dns_address_;  // where host_dns_ listens ("" = not listening)
   std::unique_ptr<rpc::Dispatcher> dispatcher_;
   std::unique_ptr<rpc::Server> server_;
   std::atomic<bool> closed_{false};

@@ -6,22 +6,6 @@
 
 namespace warren {
 
-std::optional<uint32_t> ParseIpv4(std::string_view text) {
-  // inet_pton wants a NUL-terminated string and rejects everything but a dotted quad.
-  std::string copy(text);
-  in_addr addr{};
-  if (inet_pton(AF_INET, copy.c_str(), &addr) != 1) return std::nullopt;
-  return ntohl(addr.s_addr);
-}
-
-std::string FormatIpv4(uint32_t ip) {
-  in_addr addr{};
-  addr.s_addr = htonl(ip);
-  char buf[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &addr, buf, sizeof(buf));
-  return buf;
-}
-
 bool IsDnsLabel(std::string_view label) {
   if (label.empty() || label.size() > 63) return false;
   if (label.front() == '-' || label.back() == '-') return false;
@@ -42,8 +26,8 @@ Status DnsRecords::Set(std::string_view name, std::string_view ipv4) {
     return InvalidArgument("dns: \"" + std::string(name) +
                            "\" is not a DNS label (1-63 letters, digits or inner hyphens)");
   }
-  std::optional<uint32_t> ip = ParseIpv4(ipv4);
-  if (!ip) return InvalidArgument("dns: \"" + std::string(ipv4) + "\" is not an IPv4 address");
+  Result<uint32_t> ip = ParseIpv4(ipv4);
+  if (!ip.ok()) return InvalidArgument("dns: \"" + std::string(ipv4) + "\" is not an IPv4 address");
   std::string key = LowerAscii(name);
 
   MutexLock lock(&mu_);

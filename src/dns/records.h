@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "net/ip_alloc.h"  // ParseIpv4, FormatIpv4
 #include "base/status.h"
 #include "base/thread_annotations.h"
 
@@ -21,9 +22,6 @@ struct DnsEntry {
   bool operator==(const DnsEntry&) const = default;
 };
 
-// Parses "a.b.c.d" into a host-order address (a is the top byte).
-std::optional<uint32_t> ParseIpv4(std::string_view text);
-std::string FormatIpv4(uint32_t ip);
 
 // The in-memory map VM name → IPv4 (and the reverse) the DNS server answers from.
 // The VM subsystem updates it on create/rename/delete; the DNS loop reads it per query,

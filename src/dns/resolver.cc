@@ -152,7 +152,7 @@ void Resolve(ldns_pkt* resp, const ldns_rr* question, const Zone& zone, const Dn
       break;
     case Target::kNsHost:
       if ((qtype == LDNS_RR_TYPE_A || any) && !zone.ns_ipv4.empty()) {
-        if (std::optional<uint32_t> ip = ParseIpv4(zone.ns_ipv4))
+        if (Result<uint32_t> ip = ParseIpv4(zone.ns_ipv4); ip.ok())
           answer(ARecord(qname, *ip, zone.ttl));
       }
       break;

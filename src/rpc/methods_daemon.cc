@@ -1,5 +1,7 @@
 // daemon.*: status and liveness.
 #include "image/registry.h"
+#include "net/tap_pool.h"
+#include "vm/vm_manager.h"
 #include "rpc/services.h"
 
 namespace warren::rpc {
@@ -13,6 +15,29 @@ nlohmann::json StatusJson(const Services& s) {
   Result<std::vector<ImageInfo>> images = s.images->List();
   nlohmann::json counts = {{"ops_running", running}, {"ops", ops.size()}};
   if (images.ok()) counts["images"] = images->size();
+  if (s.vms != nullptr) {
+    Result<std::vector<VmRecord>> vms = s.vms->List();
+    if (vms.ok()) {
+      size_t running = 0;
+      for (const VmRecord& vm : *vms) running += vm.state == "running";
+      counts["vms"] = vms->size();
+      counts["vms_running"] = running;
+    }
+  }
+  nlohmann::json network = {{"mode", s.network.mode},
+                            {"namespace", s.network.netns},
+                            {"bridge", s.network.bridge},
+                            {"subnet", s.network.subnet},
+                            {"dns_domain", s.network.dns_domain},
+                            {"dns_host_listen", s.network.dns_host_listen}};
+  if (s.tap_pool != nullptr) {
+    TapPool::Stats t = s.tap_pool->GetStats();
+    network["tap_pool"] = {{"ready", t.ready},
+                           {"warm_takes", t.warm_takes},
+                           {"cold_takes", t.cold_takes},
+                           {"refill_errors", t.refill_errors},
+                           {"last_refill_error", t.last_refill_error}};
+  }
   return {
       {"version", s.info.version},
       {"pid", s.info.pid},
@@ -22,6 +47,11 @@ nlohmann::json StatusJson(const Services& s) {
       {"socket", s.info.socket},
       {"accelerator", s.info.accelerator},
       {"counts", counts},
+      {"network", network},
+      {"vm_defaults", {{"image", s.config->vm.default_image},
+                       {"cpus", s.config->vm.default_cpus},
+                       {"memory_mib", s.config->vm.default_memory_mib},
+                       {"disk_gib", s.config->vm.default_disk_gib}}},
   };
 }
 
@@ -42,7 +72,7 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
 
 std::vector<MethodRow> AllMethods(const Services& s) {
   std::vector<MethodRow> rows;
-  for (auto group : {DaemonMethods, OpMethods, ImageMethods}) {
+  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, DnsMethods}) {
     for (auto& row : group(s)) rows.push_back(std::move(row));
   }
   return rows;

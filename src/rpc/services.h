@@ -11,7 +11,11 @@
 #include "store/store.h"
 
 namespace warren {
+class DnsRecords;
+class GuestDialer;
 class ImageRegistry;
+class TapPool;
+class VmManager;
 }  // namespace warren
 
 namespace warren::rpc {
@@ -32,6 +36,16 @@ struct DaemonInfo {
   std::string accelerator;
 };
 
+// How the daemon reaches its VMs (`daemon.status`, `dns.*`).
+struct NetworkInfo {
+  std::string mode;         // isolated | nat | host
+  std::string netns;        // the VM namespace's name
+  std::string bridge;
+  std::string subnet;
+  std::string dns_domain;   // "" when DNS is disabled
+  std::string dns_host_listen;  // where host-side DNS answers; "" = not listening
+};
+
 // What the method handlers reach: the subsystems, by pointer, owned by the
 // Daemon (the composition root) and alive for as long as the dispatcher is.
 // Handlers never see the Daemon itself. Cheap to copy: handlers capture it by
@@ -43,6 +57,14 @@ struct Services {
   Store* store = nullptr;
   OpRegistry* ops = nullptr;
   ImageRegistry* images = nullptr;
+  VmManager* vms = nullptr;
+  // Guest SSH: the dialer (sockets in the VM namespace, host keys pinned) and
+  // the daemon's private key, whose public half every guest authorizes.
+  GuestDialer* dialer = nullptr;
+  std::string client_private_key;
+  const DnsRecords* dns_records = nullptr;
+  TapPool* tap_pool = nullptr;
+  NetworkInfo network;
 };
 
 // One function per method group (methods_<group>.cc), each returning its rows.
@@ -50,6 +72,8 @@ struct Services {
 std::vector<MethodRow> DaemonMethods(const Services& s);
 std::vector<MethodRow> OpMethods(const Services& s);
 std::vector<MethodRow> ImageMethods(const Services& s);
+std::vector<MethodRow> VmMethods(const Services& s);
+std::vector<MethodRow> DnsMethods(const Services& s);
 
 // Every row, for the Dispatcher.
 std::vector<MethodRow> AllMethods(const Services& s);

@@ -1,5 +1,9 @@
 #include "sys/files.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -13,6 +17,38 @@ Result<std::string> ReadFileToString(const std::filesystem::path& path) {
   s << in.rdbuf();
   if (in.bad()) return ErrnoError("read " + path.string(), errno);
   return s.str();
+}
+
+Status WriteFileAtomically(const std::filesystem::path& path, std::string_view text,
+                           mode_t mode) {
+  const std::string tmp = path.string() + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return ErrnoError("create " + tmp, errno);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status st = ErrnoError("write " + tmp, errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return st;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
+    Status st = ErrnoError("sync " + tmp, errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status st = ErrnoError("rename " + tmp + " to " + path.string(), errno);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return Status::Ok();
 }
 
 }  // namespace warren

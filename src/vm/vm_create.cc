@@ -7,6 +7,8 @@
 
 #include "image/seed.h"
 #include "vm/vm_manager.h"
+
+#include "sys/files.h"
 #include <spdlog/spdlog.h>
 
 namespace warren {
@@ -38,16 +40,6 @@ Status CheckRequest(const CreateRequest &r) {
   return Status::Ok();
 }
 
-Status WriteTextFile(const std::filesystem::path &path,
-                     const std::string &text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text << "\n";
-  out.close();
-  if (!out)
-    return Internal("cannot write " + path.string());
-  return Status::Ok();
-}
-
 } // namespace
 
 Status ValidateVmName(std::string_view name) {
@@ -55,6 +47,10 @@ Status ValidateVmName(std::string_view name) {
             name.back() != '-';
   for (char c : name) {
     ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+  }
+  if (ok && name == "ns") {
+    return InvalidArgument("VM name \"ns\" is reserved for the DNS zone's name "
+                           "server; choose another name");
   }
   if (ok)
     return Status::Ok();
@@ -101,6 +97,8 @@ Result<VmRecord> VmManager::Reserve(const CreateRequest &request) {
     ASSIGN_OR_RETURN(vm.mac, MacForIp(vm.ip));
     return tx.InsertVm(vm);
   }));
+  if (deps_.hooks.added)
+    deps_.hooks.added(vm.name, vm.ip);
   return vm;
 }
 
@@ -172,7 +170,8 @@ Status VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
   ASSIGN_OR_RETURN(SshKeyPair host_key,
                    GenerateEd25519KeyPair(*deps_.runner, Dir(vm),
                                           "warren-host-" + vm.name, stop));
-  RETURN_IF_ERROR(WriteTextFile(Dir(vm) / "host_key.pub", host_key.public_key));
+  RETURN_IF_ERROR(
+      WriteFileAtomically(Dir(vm) / "host_key.pub", host_key.public_key + "\n"));
   SeedSpec seed;
   seed.instance_id = vm.id;
   seed.hostname = vm.name;
@@ -191,6 +190,8 @@ Status VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
 
 void VmManager::RollbackCreate(const VmRecord &vm) {
   // Reverse order of the steps; every undo tolerates "already undone".
+  if (deps_.hooks.guest_down)
+    deps_.hooks.guest_down(vm.name);
   if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
     Status st = proc->Kill();
     if (!st.ok())
@@ -216,6 +217,8 @@ void VmManager::RollbackCreate(const VmRecord &vm) {
   });
   if (!st.ok())
     spdlog::error("vm {}: rollback: delete record: {}", vm.name, st.ToString());
+  else if (deps_.hooks.removed)
+    deps_.hooks.removed(vm.name);
 }
 
 } // namespace warren

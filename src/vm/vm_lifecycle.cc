@@ -129,7 +129,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   RETURN_IF_ERROR(Save(vm));
 
   progress("wait for SSH", 0.8);
-  GuestEndpoint endpoint{vm.name, vm.ip, 22, host_key};
+  GuestTarget endpoint{vm.name, vm.ip, 22, host_key};
   RETURN_IF_ERROR(
       deps_
           .wait_for_ssh(endpoint,
@@ -153,6 +153,8 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
 
 Status VmManager::Halt(VmRecord &vm, bool force,
                        std::chrono::milliseconds timeout) {
+  if (deps_.hooks.guest_down)
+    deps_.hooks.guest_down(vm.name);
   if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
     vm.state = "stopping";
     RETURN_IF_ERROR(Save(vm));
@@ -177,6 +179,7 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
   // Runs on the hypervisor's watcher thread with no lock held: it never takes a
   // VM lock (Halt holds one while waiting for this very exit), only the
   // store's.
+  std::string name;
   Status st = deps_.store->Transaction([&](Tx &tx) -> Status {
     Result<VmRecord> found = tx.GetVm(id);
     if (!found.ok())
@@ -184,6 +187,7 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
     VmRecord vm = std::move(*found);
     if (vm.pid != pid)
       return Status::Ok(); // a newer boot, or already handled
+    name = vm.name;
     vm.pid = 0;
     bool clean = exit.stop_requested || vm.state == "stopping" ||
                  (exit.status_known && exit.exit_code == 0);
@@ -199,6 +203,8 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
   });
   if (!st.ok())
     spdlog::error("vm {}: record QEMU exit: {}", id, st.ToString());
+  if (!name.empty() && deps_.hooks.guest_down)
+    deps_.hooks.guest_down(name);
 }
 
 Result<std::set<std::string>> VmManager::Recover() {

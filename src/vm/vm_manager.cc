@@ -3,6 +3,7 @@
 #include <system_error>
 
 #include "base/check.h"
+#include "sys/files.h"
 #include <spdlog/spdlog.h>
 
 namespace warren {
@@ -135,6 +136,8 @@ Status VmManager::DeleteVM(std::string_view name, bool force) {
                                 "; stop it first (`warren vm stop " + vm.name +
                                 "`) or use --force");
     }
+    if (deps_.hooks.guest_down)
+      deps_.hooks.guest_down(vm.name);
     if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
       RETURN_IF_ERROR(proc->Kill().Annotate("delete VM " + vm.name));
     }
@@ -147,7 +150,11 @@ Status VmManager::DeleteVM(std::string_view name, bool force) {
                       ec.message());
     std::filesystem::remove(QmpSocket(vm), ec);
     // The record and its IP lease go together (the lease is the row's ip).
-    return deps_.store->Transaction([&](Tx &tx) { return tx.DeleteVm(vm.id); });
+    RETURN_IF_ERROR(
+        deps_.store->Transaction([&](Tx &tx) { return tx.DeleteVm(vm.id); }));
+    if (deps_.hooks.removed)
+      deps_.hooks.removed(vm.name);
+    return Status::Ok();
   });
 }
 
@@ -162,6 +169,25 @@ Result<VmRecord> VmManager::Get(std::string_view name) {
 Result<std::filesystem::path> VmManager::LogPath(std::string_view name) {
   ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(name));
   return Dir(vm) / "serial.log";
+}
+
+Result<GuestTarget> VmManager::SshTarget(std::string_view name) {
+  ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(name));
+  if (vm.state == "creating" || vm.state == "starting") {
+    return Unavailable("VM \"" + vm.name + "\" is still booting (" + vm.state +
+                       "); wait for it (`warren op ls`) or retry");
+  }
+  if (vm.state != "running") {
+    return FailedPrecondition("VM \"" + vm.name + "\" is not running (" +
+                              vm.state + "); start it with `warren vm start " +
+                              vm.name + "`");
+  }
+  ASSIGN_OR_RETURN(std::string host_key,
+                   ReadFileToString(Dir(vm) / "host_key.pub"));
+  while (!host_key.empty() &&
+         (host_key.back() == '\n' || host_key.back() == '\r'))
+    host_key.pop_back();
+  return GuestTarget{vm.name, vm.ip, 22, host_key};
 }
 
 std::vector<ImageUser> VmManager::ImageUsers(std::string_view image) {

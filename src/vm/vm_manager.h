@@ -37,7 +37,7 @@ using ImageLookup = std::function<Result<ImageBoot>(std::string_view image)>;
 
 // Where a guest answers SSH, and the host key it must present (the one warren
 // put in its seed).
-struct GuestEndpoint {
+struct GuestTarget {
   std::string vm;
   std::string ip;
   int port = 22;
@@ -45,7 +45,7 @@ struct GuestEndpoint {
 };
 // Returns OK once SSH authenticates with the daemon's key against that host
 // key; DeadlineExceeded at `deadline`, Cancelled when `stop` fires.
-using WaitForSsh = std::function<Status(const GuestEndpoint &,
+using WaitForSsh = std::function<Status(const GuestTarget &,
                                         std::chrono::steady_clock::time_point,
                                         std::stop_token)>;
 
@@ -76,6 +76,20 @@ struct VmManagerOptions {
       4 << 20; // serial log rotated to serial.log.1 at boot beyond this
 };
 
+// Observers of VM changes (all optional). Called with no VmManager lock held
+// except where noted; they must be quick and must not call back into the
+// manager.
+struct VmHooks {
+  // A VM got its name and guest IP (create reserved them) / lost them (deleted
+  // or rolled back). The DNS records follow these.
+  std::function<void(const std::string &name, const std::string &ip)> added;
+  std::function<void(const std::string &name)> removed;
+  // The guest is going away: about to be stopped or deleted (called under the
+  // VM's lock, before QEMU is told), or its QEMU exited on its own. Sessions
+  // to it end here.
+  std::function<void(const std::string &name)> guest_down;
+};
+
 // Seams and collaborators; all must outlive the manager.
 struct VmManagerDeps {
   Store *store = nullptr;
@@ -86,6 +100,7 @@ struct VmManagerDeps {
   Clock *clock = nullptr;
   ImageLookup images;
   WaitForSsh wait_for_ssh;
+  VmHooks hooks;
 };
 
 // Stable names: id, name, image, cpus, memory_mib, disk_gib, state, step, ip,
@@ -145,6 +160,9 @@ public:
   Result<VmRecord> Get(std::string_view name);
   // The VM's serial console log (may not exist before its first boot).
   Result<std::filesystem::path> LogPath(std::string_view name);
+  // Where a running VM answers SSH. FailedPrecondition, saying what to do,
+  // when it is not running (or still booting); NotFound if there is no such VM.
+  Result<GuestTarget> SshTarget(std::string_view name);
   // VMs built on `image` (for ImageRegistry::Options::users).
   std::vector<ImageUser> ImageUsers(std::string_view image);
 

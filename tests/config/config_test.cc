@@ -23,7 +23,7 @@ TEST(ConfigTest, EmptyTextIsDefaults) {
   EXPECT_EQ(*c, Config{});
   EXPECT_EQ(c->rpc.max_frame_bytes, 4 << 20);
   EXPECT_EQ(c->network.subnet, "10.77.0.0/24");
-  EXPECT_EQ(c->network.netns, "warren");
+  EXPECT_EQ(c->network.netns, "");  // derived from the root at start
   EXPECT_TRUE(c->dns.enabled);
 }
 
@@ -34,7 +34,7 @@ TEST(ConfigTest, DefaultFileRoundTrips) {
   EXPECT_EQ(*c, Config{});
   // Every key appears, commented.
   EXPECT_THAT(text, HasSubstr("[network]"));
-  EXPECT_THAT(text, HasSubstr("namespace = \"warren\""));
+  EXPECT_THAT(text, HasSubstr("namespace = \"\""));
   EXPECT_THAT(text, HasSubstr("max_requests_per_connection = 16"));
   EXPECT_THAT(text, HasSubstr("enabled = true"));
   EXPECT_THAT(text, HasSubstr("# "));
@@ -57,7 +57,7 @@ namespace = "wtest"
 tap_pool_size = 0
 [dns]
 domain = "vm.test"
-host_listen = "[::1]:53"
+host_listen = "127.0.0.2:53"
 enabled = false
 [images]
 mirror = "http://deb.debian.org/debian"
@@ -74,7 +74,7 @@ mirror = "http://deb.debian.org/debian"
   EXPECT_EQ(c->network.netns, "wtest");
   EXPECT_EQ(c->network.tap_pool_size, 0);
   EXPECT_EQ(c->dns.domain, "vm.test");
-  EXPECT_EQ(c->dns.host_listen, "[::1]:53");
+  EXPECT_EQ(c->dns.host_listen, "127.0.0.2:53");
   EXPECT_FALSE(c->dns.enabled);
   EXPECT_EQ(c->images.mirror, "http://deb.debian.org/debian");
   EXPECT_EQ(c->vm.default_cpus, 1);  // untouched keys keep defaults
@@ -148,9 +148,11 @@ TEST(ConfigTest, BadStrings) {
   EXPECT_THAT(ParseError("[dns]\ndomain = \"-bad.internal\"\n").message(),
               HasSubstr("not a valid DNS name"));
   EXPECT_THAT(ParseError("[dns]\nhost_listen = \"127.0.0.1\"\n").message(),
-              HasSubstr("is not host:port"));
-  EXPECT_THAT(ParseError("[dns]\nhost_listen = \"127.0.0.1:0\"\n").message(),
-              HasSubstr("is not host:port"));
+              HasSubstr("is not IPV4:PORT"));
+  EXPECT_THAT(ParseError("[dns]\nhost_listen = \"[::1]:53\"\n").message(),
+              HasSubstr("is not IPV4:PORT"));
+  EXPECT_THAT(ParseError("[dns]\nhost_listen = \"127.0.0.1:65536\"\n").message(),
+              HasSubstr("is not IPV4:PORT"));
   EXPECT_THAT(ParseError("[images]\nmirror = \"ftp://x\"\n").message(),
               HasSubstr("not an http:// or https:// URL"));
   EXPECT_THAT(ParseError("[rpc]\nsocket_group = \"Bad Group\"\n").message(),

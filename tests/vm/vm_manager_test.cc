@@ -65,7 +65,7 @@ protected:
                        dir_.path() / "rootfs.raw",
                        "console=ttyS0"};
     };
-    deps.wait_for_ssh = [this](const GuestEndpoint &ep,
+    deps.wait_for_ssh = [this](const GuestTarget &ep,
                                std::chrono::steady_clock::time_point,
                                std::stop_token stop) -> Status {
       ++ssh_waits_;

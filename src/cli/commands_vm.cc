@@ -1,0 +1,190 @@
+// warren vm create | ls | inspect | start | stop | restart | rm | logs
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/context.h"
+#include "cli/output.h"
+#include "rpc/frame.h"
+
+namespace warren::cli {
+namespace {
+
+using json = nlohmann::json;
+
+struct CreateArgs {
+  std::string name, image;
+  int cpus = 0, memory_mib = 0, disk_gib = 0;
+  bool detach = false, verbose = false;
+};
+
+struct StopArgs {
+  std::string name;
+  bool force = false;
+  int timeout_s = 30;
+};
+
+struct LogsArgs {
+  std::string name;
+  bool follow = false;
+  int64_t tail_bytes = 0;
+};
+
+void PrintVm(const json& vm) {
+  Table t({"FIELD", "VALUE"});
+  for (const char* key : {"name", "state", "ip", "dns_name", "image", "cpus", "memory_mib",
+                          "disk_gib", "mac", "tap", "pid", "console_log", "id", "error"}) {
+    if (!vm.contains(key)) continue;
+    const json& v = vm[key];
+    std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+    if (text.empty() || (std::string_view(key) == "pid" && text == "0")) continue;
+    t.AddRow({key, text});
+  }
+  if (vm.contains("created_ms")) t.AddRow({"created", FormatTime(vm.value("created_ms", 0L))});
+  std::cout << t.Render();
+}
+
+// The default image is built on first use, with its progress shown, so
+// `warren vm create NAME` works on a fresh daemon.
+Status EnsureDefaultImage(CliContext& ctx, const std::string& image, bool verbose) {
+  Result<json> found = ctx.Call("image.inspect", {{"name", image}});
+  if (found.ok() || found.error().code() != Code::kNotFound) return found.status();
+  if (!ctx.opts.json) std::cerr << "image " << image << " not found; building it first\n";
+  ASSIGN_OR_RETURN(json build, ctx.Call("image.build", {{"name", image}}));
+  return WaitForOp(ctx, build.value("op", ""), verbose, nullptr);
+}
+
+void Create(CliContext& ctx, const CreateArgs& a) {
+  std::string image = a.image;
+  if (image.empty()) {
+    Result<json> status = ctx.Call("daemon.status");
+    if (!status) return ctx.Fail(status.error());
+    image = (*status)["vm_defaults"].value("image", "default");
+    if (Status st = EnsureDefaultImage(ctx, image, a.verbose); !st.ok()) return ctx.Fail(st);
+  }
+  json params = {{"name", a.name},     {"image", image},           {"cpus", a.cpus},
+                 {"memory_mib", a.memory_mib}, {"disk_gib", a.disk_gib}};
+  Result<json> r = ctx.Call("vm.create", params);
+  if (!r) return ctx.Fail(r.error());
+  std::string id = r->value("op", "");
+  if (a.detach) {
+    if (ctx.opts.json) return PrintJson(*r);
+    std::cout << id << "\n";
+    return;
+  }
+  if (!ctx.opts.json) std::cerr << "creating VM " << a.name << " (" << id << ")\n";
+  json final_op;
+  Status s = WaitForOp(ctx, id, a.verbose, &final_op);
+  if (ctx.opts.json) {
+    PrintJson({{"op", final_op}, {"vm", s.ok() ? final_op["result"] : json()}});
+  } else if (s.ok()) {
+    PrintVm(final_op["result"]);
+  }
+  if (!s.ok()) ctx.Fail(s);
+}
+
+void List(CliContext& ctx) {
+  Result<json> r = ctx.Call("vm.list");
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  Table t({"NAME", "STATE", "IP", "IMAGE", "CPUS", "MEMORY", "CREATED"});
+  for (const auto& vm : (*r)["vms"]) {
+    t.AddRow({vm.value("name", ""), vm.value("state", ""), vm.value("ip", ""),
+              vm.value("image", ""), std::to_string(vm.value("cpus", 0)),
+              std::to_string(vm.value("memory_mib", 0)) + " MiB",
+              FormatTime(vm.value("created_ms", int64_t{0}))});
+  }
+  std::cout << t.Render();
+}
+
+// inspect, start: one call, the VM printed.
+void CallAndPrint(CliContext& ctx, const char* method, const json& params) {
+  Result<json> r = ctx.Call(method, params);
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  PrintVm(*r);
+}
+
+void Stop(CliContext& ctx, const char* method, const StopArgs& a) {
+  json params = {{"name", a.name}, {"force", a.force}, {"timeout_s", a.timeout_s}};
+  Result<json> r = ctx.Call(method, params);
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  if (std::string_view(method) == "vm.rm") {
+    std::cout << "removed VM " << a.name << "\n";
+  } else {
+    std::cout << a.name << ": " << r->value("state", "") << "\n";
+  }
+}
+
+void Logs(CliContext& ctx, const LogsArgs& a) {
+  constexpr uint32_t kStream = 1;
+  json params = {{"name", a.name}, {"stream", kStream}, {"follow", a.follow},
+                 {"tail_bytes", a.tail_bytes}};
+  Result<json> r = ctx.Call("vm.logs", params, {},
+                            [](uint32_t, uint8_t channel, std::string_view bytes) {
+                              if (channel != rpc::kChannelStdout) return;
+                              (void)!::write(STDOUT_FILENO, bytes.data(), bytes.size());
+                            });
+  if (!r) return ctx.Fail(r.error());
+}
+
+void AddCreate(CLI::App& vm, CliContext& ctx) {
+  auto a = std::make_shared<CreateArgs>();
+  auto* c = vm.add_subcommand("create", "Create and boot a VM; returns once SSH answers");
+  c->add_option("NAME", a->name, "VM name, also its hostname and DNS name (a-z, 0-9, '-')")
+      ->required();
+  c->add_option("--image", a->image, "Image to boot (default: the daemon's default image, built "
+                                     "on first use)");
+  c->add_option("--cpus", a->cpus, "vCPUs (default from the config)")->check(CLI::Range(1, 64));
+  c->add_option("--memory", a->memory_mib, "Memory in MiB")->check(CLI::Range(128, 65536));
+  c->add_option("--disk", a->disk_gib, "Disk size in GiB")->check(CLI::Range(1, 2048));
+  c->add_flag("--detach", a->detach, "Print the op id and return; follow with `op wait`");
+  c->add_flag("-v,--verbose", a->verbose, "Stream the operation's log");
+  c->callback([&ctx, a] { Create(ctx, *a); });
+}
+
+void AddStops(CLI::App& vm, CliContext& ctx) {
+  auto a = std::make_shared<StopArgs>();
+  auto* stop = vm.add_subcommand("stop", "Power a VM down (ACPI), killing it after --timeout");
+  stop->add_option("NAME", a->name, "VM name")->required();
+  stop->add_flag("--force", a->force, "Kill at once, no graceful power-down");
+  stop->add_option("--timeout", a->timeout_s, "Seconds to wait for the guest")
+      ->check(CLI::Range(0, 3600));
+  stop->callback([&ctx, a] { Stop(ctx, "vm.stop", *a); });
+  auto* restart = vm.add_subcommand("restart", "Stop then start a VM");
+  restart->add_option("NAME", a->name, "VM name")->required();
+  restart->add_option("--timeout", a->timeout_s, "Seconds to wait for the guest to stop")
+      ->check(CLI::Range(0, 3600));
+  restart->callback([&ctx, a] { Stop(ctx, "vm.restart", *a); });
+  auto* rm = vm.add_subcommand("rm", "Delete a VM, its disk and its address");
+  rm->add_option("NAME", a->name, "VM name")->required();
+  rm->add_flag("--force", a->force, "Delete even if it is running (it is killed)");
+  rm->callback([&ctx, a] { Stop(ctx, "vm.rm", *a); });
+}
+
+}  // namespace
+
+void AddVmCommands(CLI::App& app, CliContext& ctx) {
+  auto* vm = app.add_subcommand("vm", "Create, list, start, stop and delete VMs");
+  vm->require_subcommand(1);
+  AddCreate(*vm, ctx);
+  vm->add_subcommand("ls", "List VMs")->callback([&ctx] { List(ctx); });
+  auto name = std::make_shared<std::string>();
+  auto* inspect = vm->add_subcommand("inspect", "Show a VM");
+  inspect->add_option("NAME", *name, "VM name")->required();
+  inspect->callback([&ctx, name] { CallAndPrint(ctx, "vm.inspect", {{"name", *name}}); });
+  auto* start = vm->add_subcommand("start", "Boot a stopped VM; returns once SSH answers");
+  start->add_option("NAME", *name, "VM name")->required();
+  start->callback([&ctx, name] { CallAndPrint(ctx, "vm.start", {{"name", *name}}); });
+  AddStops(*vm, ctx);
+  auto logs = std::make_shared<LogsArgs>();
+  auto* l = vm->add_subcommand("logs", "Print a VM's serial console log");
+  l->add_option("NAME", logs->name, "VM name")->required();
+  l->add_flag("-f,--follow", logs->follow, "Keep printing what the guest writes");
+  l->add_option("--tail", logs->tail_bytes, "Start this many bytes before the end")
+      ->check(CLI::NonNegativeNumber);
+  l->callback([&ctx, logs] { Logs(ctx, *logs); });
+}
+
+}  // namespace warren::cli

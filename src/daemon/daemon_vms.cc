@@ -1,0 +1,214 @@
+// Daemon::Open's VM half: network namespace, bridge, TAP pool, SSH identity,
+// guest dialer, VM manager (with crash recovery) and the VM DNS servers; and
+// Close's counterpart. Kept apart from daemon.cc so that file stays the
+// composition root's outline.
+#include <sys/socket.h>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/client_key.h"
+#include "daemon/daemon.h"
+#include "dns/listen.h"
+#include "dns/server.h"
+#include "image/registry.h"
+#include "net/bridge.h"
+#include "net/ip_alloc.h"
+#include "net/netns.h"
+#include "net/tap_pool.h"
+#include "session/guest_socket.h"
+#include "session/libssh_dialer.h"
+#include "vm/hypervisor.h"
+#include "vm/vm_manager.h"
+
+namespace warren {
+namespace {
+
+// FNV-1a: stable across builds and runs, unlike std::hash.
+uint32_t Fnv1a(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+Result<ImageBoot> BootOf(ImageRegistry* images, std::string_view name) {
+  ASSIGN_OR_RETURN(ImageInfo info, images->Get(name));
+  if (info.state != "ready") {
+    return FailedPrecondition("image \"" + info.name + "\" is " + info.state +
+                              "; rebuild or re-register it");
+  }
+  const nlohmann::json& parts = info.manifest["parts"];
+  auto part = [&](const char* role) -> std::filesystem::path {
+    if (!parts.contains(role)) return {};
+    return info.dir / parts[role].value("file", "");
+  };
+  return ImageBoot{part("kernel"), part("initrd"), part("rootfs"),
+                   info.manifest.value("cmdline", "")};
+}
+
+bool IsLive(const std::string& state) {
+  return state == "starting" || state == "running" || state == "stopping";
+}
+
+}  // namespace
+
+std::string Daemon::NetnsName() const {
+  if (!config_.network.netns.empty()) return config_.network.netns;
+  if (layout_.root.empty()) return "warren";
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08x", Fnv1a(layout_.root.string()));
+  return std::string("warren-") + hex;
+}
+
+Status Daemon::OpenNetwork() {
+  const NetworkConfig& nc = config_.network;
+  if (nc.mode == "nat") {
+    return FailedPrecondition(
+        "network.mode = \"nat\" is not available in this version of warren; use \"isolated\" "
+        "(guests reach each other and the daemon) or \"host\"");
+  }
+  ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(nc.subnet));
+  if (nc.mode == "host") {
+    ASSIGN_OR_RETURN(NetnsHandle ns, NetnsHandle::Current());
+    vm_ns_ = std::make_unique<NetnsHandle>(std::move(ns));
+  } else {
+    ASSIGN_OR_RETURN(NetnsHandle ns, NetnsHandle::OpenOrCreate(kDefaultNetnsDir, NetnsName()));
+    vm_ns_ = std::make_unique<NetnsHandle>(std::move(ns));
+    owns_netns_ = true;
+  }
+  RETURN_IF_ERROR(EnsureBridgeIn(*vm_ns_, {nc.bridge, ips.GatewayCidr()})
+                      .Annotate("bridge " + nc.bridge + " in " + vm_ns_->Describe()));
+  TapPoolOptions pool;
+  pool.bridge = nc.bridge;
+  pool.target_size = static_cast<size_t>(nc.tap_pool_size);
+  ASSIGN_OR_RETURN(tap_pool_, TapPool::Create(*vm_ns_, pool));
+  tap_source_ = std::make_unique<PoolTapSource>(tap_pool_.get());
+  return Status::Ok();
+}
+
+Status Daemon::OpenVms() {
+  ASSIGN_OR_RETURN(client_key_, LoadOrCreateClientKey(layout_.state_dir / "ssh" / "id_ed25519"));
+  dialer_ = std::make_unique<LibsshDialer>(owns_netns_ ? NetnsSocketFactory(*vm_ns_)
+                                                       : HostSocketFactory());
+  VmManagerOptions o;
+  o.vms_dir = layout_.vms_dir;
+  o.run_dir = layout_.run_dir;
+  o.subnet = config_.network.subnet;
+  o.search_domain = config_.dns.enabled ? config_.dns.domain : "";
+  o.client_public_key = client_key_.public_key;
+  o.accel = accelerator_ == Accelerator::kKvm ? Accel::kKvm : Accel::kTcg;
+  o.qemu_binary = config_.vm.qemu_binary;
+
+  VmManagerDeps deps;
+  deps.store = store_.get();
+  deps.ops = ops_.get();
+  deps.runner = deps_.runner.get();
+  deps.hypervisor = deps_.hypervisor.get();
+  deps.taps = tap_source_.get();
+  deps.clock = deps_.clock.get();
+  deps.images = [images = images_.get()](std::string_view name) { return BootOf(images, name); };
+  deps.wait_for_ssh = [dialer = dialer_.get(), key = client_key_.private_key](
+                          const GuestTarget& t, std::chrono::steady_clock::time_point deadline,
+                          std::stop_token stop) -> Status {
+    GuestEndpoint ep{t.ip, t.port, "root", t.host_key_public, key};
+    return dialer->WaitForSsh(ep, deadline, std::move(stop)).status();
+  };
+  deps.hooks.added = [records = &dns_records_](const std::string& name, const std::string& ip) {
+    Status st = records->Set(name, ip);
+    if (!st.ok()) spdlog::error("dns: record {} → {}: {}", name, ip, st.ToString());
+  };
+  deps.hooks.removed = [records = &dns_records_](const std::string& name) {
+    records->Remove(name);
+  };
+  ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
+
+  // Recovery, before anything is served: interrupted creates rolled back,
+  // running VMs re-adopted; then TAPs nobody owns go and the pool refills.
+  ASSIGN_OR_RETURN(std::set<std::string> owned, vms_->Recover());
+  ASSIGN_OR_RETURN(std::vector<std::string> reaped, tap_pool_->ReapStale(owned));
+  if (!reaped.empty()) spdlog::info("removed {} leftover TAP(s)", reaped.size());
+  RETURN_IF_ERROR(tap_pool_->Start());
+  ASSIGN_OR_RETURN(std::vector<VmRecord> all, vms_->List());
+  for (const VmRecord& vm : all) {
+    if (!vm.ip.empty()) (void)dns_records_.Set(vm.name, vm.ip);
+  }
+  return Status::Ok();
+}
+
+Status Daemon::OpenDns() {
+  if (!config_.dns.enabled) return Status::Ok();
+  ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(config_.network.subnet));
+  DnsServerOptions opts;
+  opts.zone.domain = config_.dns.domain;
+  opts.zone.ns_ipv4 = ips.Gateway();
+
+  // Guests ask the gateway (their seed names it as resolver), port 53, in the
+  // VM namespace.
+  const NetnsHandle& ns = *vm_ns_;
+  ASSIGN_OR_RETURN(DnsListenSockets vm_side,
+                   BindDnsSockets(ips.Gateway(), 53, [&ns](int type) {
+                     return OpenSocketIn(ns, AF_INET, type | SOCK_NONBLOCK, 0);
+                   }));
+  std::vector<UniqueFd> udp, tcp;
+  udp.push_back(std::move(vm_side.udp));
+  tcp.push_back(std::move(vm_side.tcp));
+  vm_dns_ = std::make_unique<DnsServer>(opts, &dns_records_, deps_.clock.get());
+  RETURN_IF_ERROR(vm_dns_->Start(std::move(udp), std::move(tcp)));
+
+  // The host side is a convenience: if its address is taken the daemon still
+  // runs (guests resolve each other) and says so; `doctor` reports it too.
+  ASSIGN_OR_RETURN(auto host_port, ParseIpv4HostPort(config_.dns.host_listen));
+  Result<DnsListenSockets> host_side =
+      BindDnsSockets(host_port.first, host_port.second, [](int type) -> Result<UniqueFd> {
+        int fd = ::socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return ErrnoError("socket", errno);
+        return UniqueFd(fd);
+      });
+  if (!host_side.ok()) {
+    spdlog::warn("dns: host listener not started: {}", host_side.error().ToString());
+    return Status::Ok();
+  }
+  udp.clear();
+  tcp.clear();
+  udp.push_back(std::move(host_side->udp));
+  tcp.push_back(std::move(host_side->tcp));
+  host_dns_ = std::make_unique<DnsServer>(opts, &dns_records_, deps_.clock.get());
+  RETURN_IF_ERROR(host_dns_->Start(std::move(udp), std::move(tcp)));
+  host_dns_address_ = host_port.first + ":" + std::to_string(host_side->port);
+  return Status::Ok();
+}
+
+void Daemon::CloseVms() {
+  if (host_dns_) host_dns_->Shutdown();
+  if (vm_dns_) vm_dns_->Shutdown();
+  host_dns_.reset();
+  vm_dns_.reset();
+  bool any_live = false;
+  if (vms_) {
+    Result<std::vector<VmRecord>> all = vms_->List();
+    any_live = !all.ok();  // unknown: keep the namespace
+    if (all.ok()) {
+      for (const VmRecord& vm : *all) any_live = any_live || IsLive(vm.state);
+    }
+  }
+  // Running QEMUs keep running; the next daemon adopts them.
+  vms_.reset();
+  dialer_.reset();
+  tap_source_.reset();
+  if (tap_pool_) tap_pool_->Shutdown();
+  tap_pool_.reset();
+  if (vm_ns_ && owns_netns_ && !any_live) {
+    // Nothing runs in it: the namespace (and its bridge) goes, so a stopped
+    // daemon leaves nothing behind. The next start makes it again.
+    vm_ns_.reset();
+    Status st = NetnsHandle::Delete(kDefaultNetnsDir, NetnsName());
+    if (!st.ok() && st.code() != Code::kNotFound) {
+      spdlog::warn("delete network namespace {}: {}", NetnsName(), st.ToString());
+    }
+  }
+  vm_ns_.reset();
+}
+
+}  // namespace warren

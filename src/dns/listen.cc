@@ -1,0 +1,75 @@
+#include "dns/listen.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <charconv>
+
+namespace warren {
+namespace {
+
+Status Bind(int fd, const std::string& ipv4, uint16_t port, int type) {
+  int one = 1;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (::inet_pton(AF_INET, ipv4.c_str(), &addr.sin_addr) != 1) {
+    return InvalidArgument("\"" + ipv4 + "\" is not an IPv4 address");
+  }
+  const std::string where = ipv4 + ":" + std::to_string(port);
+  const char* proto = type == SOCK_DGRAM ? "UDP" : "TCP";
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    if (err == EADDRINUSE) {
+      return Unavailable(std::string("DNS ") + proto + " " + where +
+                         " is already in use by another program; choose another address or "
+                         "port (config dns.host_listen) or stop that program");
+    }
+    return ErrnoError(std::string("bind DNS ") + proto + " " + where, err);
+  }
+  if (type == SOCK_STREAM && ::listen(fd, 64) != 0) {
+    return ErrnoError("listen on DNS TCP " + where, errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<DnsListenSockets> BindDnsSockets(const std::string& ipv4, uint16_t port,
+                                        const DnsSocketMaker& make) {
+  DnsListenSockets out;
+  ASSIGN_OR_RETURN(out.udp, make(SOCK_DGRAM));
+  RETURN_IF_ERROR(Bind(out.udp.get(), ipv4, port, SOCK_DGRAM));
+  sockaddr_in bound{};
+  socklen_t len = sizeof(bound);
+  if (::getsockname(out.udp.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
+    return ErrnoError("getsockname of the DNS UDP socket", errno);
+  }
+  out.port = ntohs(bound.sin_port);
+  ASSIGN_OR_RETURN(out.tcp, make(SOCK_STREAM));
+  RETURN_IF_ERROR(Bind(out.tcp.get(), ipv4, out.port, SOCK_STREAM));
+  return out;
+}
+
+Result<std::pair<std::string, uint16_t>> ParseIpv4HostPort(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  auto bad = [&] {
+    return InvalidArgument("\"" + std::string(text) +
+                           "\" is not IPV4:PORT (for example 127.0.0.1:5354)");
+  };
+  if (colon == std::string_view::npos) return bad();
+  std::string host(text.substr(0, colon));
+  std::string_view port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  in_addr probe{};
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535 ||
+      ::inet_pton(AF_INET, host.c_str(), &probe) != 1) {
+    return bad();
+  }
+  return std::make_pair(std::move(host), static_cast<uint16_t>(port));
+}
+
+}  // namespace warren

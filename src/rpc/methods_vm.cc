@@ -1,0 +1,189 @@
+// vm.*: create (an op), list, inspect, start, stop, restart, rm, logs.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "rpc/frame.h"
+#include "rpc/services.h"
+#include "sys/unique_fd.h"
+#include "vm/vm_manager.h"
+
+namespace warren::rpc {
+namespace {
+
+using json = nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct NameRequest {
+  std::string name;
+  static Result<NameRequest> FromJson(const json& p) {
+    NameRequest r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateVmName(r.name));
+    return r;
+  }
+};
+
+struct CreateParams {
+  CreateRequest req;
+  // Defaults come from the config, applied by the handler when a field is 0/"".
+  static Result<CreateParams> FromJson(const json& p) {
+    CreateParams r;
+    ASSIGN_OR_RETURN(r.req.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateVmName(r.req.name));
+    ASSIGN_OR_RETURN(r.req.image, OptionalString(p, "image"));
+    ASSIGN_OR_RETURN(int64_t cpus, OptionalInt(p, "cpus"));
+    ASSIGN_OR_RETURN(int64_t memory, OptionalInt(p, "memory_mib"));
+    ASSIGN_OR_RETURN(int64_t disk, OptionalInt(p, "disk_gib"));
+    r.req.cpus = static_cast<int>(cpus);
+    r.req.memory_mib = static_cast<int>(memory);
+    r.req.disk_gib = static_cast<int>(disk);
+    return r;
+  }
+};
+
+struct StopParams {
+  std::string name;
+  bool force = false;
+  int64_t timeout_s = 30;
+  static Result<StopParams> FromJson(const json& p) {
+    StopParams r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateVmName(r.name));
+    ASSIGN_OR_RETURN(r.force, OptionalBool(p, "force"));
+    ASSIGN_OR_RETURN(r.timeout_s, OptionalInt(p, "timeout_s", 30));
+    if (r.timeout_s < 0 || r.timeout_s > 3600) {
+      return InvalidArgument("timeout_s must be 0..3600 seconds, got " +
+                             std::to_string(r.timeout_s));
+    }
+    return r;
+  }
+};
+
+struct LogsParams {
+  std::string name;
+  int64_t stream = 1;
+  bool follow = false;
+  int64_t tail_bytes = 0;  // 0 = from the start
+  static Result<LogsParams> FromJson(const json& p) {
+    LogsParams r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateVmName(r.name));
+    ASSIGN_OR_RETURN(r.stream, OptionalInt(p, "stream", 1));
+    ASSIGN_OR_RETURN(r.follow, OptionalBool(p, "follow"));
+    ASSIGN_OR_RETURN(r.tail_bytes, OptionalInt(p, "tail_bytes"));
+    if (r.stream < 1 || r.stream > UINT32_MAX) return InvalidArgument("stream must be a u32 > 0");
+    if (r.tail_bytes < 0) return InvalidArgument("tail_bytes must be >= 0");
+    return r;
+  }
+};
+
+json VmJson(const Services& s, const VmRecord& vm) {
+  json j = VmRecordToJson(vm);
+  if (!s.network.dns_domain.empty()) j["dns_name"] = vm.name + "." + s.network.dns_domain;
+  return j;
+}
+
+// Streams the serial log to the client from `offset`; with `follow`, keeps
+// sending what the guest writes until the client goes away. A log rotated at
+// boot (shorter than what was sent) is read again from its start.
+Result<json> StreamLog(const std::filesystem::path& path, const LogsParams& r, CallContext& ctx) {
+  const auto stream = static_cast<uint32_t>(r.stream);
+  uint64_t sent = 0;
+  off_t offset = 0;
+  bool first = true;
+  std::string buf(64 << 10, '\0');
+  while (!ctx.stop.stop_requested()) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() >= 0) {
+      off_t size = ::lseek(fd.get(), 0, SEEK_END);
+      if (first && r.tail_bytes > 0 && size > r.tail_bytes) offset = size - r.tail_bytes;
+      if (size < offset) offset = 0;  // rotated
+      first = false;
+      while (true) {
+        ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), offset);
+        if (n <= 0) break;
+        RETURN_IF_ERROR(ctx.send_stream(stream, kChannelStdout,
+                                        std::string_view(buf.data(), static_cast<size_t>(n))));
+        offset += n;
+        sent += static_cast<uint64_t>(n);
+      }
+    } else if (!r.follow) {
+      return NotFound("VM \"" + r.name + "\" has no console log yet (it has not booted)");
+    }
+    if (!r.follow) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  return json{{"name", r.name}, {"bytes", sent}};
+}
+
+}  // namespace
+
+std::vector<MethodRow> VmMethods(const Services& s) {
+  VmManager* vms = s.vms;
+  const VmConfig* defaults = &s.config->vm;
+  return {
+      Method<CreateParams>(
+          "vm.create", Mutation::kMutating,
+          [vms, defaults](CreateParams r, CallContext&) -> Result<json> {
+            if (r.req.image.empty()) r.req.image = defaults->default_image;
+            if (r.req.cpus == 0) r.req.cpus = static_cast<int>(defaults->default_cpus);
+            if (r.req.memory_mib == 0)
+              r.req.memory_mib = static_cast<int>(defaults->default_memory_mib);
+            if (r.req.disk_gib == 0) r.req.disk_gib = static_cast<int>(defaults->default_disk_gib);
+            ASSIGN_OR_RETURN(std::string op, vms->CreateVM(r.req));
+            return json{{"op", op}, {"name", r.req.name}};
+          }),
+      Method<NoParams>("vm.list", Mutation::kReadOnly,
+                       [s](const NoParams&, CallContext&) -> Result<json> {
+                         ASSIGN_OR_RETURN(std::vector<VmRecord> all, s.vms->List());
+                         json list = json::array();
+                         for (const VmRecord& vm : all) list.push_back(VmJson(s, vm));
+                         return json{{"vms", list}};
+                       }),
+      Method<NameRequest>("vm.inspect", Mutation::kReadOnly,
+                          [s](const NameRequest& r, CallContext&) -> Result<json> {
+                            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+                            json j = VmJson(s, vm);
+                            j["tap"] = vm.tap;
+                            j["pid"] = vm.pid;
+                            ASSIGN_OR_RETURN(std::filesystem::path log, s.vms->LogPath(r.name));
+                            j["console_log"] = log.string();
+                            return j;
+                          }),
+      Method<NameRequest>("vm.start", Mutation::kMutating,
+                          [s](const NameRequest& r, CallContext& ctx) -> Result<json> {
+                            RETURN_IF_ERROR(s.vms->StartVM(r.name, ctx.stop));
+                            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+                            return VmJson(s, vm);
+                          }),
+      Method<StopParams>("vm.stop", Mutation::kMutating,
+                         [s](const StopParams& r, CallContext&) -> Result<json> {
+                           RETURN_IF_ERROR(s.vms->StopVM(r.name, r.force, seconds(r.timeout_s)));
+                           ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+                           return VmJson(s, vm);
+                         }),
+      Method<StopParams>("vm.restart", Mutation::kMutating,
+                         [s](const StopParams& r, CallContext& ctx) -> Result<json> {
+                           RETURN_IF_ERROR(
+                               s.vms->RestartVM(r.name, seconds(r.timeout_s), ctx.stop));
+                           ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+                           return VmJson(s, vm);
+                         }),
+      Method<StopParams>("vm.rm", Mutation::kMutating,
+                         [vms](const StopParams& r, CallContext&) -> Result<json> {
+                           RETURN_IF_ERROR(vms->DeleteVM(r.name, r.force));
+                           return json{{"name", r.name}, {"removed", true}};
+                         }),
+      Method<LogsParams>("vm.logs", Mutation::kReadOnly,
+                         [vms](const LogsParams& r, CallContext& ctx) -> Result<json> {
+                           ASSIGN_OR_RETURN(std::filesystem::path log, vms->LogPath(r.name));
+                           return StreamLog(log, r, ctx);
+                         }),
+  };
+}
+
+}  // namespace warren::rpc
