@@ -26,7 +26,42 @@ void AppendQuoted(std::string_view word, std::string& out) {
   out.push_back('\'');
 }
 
+bool IsEnvName(std::string_view name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+Result<std::unique_ptr<GuestChannel>> GuestConnection::OpenChannel(const ExecSpec&) {
+  return FailedPrecondition("this guest connection does not support streaming channels");
+}
+
+Result<std::string> ExecCommandLine(const ExecSpec& spec) {
+  if (spec.argv.empty()) return InvalidArgument("empty command");
+  std::string out;
+  for (const auto& [name, value] : spec.env) {
+    if (!IsEnvName(name)) {
+      return InvalidArgument("environment variable name \"" + name +
+                             "\" is not valid (letters, digits and _, not starting with a digit)");
+    }
+    out += "export " + name + "=";
+    AppendQuoted(value, out);
+    out += "; ";
+  }
+  if (!spec.workdir.empty()) {
+    out += "cd ";
+    AppendQuoted(spec.workdir, out);
+    out += " && ";
+  }
+  out += "exec " + ShellQuote(spec.argv);
+  return out;
+}
 
 std::string ShellQuote(const std::vector<std::string>& argv) {
   std::string out;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -24,6 +25,52 @@ struct GuestEndpoint {
   std::string host_public_key;
   // OpenSSH private key text (the daemon's key), unencrypted.
   std::string client_private_key;
+};
+
+// What to run in a streaming channel (GuestConnection::OpenChannel).
+struct ExecSpec {
+  // Empty with tty = the user's login shell. Otherwise run as `exec ARGV` by
+  // the remote shell, so a missing command exits 127 as in a shell.
+  std::vector<std::string> argv;
+  // Exported before the command; names must be [A-Za-z_][A-Za-z0-9_]*.
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string workdir;  // "" = the user's home
+  bool tty = false;     // request a PTY (stdout and stderr then arrive merged)
+  std::string term = "xterm-256color";
+  int cols = 80;
+  int rows = 24;
+};
+
+// One command running in an SSH channel. All calls are non-blocking and none
+// waits for the guest, so one thread can drive many channels of a connection.
+//
+// Thread-safety: NOT thread-safe; used only by the thread that drives its
+// GuestConnection (a GuestLink's pump thread), and destroyed before it.
+class GuestChannel {
+ public:
+  // Read() returns this when the stream has ended (no more data will come).
+  static constexpr int kEof = -1;
+
+  virtual ~GuestChannel() = default;
+
+  // Copies up to `len` bytes of stdout (stream 0) or stderr (stream 1) into
+  // buf: the count (0 = nothing yet), or kEof. Unavailable if the connection broke.
+  virtual Result<int> Read(int stream, char* buf, size_t len) = 0;
+  // Bytes available to Read() right now without blocking (also processes
+  // whatever arrived on the socket); kEof at the end of the stream.
+  virtual Result<int> Available(int stream) = 0;
+  // Queues stdin; returns how many bytes were taken (0 when the SSH window is
+  // full: try again after the socket was readable).
+  virtual Result<size_t> Write(std::string_view bytes) = 0;
+  virtual Status SendEof() = 0;
+  virtual Status Resize(int cols, int rows) = 0;
+  // `name` without "SIG" (e.g. "INT", "TERM", "KILL").
+  virtual Status Signal(std::string_view name) = 0;
+  // True once the guest closed the channel (the command ended).
+  virtual bool Closed() = 0;
+  // The exit status once Closed(); nullopt when the guest reported none (the
+  // command was killed by a signal).
+  virtual std::optional<int> ExitCode() = 0;
 };
 
 // One authenticated SSH session to a guest.
@@ -49,7 +96,22 @@ class GuestConnection {
   // connection broke; dial again).
   virtual Result<ExecResult> Exec(const std::vector<std::string>& argv, std::string_view stdin_data,
                                   std::stop_token stop) = 0;
+
+  // Opens a channel and starts spec in it (one round trip to the guest, which
+  // blocks). Errors: InvalidArgument (a bad env name, empty argv without tty),
+  // Unavailable (the connection broke or the guest refused the channel).
+  // Unimplemented connections (fakes) say so with FailedPrecondition.
+  virtual Result<std::unique_ptr<GuestChannel>> OpenChannel(const ExecSpec& spec);
+  // The socket to poll(2) for readability between channel calls; -1 if none.
+  virtual int PollFd() const { return -1; }
+  // Whether the session is still connected (false after the guest went away).
+  virtual bool Connected() const { return true; }
 };
+
+// The command line OpenChannel sends for spec (spec.argv not empty):
+//   [export K=V; ...] [cd DIR &&] exec ARGV
+// every word ShellQuote'd. InvalidArgument for a bad env name.
+Result<std::string> ExecCommandLine(const ExecSpec& spec);
 
 // The seam through which the daemon reaches guests (the seed's guestDial /
 // guestWaitForSSH). Tests of other subsystems inject a fake.

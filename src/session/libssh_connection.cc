@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "session/libssh_channel.h"
+
 namespace warren {
 namespace {
 
@@ -122,6 +124,10 @@ Result<GuestConnection::ExecResult> LibsshConnection::Exec(const std::vector<std
   }
   result.exit_code = ssh_channel_get_exit_status(ch.get());
   return result;
+}
+
+Result<std::unique_ptr<GuestChannel>> LibsshConnection::OpenChannel(const ExecSpec& spec) {
+  return LibsshChannel::Open(session_.get(), ip_, spec);
 }
 
 }  // namespace warren

@@ -32,6 +32,9 @@ class LibsshConnection final : public GuestConnection {
 
   Result<ExecResult> Exec(const std::vector<std::string>& argv, std::string_view stdin_data,
                           std::stop_token stop) override;
+  Result<std::unique_ptr<GuestChannel>> OpenChannel(const ExecSpec& spec) override;
+  int PollFd() const override { return socket_.get(); }
+  bool Connected() const override { return ssh_is_connected(session_.get()) != 0; }
 
  private:
   // Declared before session_ so it is closed after the session is freed.

@@ -1,0 +1,371 @@
+#include "session/guest_link.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "base/check.h"
+
+namespace warren {
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kWriteChunk = 64 * 1024;
+// Safety net for the pump: libssh may buffer a packet for one channel while
+// another channel is being read, after which the socket no longer polls
+// readable. A short bounded wait makes such a packet late, never lost.
+constexpr int kPumpRecheckMillis = 200;
+// How often a consumer blocked in Next() rechecks its stop token.
+constexpr std::chrono::milliseconds kStopRecheck{200};
+
+}  // namespace
+
+PumpWaker::PumpWaker() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) { CHECK(fd_ >= 0); }
+PumpWaker::~PumpWaker() { ::close(fd_); }
+
+void PumpWaker::Wake() {
+  uint64_t one = 1;
+  ssize_t ignored = ::write(fd_, &one, sizeof(one));  // a full counter is still a wakeup
+  (void)ignored;
+}
+
+void PumpWaker::Drain() {
+  uint64_t count;
+  while (::read(fd_, &count, sizeof(count)) > 0) {
+  }
+}
+
+// ---- GuestProcess ----
+
+// CondVar is bound to out_mu_; clang cannot relate its member to the caller's
+// lock, the REQUIRES on the declaration keeps callers checked.
+void GuestProcess::WaitLocked(std::stop_token) NO_THREAD_SAFETY_ANALYSIS {
+  out_cv_.WaitFor(kStopRecheck);
+}
+
+ProcessUpdate GuestProcess::Next(std::stop_token stop) {
+  // Wakes the wait promptly; takes no lock (the stopping thread may hold one).
+  std::stop_callback on_stop(stop, [this] { out_cv_.SignalAll(); });
+  ProcessUpdate u;
+  bool was_full = false;
+  {
+    MutexLock lock(&out_mu_);
+    auto nothing = [&]() REQUIRES(out_mu_) {
+      return out_.empty() && err_.empty() && stdin_written_ == stdin_reported_ &&
+             !(ended_ && !end_reported_);
+    };
+    while (nothing() && !stop.stop_requested()) WaitLocked(stop);
+    was_full = out_.size() >= kProcessOutputBytes || err_.size() >= kProcessOutputBytes;
+    u.out = std::move(out_);
+    u.err = std::move(err_);
+    out_.clear();
+    err_.clear();
+    u.stdin_written = stdin_reported_ = stdin_written_;
+    if (ended_) {
+      end_reported_ = true;
+      u.ended = true;
+      u.exit_code = exit_code_;
+      u.error = error_;
+    }
+  }
+  if (was_full) waker_->Wake();  // the pump may read this channel again
+  return u;
+}
+
+Status GuestProcess::Write(std::string_view bytes) {
+  {
+    MutexLock lock(&in_mu_);
+    if (closed_) return FailedPrecondition("the command has ended");
+    if (eof_) return FailedPrecondition("stdin of the command is already closed");
+    if (in_.size() + bytes.size() > kProcessInputBytes) {
+      return ResourceExhausted("the command's input buffer is full (" +
+                               std::to_string(kProcessInputBytes) +
+                               " bytes); it is not reading its input");
+    }
+    in_.append(bytes);
+  }
+  waker_->Wake();
+  return Status::Ok();
+}
+
+void GuestProcess::CloseStdin() {
+  {
+    MutexLock lock(&in_mu_);
+    eof_ = true;
+  }
+  waker_->Wake();
+}
+
+void GuestProcess::Resize(int cols, int rows) {
+  {
+    MutexLock lock(&in_mu_);
+    resize_ = std::make_pair(cols, rows);
+  }
+  waker_->Wake();
+}
+
+void GuestProcess::Signal(std::string name) {
+  {
+    MutexLock lock(&in_mu_);
+    signals_.push_back(std::move(name));
+  }
+  waker_->Wake();
+}
+
+void GuestProcess::Terminate() {
+  {
+    MutexLock lock(&in_mu_);
+    terminate_ = true;
+  }
+  waker_->Wake();
+}
+
+bool GuestProcess::ended() {
+  MutexLock lock(&out_mu_);
+  return ended_;
+}
+
+GuestProcess::InputWork GuestProcess::TakeInput(size_t max_bytes) {
+  MutexLock lock(&in_mu_);
+  InputWork w;
+  w.stdin_bytes = in_.substr(0, max_bytes);
+  w.eof = eof_ && !eof_taken_ && in_.size() <= max_bytes;
+  w.terminate = terminate_;
+  w.resize = std::exchange(resize_, std::nullopt);
+  w.signals = std::exchange(signals_, {});
+  return w;
+}
+
+void GuestProcess::ConsumedInput(size_t n) {
+  bool all = false;
+  {
+    MutexLock lock(&in_mu_);
+    in_.erase(0, n);
+    all = in_.empty() && eof_;
+    if (all) eof_taken_ = true;
+  }
+  if (n == 0) return;
+  MutexLock lock(&out_mu_);
+  stdin_written_ += n;
+  out_cv_.SignalAll();
+}
+
+size_t GuestProcess::OutputRoom(int stream) {
+  MutexLock lock(&out_mu_);
+  size_t used = stream == 0 ? out_.size() : err_.size();
+  return used >= kProcessOutputBytes ? 0 : kProcessOutputBytes - used;
+}
+
+void GuestProcess::Deliver(std::string_view out, std::string_view err) {
+  if (out.empty() && err.empty()) return;
+  MutexLock lock(&out_mu_);
+  out_.append(out);
+  err_.append(err);
+  out_cv_.SignalAll();
+}
+
+void GuestProcess::End(std::optional<int> exit_code, Status error) {
+  {
+    MutexLock lock(&in_mu_);
+    closed_ = true;
+    in_.clear();
+  }
+  MutexLock lock(&out_mu_);
+  if (ended_) return;
+  ended_ = true;
+  exit_code_ = exit_code;
+  error_ = std::move(error);
+  out_cv_.SignalAll();
+}
+
+bool GuestProcess::WantsOutput() {
+  MutexLock lock(&out_mu_);
+  return out_.size() < kProcessOutputBytes && err_.size() < kProcessOutputBytes;
+}
+
+bool GuestProcess::HasInput() {
+  MutexLock lock(&in_mu_);
+  return !in_.empty() || (eof_ && !eof_taken_) || terminate_ || resize_ || !signals_.empty();
+}
+
+// ---- GuestLink ----
+
+GuestLink::GuestLink(std::string vm, std::unique_ptr<GuestConnection> conn)
+    : vm_(std::move(vm)), waker_(std::make_shared<PumpWaker>()), conn_(std::move(conn)) {
+  pump_ = std::thread([this] { PumpLoop(); });
+}
+
+GuestLink::~GuestLink() { Close("connection closed"); }
+
+bool GuestLink::alive() {
+  MutexLock lock(&mu_);
+  return !closing_ && !dead_;
+}
+
+void GuestLink::Close(const std::string& reason) {
+  {
+    MutexLock lock(&mu_);
+    if (!closing_) {
+      closing_ = true;
+      close_reason_ = Unavailable("the connection to VM " + vm_ + " ended: " + reason);
+    }
+  }
+  waker_->Wake();
+  if (pump_.joinable() && pump_.get_id() != std::this_thread::get_id()) pump_.join();
+}
+
+Result<std::shared_ptr<GuestProcess>> GuestLink::Start(const ExecSpec& spec) {
+  auto req = std::make_shared<OpenRequest>();
+  req->spec = spec;
+  {
+    MutexLock lock(&mu_);
+    if (closing_ || dead_) {
+      return close_reason_.ok() ? Unavailable("the connection to VM " + vm_ + " is closed")
+                                : close_reason_;
+    }
+    opens_.push_back(req);
+  }
+  waker_->Wake();
+  MutexLock lock(&mu_);
+  while (!req->done) open_cv_.Wait();
+  return req->result;
+}
+
+void GuestLink::OpenPending(std::list<Active>& active) {
+  std::vector<std::shared_ptr<OpenRequest>> opens;
+  {
+    MutexLock lock(&mu_);
+    opens.swap(opens_);
+  }
+  for (auto& req : opens) {
+    Result<std::unique_ptr<GuestChannel>> ch = conn_->OpenChannel(req->spec);
+    Result<std::shared_ptr<GuestProcess>> result = Unavailable("");
+    if (ch.ok()) {
+      auto proc = std::make_shared<GuestProcess>(waker_);
+      active.push_back(Active{proc, std::move(*ch)});
+      result = proc;
+    } else {
+      result = ch.error();
+    }
+    MutexLock lock(&mu_);
+    req->result = std::move(result);
+    req->done = true;
+    open_cv_.SignalAll();
+  }
+}
+
+Status GuestLink::PumpOne(Active& a, bool& progress) {
+  GuestProcess::InputWork w = a.proc->TakeInput(kWriteChunk);
+  if (w.terminate) {
+    (void)a.channel->Signal("HUP");
+    a.proc->End(std::nullopt, Cancelled("terminated"));
+    return Status::Ok();
+  }
+  if (w.resize) RETURN_IF_ERROR(a.channel->Resize(w.resize->first, w.resize->second));
+  for (const std::string& sig : w.signals) RETURN_IF_ERROR(a.channel->Signal(sig));
+  size_t written = 0;
+  if (!w.stdin_bytes.empty()) {
+    ASSIGN_OR_RETURN(written, a.channel->Write(w.stdin_bytes));
+  }
+  if (w.eof && written == w.stdin_bytes.size()) RETURN_IF_ERROR(a.channel->SendEof());
+  if (written > 0 || (w.eof && written == w.stdin_bytes.size())) {
+    a.proc->ConsumedInput(written);
+    progress = true;
+  }
+  std::string got[2];
+  char buf[kReadChunk];
+  for (int stream = 0; stream < 2; ++stream) {
+    if (a.eof[stream]) continue;
+    size_t room = a.proc->OutputRoom(stream);
+    if (room == 0) {
+      // Only let libssh take in packets (window adjusts, other channels'
+      // data); this stream's own data stays in the SSH window.
+      ASSIGN_OR_RETURN(int avail, a.channel->Available(stream));
+      if (avail == GuestChannel::kEof) a.eof[stream] = true;
+      continue;
+    }
+    while (room > 0) {
+      ASSIGN_OR_RETURN(int n, a.channel->Read(stream, buf, std::min(room, sizeof(buf))));
+      if (n == GuestChannel::kEof) {
+        a.eof[stream] = true;
+        progress = true;
+        break;
+      }
+      if (n == 0) break;
+      got[stream].append(buf, static_cast<size_t>(n));
+      room -= static_cast<size_t>(n);
+      progress = true;
+    }
+  }
+  a.proc->Deliver(got[0], got[1]);
+  if (a.eof[0] && a.eof[1] && a.channel->Closed()) {
+    a.proc->End(a.channel->ExitCode(), Status::Ok());
+    progress = true;
+  }
+  return Status::Ok();
+}
+
+Result<bool> GuestLink::PumpOnce(std::list<Active>& active) {
+  bool progress = false;
+  for (auto it = active.begin(); it != active.end();) {
+    RETURN_IF_ERROR(PumpOne(*it, progress));
+    it = it->proc->ended() ? active.erase(it) : std::next(it);
+  }
+  return progress;
+}
+
+void GuestLink::WaitForWork(const std::list<Active>& active, bool progress) {
+  if (progress) return;
+  bool want_socket = false;
+  for (const Active& a : active) {
+    want_socket = want_socket || a.proc->WantsOutput() || a.proc->HasInput() ||
+                  (a.eof[0] && a.eof[1]);
+  }
+  pollfd fds[2] = {{waker_->fd(), POLLIN, 0}, {conn_->PollFd(), POLLIN, 0}};
+  int nfds = want_socket && fds[1].fd >= 0 ? 2 : 1;
+  ::poll(fds, nfds, active.empty() ? -1 : kPumpRecheckMillis);
+}
+
+void GuestLink::FinishAll(std::list<Active>& active, const Status& why) {
+  for (Active& a : active) a.proc->End(std::nullopt, why);
+  active.clear();
+  std::vector<std::shared_ptr<OpenRequest>> opens;
+  MutexLock lock(&mu_);
+  dead_ = true;
+  opens.swap(opens_);
+  for (auto& req : opens) {
+    req->result = why;
+    req->done = true;
+  }
+  open_cv_.SignalAll();
+}
+
+void GuestLink::PumpLoop() {
+  std::list<Active> active;
+  bool progress = true;
+  while (true) {
+    WaitForWork(active, progress);
+    waker_->Drain();
+    Status closing;
+    {
+      MutexLock lock(&mu_);
+      if (closing_) closing = close_reason_;
+    }
+    if (!closing.ok()) return FinishAll(active, closing);
+    size_t before = active.size();
+    OpenPending(active);
+    Result<bool> moved = PumpOnce(active);
+    if (!moved.ok() || !conn_->Connected()) {
+      Status why = moved.ok() ? Unavailable("the SSH connection to VM " + vm_ + " dropped")
+                              : Unavailable("the SSH connection to VM " + vm_ +
+                                            " broke: " + moved.error().message());
+      return FinishAll(active, why);
+    }
+    progress = *moved || active.size() != before;
+  }
+}
+
+}  // namespace warren

@@ -1,0 +1,180 @@
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/mutex.h"
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "session/guest_ssh.h"
+
+namespace warren {
+
+// Bounds of one process's buffers inside the daemon. Output is read from the
+// guest only while its buffer has room, so a slow consumer stops the SSH
+// window (backpressure to the guest) instead of growing memory.
+inline constexpr size_t kProcessOutputBytes = 1 << 20;  // per stream
+inline constexpr size_t kProcessInputBytes = 1 << 20;
+
+// Wakes a GuestLink's pump thread (an eventfd). Shared by the link and its
+// processes so a process that outlives its link never writes a stale fd.
+class PumpWaker {
+ public:
+  PumpWaker();
+  ~PumpWaker();
+  PumpWaker(const PumpWaker&) = delete;
+  PumpWaker& operator=(const PumpWaker&) = delete;
+  void Wake();
+  void Drain();
+  int fd() const { return fd_; }
+
+ private:
+  const int fd_;
+};
+
+// What a process produced since the last Next().
+struct ProcessUpdate {
+  std::string out;
+  std::string err;
+  uint64_t stdin_written = 0;  // total stdin bytes handed to the guest so far
+  bool ended = false;
+  std::optional<int> exit_code;  // when ended normally; nullopt if killed by a signal
+  Status error;                  // when ended because the connection or guest went away
+};
+
+// One command running in the guest through a GuestLink.
+//
+// Thread-safety: thread-safe. Next() has one consumer at a time; input calls
+// may come from any thread. Two leaf locks, never held together: out_mu_
+// (output, state) and in_mu_ (stdin and control; this is the seed's
+// writeMu: each Write is appended whole, so writers never interleave within
+// one call). The pump thread copies out under them and does SSH I/O unlocked.
+class GuestProcess {
+ public:
+  explicit GuestProcess(std::shared_ptr<PumpWaker> waker) : waker_(std::move(waker)) {}
+
+  // Blocks until there is output, stdin progress or the end, or `stop`; takes
+  // what is there (an empty update when stopped).
+  ProcessUpdate Next(std::stop_token stop) EXCLUDES(out_mu_);
+
+  // Queues stdin. ResourceExhausted when it would exceed kProcessInputBytes
+  // (nothing is queued then); FailedPrecondition after CloseStdin or the end.
+  Status Write(std::string_view bytes) EXCLUDES(in_mu_);
+  void CloseStdin() EXCLUDES(in_mu_);
+  void Resize(int cols, int rows) EXCLUDES(in_mu_);
+  void Signal(std::string name) EXCLUDES(in_mu_);
+  // Closes the channel (the guest's sshd then hangs up the command).
+  void Terminate() EXCLUDES(in_mu_);
+  bool ended() EXCLUDES(out_mu_);
+
+ private:
+  friend class GuestLink;
+
+  // What the pump takes from the input side in one round.
+  struct InputWork {
+    std::string stdin_bytes;
+    bool eof = false;
+    bool terminate = false;
+    std::optional<std::pair<int, int>> resize;
+    std::vector<std::string> signals;
+  };
+  InputWork TakeInput(size_t max_bytes) EXCLUDES(in_mu_);
+  void ConsumedInput(size_t n) EXCLUDES(in_mu_, out_mu_);
+  size_t OutputRoom(int stream) EXCLUDES(out_mu_);
+  void Deliver(std::string_view out, std::string_view err) EXCLUDES(out_mu_);
+  void End(std::optional<int> exit_code, Status error) EXCLUDES(out_mu_, in_mu_);
+  bool WantsOutput() EXCLUDES(out_mu_);
+  bool HasInput() EXCLUDES(in_mu_);
+  void WaitLocked(std::stop_token stop) REQUIRES(out_mu_);
+
+  const std::shared_ptr<PumpWaker> waker_;
+
+  Mutex out_mu_{LockRank::kLeaf, "guest process output"};
+  CondVar out_cv_{&out_mu_};
+  std::string out_ GUARDED_BY(out_mu_);
+  std::string err_ GUARDED_BY(out_mu_);
+  uint64_t stdin_written_ GUARDED_BY(out_mu_) = 0;
+  uint64_t stdin_reported_ GUARDED_BY(out_mu_) = 0;
+  bool ended_ GUARDED_BY(out_mu_) = false;
+  bool end_reported_ GUARDED_BY(out_mu_) = false;
+  std::optional<int> exit_code_ GUARDED_BY(out_mu_);
+  Status error_ GUARDED_BY(out_mu_);
+
+  Mutex in_mu_{LockRank::kLeaf, "guest process input (writeMu)"};
+  std::string in_ GUARDED_BY(in_mu_);
+  bool eof_ GUARDED_BY(in_mu_) = false;
+  bool eof_taken_ GUARDED_BY(in_mu_) = false;
+  bool terminate_ GUARDED_BY(in_mu_) = false;
+  bool closed_ GUARDED_BY(in_mu_) = false;  // ended: no more input
+  std::optional<std::pair<int, int>> resize_ GUARDED_BY(in_mu_);
+  std::vector<std::string> signals_ GUARDED_BY(in_mu_);
+};
+
+// One SSH connection to one guest, shared by every exec and session on it:
+// a pump thread owns the connection (libssh sessions are single-threaded) and
+// drives all its channels; other threads talk to it through GuestProcess.
+//
+// Thread-safety: thread-safe. mu_ is a leaf (open requests, the process list,
+// the closed flag); no lock is held across SSH I/O.
+class GuestLink {
+ public:
+  GuestLink(std::string vm, std::unique_ptr<GuestConnection> conn);
+  ~GuestLink();  // Close("connection closed")
+  GuestLink(const GuestLink&) = delete;
+  GuestLink& operator=(const GuestLink&) = delete;
+
+  // Starts spec in a new channel (waits for the guest's reply). Errors:
+  // Unavailable when the link is closed or broke (dial again), and
+  // OpenChannel's errors.
+  Result<std::shared_ptr<GuestProcess>> Start(const ExecSpec& spec) EXCLUDES(mu_);
+
+  // Ends every process with Unavailable(reason), drops the connection and
+  // joins the pump. Idempotent.
+  void Close(const std::string& reason) EXCLUDES(mu_);
+  bool alive() EXCLUDES(mu_);
+  const std::string& vm() const { return vm_; }
+
+ private:
+  struct OpenRequest {
+    ExecSpec spec;
+    bool done = false;
+    Result<std::shared_ptr<GuestProcess>> result = Unavailable("not opened");
+  };
+  struct Active {
+    std::shared_ptr<GuestProcess> proc;
+    std::unique_ptr<GuestChannel> channel;
+    bool eof[2] = {false, false};
+  };
+
+  void PumpLoop() EXCLUDES(mu_);
+  // One round over every channel: true if anything moved.
+  Result<bool> PumpOnce(std::list<Active>& active);
+  Status PumpOne(Active& a, bool& progress);
+  void OpenPending(std::list<Active>& active) EXCLUDES(mu_);
+  void WaitForWork(const std::list<Active>& active, bool progress);
+  void FinishAll(std::list<Active>& active, const Status& why) EXCLUDES(mu_);
+
+  // Immutable after construction.
+  const std::string vm_;
+  const std::shared_ptr<PumpWaker> waker_;
+  // Used only by the pump thread (and destroyed after it is joined).
+  std::unique_ptr<GuestConnection> conn_;
+
+  Mutex mu_{LockRank::kLeaf, "guest link"};
+  CondVar open_cv_{&mu_};
+  std::vector<std::shared_ptr<OpenRequest>> opens_ GUARDED_BY(mu_);
+  bool closing_ GUARDED_BY(mu_) = false;
+  bool dead_ GUARDED_BY(mu_) = false;  // the pump ended
+  Status close_reason_ GUARDED_BY(mu_);
+
+  std::thread pump_;
+};
+
+}  // namespace warren
