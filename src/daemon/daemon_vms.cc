@@ -4,6 +4,9 @@
 // composition root's outline.
 #include <sys/socket.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include <spdlog/spdlog.h>
 
 #include "daemon/client_key.h"
@@ -122,6 +125,17 @@ Status Daemon::OpenVms() {
   deps.hooks.removed = [records = &dns_records_](const std::string& name) {
     records->Remove(name);
   };
+  // Test seam for crash-recovery tests: WARREN_TEST_KILL_AT_STEP=STEP makes the
+  // daemon SIGKILL itself right after a create records STEP, as a crash would.
+  if (const char* step = std::getenv("WARREN_TEST_KILL_AT_STEP"); step != nullptr && *step) {
+    deps.hooks.create_step = [kill_at = std::string(step)](const std::string& name,
+                                                            const std::string& step_now) {
+      if (step_now != kill_at) return;
+      spdlog::warn("vm {}: WARREN_TEST_KILL_AT_STEP={}: killing the daemon", name, kill_at);
+      spdlog::default_logger()->flush();
+      ::raise(SIGKILL);
+    };
+  }
   ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
 
   // Recovery, before anything is served: interrupted creates rolled back,

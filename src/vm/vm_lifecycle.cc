@@ -1,6 +1,7 @@
 // Boot and halt of one VM (both under the VM's lock), the hypervisor exit
 // callback, and the process-handle table.
 #include <atomic>
+#include <stop_token>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -28,7 +29,11 @@ bool IsLive(const std::string &state) {
 } // namespace
 
 Status VmManager::Save(const VmRecord &vm) {
-  return deps_.store->Transaction([&](Tx &tx) { return tx.UpdateVm(vm); });
+  RETURN_IF_ERROR(
+      deps_.store->Transaction([&](Tx &tx) { return tx.UpdateVm(vm); }));
+  if (vm.state == "creating" && deps_.hooks.create_step)
+    deps_.hooks.create_step(vm.name, vm.step);
+  return Status::Ok();
 }
 
 void VmManager::RotateLog(const std::filesystem::path &log) const {
@@ -113,13 +118,16 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   spec.pid_file = Dir(vm) / "qemu.pid";
   spec.run_as = options_.run_as;
   // The exit callback learns the pid through this cell; an exit before it is
-  // set is caught by Launch itself (QEMU must answer QMP first).
+  // set is caught by Launch itself (QEMU must answer QMP first). `exited`
+  // ends the wait for SSH at once when QEMU dies during boot.
   auto pid_cell = std::make_shared<std::atomic<pid_t>>(0);
+  auto exited = std::make_shared<std::stop_source>();
   ASSIGN_OR_RETURN(std::unique_ptr<VmProcess> proc,
                    deps_.hypervisor->Launch(
                        spec, tap.fd.get(), Dir(vm) / "qemu.log",
-                       [this, id = vm.id, pid_cell](const QemuExit &exit) {
+                       [this, id = vm.id, pid_cell, exited](const QemuExit &exit) {
                          OnExit(id, pid_cell->load(), exit);
+                         exited->request_stop();
                        }));
   pid_cell->store(proc->pid());
   vm.pid = proc->pid();
@@ -130,12 +138,19 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
 
   progress("wait for SSH", 0.8);
   GuestTarget endpoint{vm.name, vm.ip, 22, host_key};
-  RETURN_IF_ERROR(
-      deps_
-          .wait_for_ssh(endpoint,
-                        std::chrono::steady_clock::now() + options_.ssh_timeout,
-                        stop)
-          .Annotate("wait for SSH on " + vm.name));
+  std::stop_source waiting;
+  std::stop_callback on_cancel(stop, [&waiting] { waiting.request_stop(); });
+  std::stop_callback on_exit(exited->get_token(),
+                             [&waiting] { waiting.request_stop(); });
+  Status ready = deps_.wait_for_ssh(
+      endpoint, std::chrono::steady_clock::now() + options_.ssh_timeout,
+      waiting.get_token());
+  if (!ready.ok() && exited->stop_requested()) {
+    return Unavailable("QEMU of VM \"" + vm.name +
+                       "\" exited while the guest was booting; see `warren vm logs " +
+                       vm.name + "`");
+  }
+  RETURN_IF_ERROR(ready.Annotate("wait for SSH on " + vm.name));
   // Running only if QEMU did not exit meanwhile (its callback zeroes the pid).
   return deps_.store->Transaction([&](Tx &tx) -> Status {
     ASSIGN_OR_RETURN(VmRecord now, tx.GetVm(vm.id));

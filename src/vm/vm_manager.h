@@ -88,6 +88,10 @@ struct VmHooks {
   // VM's lock, before QEMU is told), or its QEMU exited on its own. Sessions
   // to it end here.
   std::function<void(const std::string &name)> guest_down;
+  // A create step was recorded durably (reserved, disk, seed, tap, launch,
+  // ready): the fault-injection seam that crash tests kill the daemon at.
+  std::function<void(const std::string &name, const std::string &step)>
+      create_step;
 };
 
 // Seams and collaborators; all must outlive the manager.

@@ -1,0 +1,194 @@
+#include "e2e/daemon_harness.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "net/netns.h"
+#include "session/guest_socket.h"
+#include "session/libssh_dialer.h"
+#include "sys/files.h"
+
+namespace warren::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+bool SocketAccepts(const fs::path& socket) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  socket.string().copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+std::string TestCacheDir() {
+  const char* cache = std::getenv("WARREN_TEST_CACHE");
+  return cache != nullptr && *cache != '\0' ? fs::absolute(cache).string() : "";
+}
+
+WarrenDaemon::WarrenDaemon(const std::string& extra_config) {
+  char tmpl[] = "/tmp/warren-e2e-XXXXXX";
+  root_ = ::mkdtemp(tmpl);
+  std::ofstream config(root_ / "config.toml");
+  config << "[dns]\nhost_listen = \"127.0.0.1:0\"\n";
+  if (!TestCacheDir().empty()) config << "[images]\ncache_dir = \"" << TestCacheDir() << "\"\n";
+  config << extra_config << "\n";
+}
+
+WarrenDaemon::~WarrenDaemon() {
+  if (pid_ > 0) {
+    Result<json> vms = Call("vm.list");
+    if (vms.ok()) {
+      for (const json& vm : (*vms)["vms"]) {
+        (void)Call("vm.rm", {{"name", vm.value("name", "")}, {"force", true}});
+      }
+    }
+    Stop();
+  }
+  // A daemon that died leaves QEMUs and its namespace: take them down too.
+  for (pid_t p : QemuPids()) ::kill(p, SIGKILL);
+  if (!netns_.empty()) (void)NetnsHandle::Delete(kDefaultNetnsDir, netns_);
+  std::error_code ec;
+  fs::remove_all(root_, ec);
+}
+
+Status WarrenDaemon::Start(const std::vector<std::string>& env) {
+  pid_ = ::fork();
+  if (pid_ < 0) return ErrnoError("fork", errno);
+  if (pid_ == 0) {
+    std::string log = (root_ / "daemon.log").string();
+    if (std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(126);
+    for (const std::string& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
+    ::execl(WARREN_BINARY, "warren", "--root", root_.c_str(), "daemon", nullptr);
+    _exit(127);
+  }
+  const fs::path socket = root_ / "run/warren.sock";
+  for (int i = 0; i < 600; ++i) {
+    if (SocketAccepts(socket)) {
+      Result<json> status = Call("daemon.status");
+      if (!status.ok()) return status.status();
+      netns_ = (*status)["network"].value("namespace", "");
+      return Status::Ok();
+    }
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      return Internal("warren daemon exited during start:\n" + Log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return DeadlineExceeded("warren daemon did not listen within 15 s:\n" + Log());
+}
+
+int WarrenDaemon::Stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  return WaitExit();
+}
+
+int WarrenDaemon::WaitExit() {
+  if (pid_ <= 0) return -1;
+  int st = 0;
+  ::waitpid(pid_, &st, 0);
+  pid_ = -1;
+  return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+Result<json> WarrenDaemon::Call(std::string_view method, const json& params,
+                                const rpc::Client::NotifyFn& notify) {
+  ASSIGN_OR_RETURN(std::unique_ptr<rpc::Client> client,
+                   rpc::Client::Connect(root_ / "run/warren.sock"));
+  return client->Call(method, params.is_null() ? json::object() : params, notify);
+}
+
+Status WarrenDaemon::WaitOp(const std::string& id, json* op) {
+  ASSIGN_OR_RETURN(json done, Call("op.wait", {{"id", id}}));
+  if (op != nullptr) *op = done;
+  if (done.value("state", "") == "succeeded") return Status::Ok();
+  return Internal("op " + id + " " + done.value("state", "") + ": " + done.value("error", ""));
+}
+
+RunResult WarrenDaemon::Cli(const std::vector<std::string>& args, const std::string& stdin_data) {
+  RunSpec spec;
+  spec.argv = {WARREN_BINARY, "--root", root_.string()};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.stdin_data = stdin_data;
+  spec.timeout = std::chrono::minutes(10);
+  Result<RunResult> r = runner_.Run(spec);
+  if (!r.ok()) return RunResult{-1, 0, "", r.error().ToString()};
+  return *r;
+}
+
+Result<GuestConnection::ExecResult> WarrenDaemon::GuestExec(const std::string& vm,
+                                                            const std::vector<std::string>& argv) {
+  ASSIGN_OR_RETURN(json info, Call("vm.inspect", {{"name", vm}}));
+  ASSIGN_OR_RETURN(std::string key, ReadFileToString(root_ / "state/ssh/id_ed25519"));
+  ASSIGN_OR_RETURN(std::string host_key, ReadFileToString(root_ / "vms" / vm / "host_key.pub"));
+  ASSIGN_OR_RETURN(NetnsHandle ns, NetnsHandle::Open(kDefaultNetnsDir, Netns()));
+  LibsshDialer dialer(NetnsSocketFactory(ns));
+  GuestEndpoint ep{info.value("ip", ""), 22, "root", Trim(host_key), key};
+  ASSIGN_OR_RETURN(std::unique_ptr<GuestConnection> conn,
+                   dialer.Dial(ep, std::chrono::seconds(20)));
+  return conn->Exec(argv, "", {});
+}
+
+std::string WarrenDaemon::Netns() { return netns_; }
+
+std::vector<std::string> WarrenDaemon::Taps() {
+  std::vector<std::string> taps;
+  if (netns_.empty()) return taps;
+  RunSpec spec;
+  spec.argv = {"ip", "-n", netns_, "-o", "link", "show", "type", "tun"};
+  Result<RunResult> r = runner_.Run(spec);
+  if (!r.ok()) return taps;
+  std::istringstream lines(r->out);
+  for (std::string line; std::getline(lines, line);) {
+    // "12: wtap3: <...>"
+    size_t a = line.find(": ");
+    size_t b = line.find(':', a + 2);
+    if (a != std::string::npos && b != std::string::npos) taps.push_back(line.substr(a + 2, b - a - 2));
+  }
+  return taps;
+}
+
+std::vector<pid_t> WarrenDaemon::QemuPids() {
+  std::vector<pid_t> pids;
+  const std::string needle = (root_ / "vms").string();
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    Result<std::string> cmdline = ReadFileToString(entry.path() / "cmdline");
+    if (!cmdline.ok() || cmdline->rfind("qemu-system", 0) != 0) continue;
+    if (cmdline->find(needle) == std::string::npos) continue;
+    Result<std::string> stat = ReadFileToString(entry.path() / "stat");
+    if (stat.ok() && stat->find(") Z ") != std::string::npos) continue;  // zombie
+    pids.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return pids;
+}
+
+std::string WarrenDaemon::Log() {
+  Result<std::string> log = ReadFileToString(root_ / "daemon.log");
+  return log.ok() ? *log : "";
+}
+
+}  // namespace warren::e2e

@@ -1,0 +1,70 @@
+// A real `warren daemon` for end-to-end tests: its own temp root and config,
+// its own network namespace (the daemon's isolated mode makes it), clients over
+// its socket, guest commands over SSH through the daemon's key, and cleanup.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "rpc/client.h"
+#include "session/guest_ssh.h"
+#include "sys/runner.h"
+
+namespace warren::e2e {
+
+class WarrenDaemon {
+ public:
+  // `extra_config` is appended to the generated config.toml (which sets the
+  // build cache from $WARREN_TEST_CACHE and a free host DNS port).
+  explicit WarrenDaemon(const std::string& extra_config = "");
+  // Removes every VM (forcefully), stops the daemon and removes the root.
+  ~WarrenDaemon();
+  WarrenDaemon(const WarrenDaemon&) = delete;
+  WarrenDaemon& operator=(const WarrenDaemon&) = delete;
+
+  // Starts `warren daemon` (extra environment as "K=V") and waits for its
+  // socket. Error if it exits first.
+  Status Start(const std::vector<std::string>& env = {});
+  // SIGTERM and wait (a clean Close). Returns the exit code.
+  int Stop();
+  // Waits for the daemon to end on its own (e.g. it killed itself); the signal
+  // number if it died by one (negative), else its exit code.
+  int WaitExit();
+  pid_t pid() const { return pid_; }
+
+  // One RPC call on a fresh connection.
+  Result<nlohmann::json> Call(std::string_view method, const nlohmann::json& params = {},
+                              const rpc::Client::NotifyFn& notify = {});
+  // Waits for an op to end; OK when it succeeded (its record in *op).
+  Status WaitOp(const std::string& id, nlohmann::json* op = nullptr);
+  // Runs the CLI against this daemon.
+  RunResult Cli(const std::vector<std::string>& args, const std::string& stdin_data = "");
+
+  // Runs argv in a VM over SSH: the daemon's key, the host key it seeded, a
+  // socket inside the daemon's namespace.
+  Result<GuestConnection::ExecResult> GuestExec(const std::string& vm,
+                                                const std::vector<std::string>& argv);
+
+  const std::filesystem::path& root() const { return root_; }
+  std::string Netns();                      // the daemon's VM namespace
+  std::vector<std::string> Taps();          // TAP names in that namespace
+  std::vector<pid_t> QemuPids();            // QEMU processes of this root's VMs
+  std::string Log();                        // the daemon's stderr so far
+
+ private:
+  std::filesystem::path root_;
+  pid_t pid_ = -1;
+  RealRunner runner_;
+  std::string netns_;
+};
+
+// $WARREN_TEST_CACHE or "" (then images build from scratch).
+std::string TestCacheDir();
+
+}  // namespace warren::e2e
