@@ -32,10 +32,21 @@ struct SeedSpec {
 };
 
 // Checks every field (InvalidArgument naming the field and the bad value).
+// The host key must be an unencrypted OpenSSH ed25519 private key whose
+// public half is host_key_ed25519_public.
 Status ValidateSeedSpec(const SeedSpec& spec);
 
+// The host key in dropbear's own format (what `dropbearconvert openssh
+// dropbear` writes), converted on the host so a guest running dropbear reads
+// it straight from the seed instead of converting it at boot (a dynamically
+// linked program started cold costs ~0.2 s under TCG). `openssh_private` is an
+// unencrypted OpenSSH ed25519 private key file. Pure. Errors: InvalidArgument
+// when it is not one.
+Result<std::string> DropbearEd25519Key(std::string_view openssh_private);
+
 // The seed's files by name (meta-data, user-data, network-config, warren.env,
-// and warren-user-data when spec.user_data is set). Pure; spec must be valid.
+// dropbear_ed25519_host_key, and warren-user-data when spec.user_data is set).
+// Pure; spec must be valid.
 std::map<std::string, std::string> SeedFiles(const SeedSpec& spec);
 
 // Validates `spec` and writes the seed ISO to `out` (atomically: a temp file

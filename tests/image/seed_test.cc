@@ -45,6 +45,22 @@ class TempDir {
   fs::path path_;
 };
 
+// A real key pair (ssh-keygen -t ed25519 -C web1) and what
+// `dropbearconvert openssh dropbear` makes of its private half.
+constexpr char kHostPrivate[] =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACDNqHNT+Wk3GJK5Xu2xGTiQuFF48RJePzYMhIEu6tRt8gAAAIhx/3/Bcf9/\n"
+    "wQAAAAtzc2gtZWQyNTUxOQAAACDNqHNT+Wk3GJK5Xu2xGTiQuFF48RJePzYMhIEu6tRt8g\n"
+    "AAAEDxBphJ0UYnxWun5WDkJo2jXHf4Jvrgix2+XpX16Wnby82oc1P5aTcYkrle7bEZOJC4\n"
+    "UXjxEl4/NgyEgS7q1G3yAAAABHdlYjEB\n"
+    "-----END OPENSSH PRIVATE KEY-----\n";
+constexpr char kHostPublic[] =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM2oc1P5aTcYkrle7bEZOJC4UXjxEl4/NgyEgS7q1G3y web1";
+constexpr char kHostDropbearBase64[] =
+    "AAAAC3NzaC1lZDI1NTE5AAAAQPEGmEnRRifFa6flYOQmjaNcd/gm+uCLHb5elfXpadvLzahzU/"
+    "lpNxiSuV7tsRk4kLhRePESXj82DISBLurUbfI=";
+
 SeedSpec ValidSpec() {
   SeedSpec s;
   s.instance_id = "vm-1234";
@@ -55,10 +71,8 @@ SeedSpec ValidSpec() {
   s.dns = "10.77.0.1";
   s.search_domain = "vm.warren";
   s.authorized_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClient warren";
-  s.host_key_ed25519_private =
-      "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE "
-      "KEY-----\n";
-  s.host_key_ed25519_public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost web1";
+  s.host_key_ed25519_private = kHostPrivate;
+  s.host_key_ed25519_public = kHostPublic;
   return s;
 }
 
@@ -82,6 +96,18 @@ TEST(SeedTest, RejectsBadFields) {
   expect_bad([](SeedSpec& s) { s.host_key_ed25519_private = "x"; }, "host_key_ed25519_private");
   expect_bad([](SeedSpec& s) { s.host_key_ed25519_public = "ssh-rsa AAA"; },
              "host_key_ed25519_public");
+  expect_bad(
+      [](SeedSpec& s) {
+        s.host_key_ed25519_public =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClientClientClientClientClientClientClie web1";
+      },
+      "host_key_ed25519_public");
+  expect_bad(
+      [](SeedSpec& s) {
+        s.host_key_ed25519_private =
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n";
+      },
+      "host_key_ed25519_private");
   expect_bad([](SeedSpec& s) { s.user_data = "echo hi"; }, "user_data");
   expect_bad([](SeedSpec& s) { s.instance_id = ""; }, "instance_id");
 }
@@ -99,9 +125,30 @@ TEST(SeedTest, WarrenEnvGolden) {
             "HOST_KEY_ED25519=" +
                 Base64Encode(s.host_key_ed25519_private) +
                 "\n"
-                "HOST_KEY_ED25519_PUB=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost "
-                "web1\n");
+                "HOST_KEY_ED25519_PUB=" + kHostPublic + "\n");
   EXPECT_EQ(files.count("warren-user-data"), 0u);
+}
+
+TEST(SeedTest, DropbearHostKeyMatchesDropbearconvert) {
+  Result<std::string> key = DropbearEd25519Key(kHostPrivate);
+  ASSERT_TRUE(key.ok()) << key.error().ToString();
+  EXPECT_EQ(Base64Encode(*key), kHostDropbearBase64);
+  EXPECT_EQ(SeedFiles(ValidSpec()).at("dropbear_ed25519_host_key"), *key);
+}
+
+TEST(SeedTest, DropbearHostKeyRejectsOtherKeys) {
+  EXPECT_EQ(DropbearEd25519Key("hello").error().code(), Code::kInvalidArgument);
+  std::string truncated = kHostPrivate;
+  truncated.erase(truncated.find("UXjxEl4"), 40);
+  EXPECT_EQ(DropbearEd25519Key(truncated).error().code(), Code::kInvalidArgument);
+  // An RSA key's header: a valid openssh-key-v1 file, but not ed25519.
+  std::string rsa = "openssh-key-v1";
+  rsa.push_back('\0');
+  EXPECT_EQ(DropbearEd25519Key("-----BEGIN OPENSSH PRIVATE KEY-----\n" + Base64Encode(rsa) +
+                               "\n-----END OPENSSH PRIVATE KEY-----\n")
+                .error()
+                .code(),
+            Code::kInvalidArgument);
 }
 
 TEST(SeedTest, CloudInitFilesDescribeTheSameConfig) {
@@ -149,7 +196,8 @@ TEST(SeedTest, WriteSeedIsoRunsGenisoimageWithCidataLabel) {
                                            "-volid", "cidata", "-joliet", "-rock", ::testing::_));
   std::sort(seen_files.begin(), seen_files.end());
   EXPECT_THAT(seen_files,
-              ::testing::ElementsAre("meta-data", "network-config", "user-data", "warren.env"));
+              ::testing::ElementsAre("dropbear_ed25519_host_key", "meta-data", "network-config",
+                                     "user-data", "warren.env"));
   EXPECT_TRUE(fs::exists(out));
   // Only the ISO is left behind.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
@@ -185,6 +233,27 @@ TEST(SeedTest, RealIsoHasCidataLabelAndFiles) {
   ASSERT_TRUE(ls.ok());
   EXPECT_THAT(*ls, HasSubstr("/warren.env"));
   EXPECT_THAT(*ls, HasSubstr("/network-config"));
+  EXPECT_THAT(*ls, HasSubstr("/dropbear_ed25519_host_key"));
+}
+
+// Real tools: dropbear's own converter agrees with DropbearEd25519Key on a
+// fresh key (dropbear-bin is a build dependency, see scripts/install-deps.sh).
+TEST(SeedTest, DropbearKeyEqualsDropbearconvertOutput) {
+  TempDir dir;
+  RealRunner runner;
+  Result<SshKeyPair> host = GenerateEd25519KeyPair(runner, dir.path(), "host");
+  ASSERT_TRUE(host.ok()) << host.error().ToString();
+  std::ofstream(dir.path() / "openssh") << host->private_key;
+  fs::permissions(dir.path() / "openssh", fs::perms::owner_read | fs::perms::owner_write);
+  Result<std::string> conv =
+      RunAndCheck(runner, Argv({"dropbearconvert", "openssh", "dropbear", dir.path() / "openssh",
+                                dir.path() / "dropbear"}));
+  ASSERT_TRUE(conv.ok()) << conv.error().ToString();
+  std::ifstream in(dir.path() / "dropbear", std::ios::binary);
+  std::string want((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Result<std::string> got = DropbearEd25519Key(host->private_key);
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(Base64Encode(*got), Base64Encode(want));
 }
 
 TEST(DigestTest, KnownVectors) {
