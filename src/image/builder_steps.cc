@@ -122,6 +122,20 @@ std::string UniqueSuffix() {
 
 }  // namespace
 
+std::string MinimalInittab(SshServer server) {
+  // Started by busybox init directly (no wrapper shell), in the foreground so
+  // init can respawn it. Dropbear reads the host key the daemon converted into
+  // the seed; keys only (-s).
+  std::string sshd = server == SshServer::kDropbear
+                         ? "/usr/sbin/dropbear -F -E -s -p 22 -r "
+                           "/run/warren/seed/dropbear_ed25519_host_key"
+                         : "/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config";
+  std::string inittab(Asset("inittab"));
+  size_t at = inittab.find("@SSHD@", inittab.find("::respawn:"));
+  CHECK(at != std::string::npos && "inittab asset lost its @SSHD@ respawn line");
+  return inittab.replace(at, 6, sshd);
+}
+
 Status WriteInRoot(const fs::path& root, std::string_view guest_path, std::string_view content,
                    uint32_t mode) {
   ASSIGN_OR_RETURN(fs::path target, HostPathFor(root, guest_path));
@@ -214,10 +228,13 @@ Status InstallGuestFiles(Context& ctx) {
     RETURN_IF_ERROR(WriteInRoot(r, "/etc/ssh/sshd_config", Asset("sshd_config"), 0644));
   }
   if (ctx.recipe.flavour == Flavour::kMinimal) {
-    for (const char* name : {"boot", "late", "shutdown", "sshd"}) {
+    for (const char* name : {"late", "shutdown"}) {
       RETURN_IF_ERROR(WriteInRoot(r, std::string("/usr/lib/warren/") + name, Asset(name), 0755));
     }
-    RETURN_IF_ERROR(WriteInRoot(r, "/etc/inittab", Asset("inittab"), 0644));
+    RETURN_IF_ERROR(WriteInRoot(r, "/etc/inittab", MinimalInittab(ctx.recipe.ssh_server), 0644));
+    // The initramfs writes root's authorized_keys; an existing ~/.ssh saves it a mkdir.
+    ASSIGN_OR_RETURN(fs::path ssh_dir, ResolveDirInRoot(r, "/root/.ssh"));
+    if (::chmod(ssh_dir.c_str(), 0700) != 0) return ErrnoError("chmod " + ssh_dir.string(), errno);
     RETURN_IF_ERROR(WriteInRoot(r, "/etc/acpi/PWRF/00000080", Asset("acpi-power"), 0755));
     for (const char* link : {"/sbin/init", "/sbin/poweroff", "/sbin/reboot", "/sbin/halt"}) {
       RETURN_IF_ERROR(SymlinkInRoot(r, link, "/bin/busybox"));
@@ -314,6 +331,9 @@ Result<std::vector<std::string>> BuildInitramfs(Context& ctx, const std::string&
   }
   RETURN_IF_ERROR(WriteInRoot(dir, "/modules/order", order_file, 0644));
   RETURN_IF_ERROR(WriteInRoot(dir, "/init", Asset("initramfs-init"), 0755));
+  if (ctx.recipe.flavour == Flavour::kMinimal) {
+    RETURN_IF_ERROR(WriteInRoot(dir, "/early-seed", Asset("early-seed"), 0644));
+  }
 
   std::vector<std::string> entries;
   for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {

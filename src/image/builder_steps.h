@@ -55,13 +55,18 @@ Result<std::string> KernelVersion(const Context& ctx);
 // their dependencies, then reruns depmod inside the root.
 Status PruneModules(Context& ctx, const std::string& version);
 
-// Builds the shared busybox initramfs (uncompressed newc cpio) at `out`.
-// Returns the modules it loads, in order.
+// Builds the shared busybox initramfs (uncompressed newc cpio) at `out`; for
+// the minimal flavour it also carries /early-seed, which applies the seed
+// before the root's init runs. Returns the modules it loads, in order.
 Result<std::vector<std::string>> BuildInitramfs(Context& ctx, const std::string& version,
                                                 const std::filesystem::path& out);
 
 // mkfs.ext4 -d ROOT (no mounts) into `out`, recipe.rootfs_mib in size.
 Status MakeRootfs(Context& ctx, const std::filesystem::path& out);
+
+// The minimal flavour's /etc/inittab: the inittab asset with the SSH
+// server's foreground command line as the respawn entry. Pure.
+std::string MinimalInittab(SshServer server);
 
 // Writes `content` to `guest_path` inside `root`, resolving every symlink on
 // the way as if `root` were "/" (a guest's absolute symlink must never point

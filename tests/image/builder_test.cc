@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "fakes/fake_runner.h"
+#include "image/builder_steps.h"
 
 namespace warren {
 namespace {
@@ -17,6 +18,7 @@ namespace fs = std::filesystem;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 RunResult Exit(int code, std::string out = "", std::string err = "") {
   RunResult r;
@@ -162,6 +164,7 @@ TEST_F(BuilderTest, MinimalStepSequenceGolden) {
   EXPECT_THAT(cpio_list_, HasSubstr("\ninit\n"));
   EXPECT_THAT(cpio_list_, HasSubstr("dev/console\n"));
   EXPECT_THAT(cpio_list_, HasSubstr("modules/isofs.ko\n"));
+  EXPECT_THAT(cpio_list_, HasSubstr("early-seed\n")) << "minimal: the initramfs applies the seed";
 }
 
 TEST_F(BuilderTest, InstallsMinimalGuestFilesInsideTheRootOnly) {
@@ -182,8 +185,23 @@ TEST_F(BuilderTest, InstallsMinimalGuestFilesInsideTheRootOnly) {
   EXPECT_FALSE(fs::exists(root / "lib/modules" / kVersion / "kernel/sound/snd.ko"));
   EXPECT_TRUE(fs::exists(root / "lib/modules" / kVersion / "kernel/fs/isofs/isofs.ko"));
   struct stat st {};
-  ASSERT_EQ(::stat((root / "usr/lib/warren/boot").c_str(), &st), 0);
+  ASSERT_EQ(::stat((root / "usr/lib/warren/late").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0755u);
+  ASSERT_EQ(::stat((root / "root/.ssh").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_THAT(Slurp(root / "etc/inittab"),
+              HasSubstr("\n::respawn:/usr/sbin/dropbear -F -E -s -p 22 -r "
+                        "/run/warren/seed/dropbear_ed25519_host_key\n"));
+}
+
+TEST(MinimalInittabTest, RespawnsTheImagesSshServerDirectly) {
+  std::string dropbear = build::MinimalInittab(SshServer::kDropbear);
+  std::string openssh = build::MinimalInittab(SshServer::kOpenssh);
+  EXPECT_THAT(openssh, HasSubstr("\n::respawn:/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config\n"));
+  EXPECT_THAT(dropbear, HasSubstr("::once:/usr/lib/warren/late\n"));
+  EXPECT_THAT(dropbear, Not(HasSubstr("::sysinit:")))
+      << "the initramfs did the sysinit work; nothing may delay the SSH server";
+  EXPECT_THAT(dropbear + openssh, Not(HasSubstr("::respawn:@SSHD@")));
 }
 
 TEST_F(BuilderTest, SecondBuildReusesTheCachedBase) {
@@ -239,6 +257,7 @@ TEST_F(BuilderTest, SystemdFlavourEnablesTheSeedUnitAndKeepsModules) {
   EXPECT_FALSE(fs::exists(dir_ / "s/root/etc/inittab"));
   EXPECT_TRUE(fs::exists(dir_ / "s/root/etc/ssh/sshd_config"));
   EXPECT_FALSE(runner_.Called({"chroot"})) << "no depmod: modules are not pruned";
+  EXPECT_THAT(cpio_list_, Not(HasSubstr("early-seed"))) << "systemd applies the seed itself";
   EXPECT_TRUE(fs::exists(dir_ / "s/root/lib/modules" / kVersion / "kernel/sound/snd.ko"));
 }
 
