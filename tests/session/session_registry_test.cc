@@ -1,0 +1,142 @@
+// SessionRegistry against dropbear in a private namespace: a detached session
+// keeps running with nobody attached, a later attacher sees the earlier output
+// (scrollback), two attachers see the same output, `send` reaches the command,
+// kill and guest-down end it with a clear state.
+#include "session/session_registry.h"
+
+#include <gtest/gtest.h>
+
+#include "net/fresh_netns.h"
+#include "session/dropbear_server.h"
+#include "session/guest_socket.h"
+#include "session/libssh_dialer.h"
+
+namespace warren {
+namespace {
+
+constexpr int kPort = 2222;
+
+template <typename F>
+void WithRegistry(F body) {
+  IN_FRESH_NETNS([&](const std::string& scratch) {
+    if (!RunForTest("ip link set lo up")) {
+      ADD_FAILURE() << "bringing lo up";
+      return;
+    }
+    SshTestKeys keys;
+    if (!keys.Make(scratch)) return;
+    DropbearServer server;
+    server.Start(keys, kPort);
+    LibsshDialer dialer(HostSocketFactory());
+    GuestEndpoint ep = keys.Endpoint(kPort);
+    ASSERT_TRUE(dialer
+                    .WaitForSsh(ep, std::chrono::steady_clock::now() + std::chrono::seconds(20),
+                                std::stop_token())
+                    .ok());
+    SystemClock clock;
+    SessionRegistry registry(
+        &dialer, [&](const std::string&) -> Result<GuestEndpoint> { return ep; }, &clock);
+    body(registry);
+  });
+}
+
+ExecSpec Cmd(std::vector<std::string> argv) {
+  ExecSpec s;
+  s.argv = std::move(argv);
+  return s;
+}
+
+// Reads from `a` until `want` has been seen (or the session ends).
+std::string ReadUntil(Attachment& a, const std::string& want) {
+  std::string seen;
+  while (seen.find(want) == std::string::npos) {
+    Attachment::Chunk c = a.Next(std::stop_token());
+    seen += c.bytes;
+    if (c.ended) break;
+  }
+  return seen;
+}
+
+TEST(SessionRegistryTest, ReattachSeesEarlierOutputAndSendReachesTheCommand) {
+  WithRegistry([](SessionRegistry& r) {
+    auto info = r.Start("vm1", "dev", Cmd({"sh", "-c", "echo started; while read l; do echo got:$l; done"}));
+    ASSERT_TRUE(info.ok()) << info.error().ToString();
+    EXPECT_EQ(info->state, "running");
+    {
+      auto first = r.Attach("dev", true);
+      ASSERT_TRUE(first.ok());
+      EXPECT_NE(ReadUntil(**first, "started").find("started"), std::string::npos);
+    }  // detached: the command keeps running
+    ASSERT_TRUE(r.Send(info->id, "hello\n").ok());
+    auto a = r.Attach(info->id, true);
+    auto b = r.Attach("dev", false);
+    ASSERT_TRUE(a.ok() && b.ok());
+    std::string seen_a = ReadUntil(**a, "got:hello");
+    EXPECT_NE(seen_a.find("started"), std::string::npos) << "scrollback first: " << seen_a;
+    ASSERT_TRUE((*a)->Write("from-a\n").ok());
+    EXPECT_NE(ReadUntil(**a, "got:from-a").find("got:from-a"), std::string::npos);
+    EXPECT_NE(ReadUntil(**b, "got:from-a").find("got:from-a"), std::string::npos);
+    EXPECT_EQ(r.Get("dev")->attached, 2);
+    auto dup = r.Start("vm1", "dev", Cmd({"true"}));
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().code(), Code::kAlreadyExists);
+
+    auto killed = r.Kill("dev", "");
+    ASSERT_TRUE(killed.ok());
+    Attachment::Chunk c;
+    while (!c.ended) c = (*a)->Next(std::stop_token());
+    EXPECT_EQ(r.Get("dev")->state, "killed");
+    ASSERT_TRUE(r.Kill("dev", "").ok());  // an ended session is removed
+    EXPECT_EQ(r.Get("dev").error().code(), Code::kNotFound);
+  });
+}
+
+TEST(SessionRegistryTest, ExitCodeSurvivesAndGuestDownMarksSessionsLost) {
+  WithRegistry([](SessionRegistry& r) {
+    auto quick = r.Start("vm1", "", Cmd({"sh", "-c", "echo bye; exit 4"}));
+    ASSERT_TRUE(quick.ok()) << quick.error().ToString();
+    auto a = r.Attach(quick->id, true);
+    ASSERT_TRUE(a.ok());
+    EXPECT_NE(ReadUntil(**a, "never").find("bye"), std::string::npos);
+    SessionInfo done = *r.Get(quick->id);
+    EXPECT_EQ(done.state, "exited");
+    EXPECT_EQ(done.exit_code, 4);
+    EXPECT_EQ(*r.Scrollback(quick->id), "bye\n");
+
+    auto slow = r.Start("vm1", "sleeper", Cmd({"sleep", "600"}));
+    ASSERT_TRUE(slow.ok());
+    auto b = r.Attach("sleeper", true);
+    ASSERT_TRUE(b.ok());
+    r.GuestDown("vm1", "VM vm1 is stopping");
+    Attachment::Chunk c;
+    while (!c.ended) c = (*b)->Next(std::stop_token());
+    SessionInfo lost = *r.Get("sleeper");
+    EXPECT_EQ(lost.state, "lost");
+    EXPECT_NE(lost.error.find("VM vm1 is stopping"), std::string::npos) << lost.error;
+    EXPECT_EQ(r.List("vm1").size(), 2u);
+    EXPECT_EQ(r.List("other").size(), 0u);
+  });
+}
+
+TEST(SessionRegistryTest, SlowAttacherGetsADropMarkerNotUnboundedMemory) {
+  WithRegistry([](SessionRegistry& r) {
+    auto s = r.Start("vm1", "", Cmd({"sh", "-c", "head -c 8000000 /dev/zero; echo END"}));
+    ASSERT_TRUE(s.ok());
+    auto a = r.Attach(s->id, false);
+    ASSERT_TRUE(a.ok());
+    // Not reading until the session ended: its queue is capped.
+    while (r.Get(s->id)->state == "running") std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::string all;
+    Attachment::Chunk c;
+    while (!c.ended) {
+      c = (*a)->Next(std::stop_token());
+      all += c.bytes;
+    }
+    EXPECT_LT(all.size(), 8000000u);
+    EXPECT_NE(all.find("bytes of output dropped"), std::string::npos);
+    EXPECT_LE(r.Scrollback(s->id)->size(), (size_t{5} << 20) / 4);  // trimmed in steps of 1/4
+  });
+}
+
+}  // namespace
+}  // namespace warren
