@@ -242,6 +242,13 @@ void GuestLink::OpenPending(std::list<Active>& active) {
   }
   for (auto& req : opens) {
     Result<std::unique_ptr<GuestChannel>> ch = conn_->OpenChannel(req->spec);
+    // A server may close a channel while it is being opened (dropbear does so
+    // now and then under concurrent opens); on a live connection, try again.
+    for (int retry = 0; retry < 2 && !ch.ok() && ch.error().code() == Code::kUnavailable &&
+                        conn_->Connected();
+         ++retry) {
+      ch = conn_->OpenChannel(req->spec);
+    }
     Result<std::shared_ptr<GuestProcess>> result = Unavailable("");
     if (ch.ok()) {
       auto proc = std::make_shared<GuestProcess>(waker_);

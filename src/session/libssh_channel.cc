@@ -81,7 +81,10 @@ Result<size_t> LibsshChannel::Write(std::string_view bytes) {
 }
 
 Status LibsshChannel::SendEof() {
-  if (eof_sent_ || Closed()) return Status::Ok();
+  // Also skipped once the command closed its output: it is ending, and an EOF
+  // crossing the server's close crashes some servers (dropbear 2022.83 asserts
+  // on it in common-channel.c).
+  if (eof_sent_ || Closed() || ssh_channel_is_eof(channel_.get()) != 0) return Status::Ok();
   eof_sent_ = true;
   BlockingScope nb(session_, false);
   if (ssh_channel_send_eof(channel_.get()) == SSH_ERROR) return Broken("closing stdin");

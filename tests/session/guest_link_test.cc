@@ -142,7 +142,16 @@ TEST(GuestLinkTest, ProcessesShareOneConnectionConcurrently) {
     for (int i = 0; i < 4; ++i) {
       threads.emplace_back([&link, &good, i] {
         auto p = link.Start(Cmd({"echo", std::to_string(i)}));
-        if (p.ok() && RunToEnd(**p).out == std::to_string(i) + "\n") ++good;
+        if (!p.ok()) {
+          ADD_FAILURE() << p.error().ToString();
+          return;
+        }
+        Collected c = RunToEnd(**p);
+        if (c.out == std::to_string(i) + "\n") {
+          ++good;
+        } else {
+          ADD_FAILURE() << "out " << c.out << " error " << c.error.ToString();
+        }
       });
     }
     for (auto& t : threads) t.join();
