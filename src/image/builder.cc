@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "image/builder_kernel.h"
 #include "image/builder_steps.h"
+#include "sys/files.h"
 
 namespace warren {
 namespace {
@@ -33,7 +35,25 @@ Status CopyOut(const fs::path& from, const fs::path& to) {
   return Status::Ok();
 }
 
+// Minimal flavour: replaces the bzImage at `kernel` by the ELF vmlinux inside
+// it, which QEMU boots through PVH without the guest decompressing anything
+// (0.35-0.65 s less under TCG). Keeps the bzImage when it cannot be unpacked.
+// Returns the format now at `kernel`: "elf-pvh" or "bzimage".
+Result<std::string> UnpackKernel(const fs::path& kernel, BuildProgress& progress) {
+  ASSIGN_OR_RETURN(std::string bzimage, ReadFileToString(kernel));
+  Result<std::string> elf = build::ExtractPvhVmlinux(bzimage);
+  if (!elf.ok()) {
+    progress.Log("kernel: keeping the bzImage: " + elf.error().message());
+    return std::string("bzimage");
+  }
+  RETURN_IF_ERROR(WriteFileAtomically(kernel, *elf, 0644));
+  progress.Log("kernel: unpacked the vmlinux for PVH boot (" + std::to_string(elf->size()) +
+               " bytes)");
+  return std::string("elf-pvh");
+}
+
 nlohmann::json Facts(const Recipe& recipe, const std::string& version,
+                     const std::string& kernel_format,
                      const std::vector<std::string>& initramfs_modules) {
   bool minimal = recipe.flavour == Flavour::kMinimal;
   return {
@@ -43,6 +63,7 @@ nlohmann::json Facts(const Recipe& recipe, const std::string& version,
       {"ssh_user", "root"},
       {"seed", "nocloud-cidata"},
       {"kernel_version", version},
+      {"kernel_format", kernel_format},
       {"suite", recipe.suite},
       {"packages", BasePackages(recipe)},
       {"initramfs_modules", initramfs_modules},
@@ -112,7 +133,11 @@ Result<BuiltImage> DebianImageBuilder::Build(const Recipe& recipe, const fs::pat
   image.initrd = staging_dir / "initrd.img";
   image.rootfs = staging_dir / "rootfs.img";
   RETURN_IF_ERROR(CopyOut(ctx.root / "boot" / ("vmlinuz-" + version), image.kernel));
-  if (recipe.flavour == Flavour::kMinimal) RETURN_IF_ERROR(build::PruneModules(ctx, version));
+  std::string kernel_format = "bzimage";
+  if (recipe.flavour == Flavour::kMinimal) {
+    ASSIGN_OR_RETURN(kernel_format, UnpackKernel(image.kernel, progress));
+    RETURN_IF_ERROR(build::PruneModules(ctx, version));
+  }
   RETURN_IF_ERROR(CheckStop(stop));
   progress.Step("initramfs", 0.7);
   ASSIGN_OR_RETURN(std::vector<std::string> modules,
@@ -124,7 +149,7 @@ Result<BuiltImage> DebianImageBuilder::Build(const Recipe& recipe, const fs::pat
   fs::remove_all(ctx.root, ec);
   fs::remove_all(staging_dir / "initramfs", ec);
   image.cmdline = DefaultCmdline(recipe);
-  image.facts = Facts(recipe, version, modules);
+  image.facts = Facts(recipe, version, kernel_format, modules);
   progress.Step("done", 1.0);
   return image;
 }

@@ -66,6 +66,8 @@ TEST_F(ImageBootTest, DefaultImageBootsToSshAndPowersOff) {
   Result<BuiltImage> image = builder.Build(DefaultRecipe(), staging, cache_, progress, {});
   ASSERT_TRUE(image.ok()) << image.error().ToString();
   EXPECT_EQ(image->facts["flavour"], "minimal");
+  // Debian's LZ4 bzImage is unpacked so QEMU boots the vmlinux through PVH.
+  EXPECT_EQ(image->facts["kernel_format"], "elf-pvh");
 
   // 2. Keys and seed.
   Result<SshKeyPair> host = GenerateEd25519KeyPair(runner_, work_, "host");
