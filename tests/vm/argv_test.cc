@@ -36,9 +36,11 @@ TEST(BuildQemuArgvTest, TcgGolden) {
       "-msg",
       "timestamp=on",
       "-machine",
-      "q35",
+      "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off",
       "-accel",
       "tcg",
+      "-cpu",
+      "max",
       "-smp",
       "1",
       "-m",
@@ -47,6 +49,8 @@ TEST(BuildQemuArgvTest, TcgGolden) {
       "-no-user-config",
       "-nographic",
       "-no-reboot",
+      "-bios",
+      "/usr/share/qemu/qboot.rom",
       "-kernel",
       "/var/lib/warren/images/deb/vmlinuz",
       "-initrd",
@@ -66,7 +70,7 @@ TEST(BuildQemuArgvTest, TcgGolden) {
       "-netdev",
       "tap,id=net0,fd=3",
       "-device",
-      "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56",
+      "virtio-net-pci,netdev=net0,romfile=,mac=52:54:00:12:34:56",
       "-chardev",
       "file,id=serial0,path=/var/lib/warren/vms/web/serial.log",
       "-serial",
@@ -106,7 +110,7 @@ TEST(BuildQemuArgvTest, KvmGoldenWithRunAsAndPidFile) {
       "-msg",
       "timestamp=on",
       "-machine",
-      "q35",
+      "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off",
       "-accel",
       "kvm",
       "-cpu",
@@ -119,6 +123,8 @@ TEST(BuildQemuArgvTest, KvmGoldenWithRunAsAndPidFile) {
       "-no-user-config",
       "-nographic",
       "-no-reboot",
+      "-bios",
+      "/usr/share/qemu/qboot.rom",
       "-kernel",
       "/var/lib/warren/images/deb/vmlinuz",
       "-append",
@@ -160,7 +166,16 @@ TEST(BuildQemuArgvTest, MultiCpuTcgUsesMultiThreadedTcg) {
   auto it = std::find(argv.begin(), argv.end(), "-accel");
   ASSERT_NE(it, argv.end());
   EXPECT_EQ(*(it + 1), "tcg,thread=multi");
-  EXPECT_EQ(std::find(argv.begin(), argv.end(), "-cpu"), argv.end());
+  auto cpu = std::find(argv.begin(), argv.end(), "-cpu");
+  ASSERT_NE(cpu, argv.end());
+  EXPECT_EQ(*(cpu + 1), "max");
+}
+
+TEST(BuildQemuArgvTest, EmptyBiosLeavesQemusDefaultFirmware) {
+  VmSpec s = FullSpec();
+  s.bios.clear();
+  std::vector<std::string> argv = BuildQemuArgv(s);
+  EXPECT_EQ(std::find(argv.begin(), argv.end(), "-bios"), argv.end());
 }
 
 TEST(BuildQemuArgvTest, FirmwareOnlySpecHasNoBootOrDiskOrNet) {
@@ -170,7 +185,8 @@ TEST(BuildQemuArgvTest, FirmwareOnlySpecHasNoBootOrDiskOrNet) {
   s.qmp_socket = "/tmp/q.sock";
   ASSERT_TRUE(ValidateVmSpec(s).ok());
   std::vector<std::string> argv = BuildQemuArgv(s);
-  for (const char* absent : {"-kernel", "-initrd", "-append", "-blockdev", "-netdev", "-runas"}) {
+  for (const char* absent :
+       {"-bios", "-kernel", "-initrd", "-append", "-blockdev", "-netdev", "-runas"}) {
     EXPECT_EQ(std::find(argv.begin(), argv.end(), absent), argv.end()) << absent;
   }
 }

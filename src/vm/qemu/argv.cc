@@ -37,12 +37,12 @@ bool ValidMac(std::string_view mac) {
 std::string Esc(const std::filesystem::path& p) { return QemuOptEscape(p.string()); }
 
 void AddMachine(const VmSpec& spec, std::vector<std::string>& a) {
-  a.insert(a.end(), {"-machine", "q35"});
+  a.insert(a.end(), {"-machine", "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off"});
   if (spec.accel == Accel::kKvm) {
     a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
   } else {
     // x86-on-x86 supports multi-threaded TCG; one vCPU gains nothing from it.
-    a.insert(a.end(), {"-accel", spec.cpus > 1 ? "tcg,thread=multi" : "tcg"});
+    a.insert(a.end(), {"-accel", spec.cpus > 1 ? "tcg,thread=multi" : "tcg", "-cpu", "max"});
   }
   a.insert(a.end(),
            {"-smp", std::to_string(spec.cpus), "-m", std::to_string(spec.memory_mib) + "M"});
@@ -50,6 +50,7 @@ void AddMachine(const VmSpec& spec, std::vector<std::string>& a) {
 
 void AddBoot(const VmSpec& spec, std::vector<std::string>& a) {
   if (spec.kernel.empty()) return;
+  if (!spec.bios.empty()) a.insert(a.end(), {"-bios", spec.bios.string()});
   a.insert(a.end(), {"-kernel", spec.kernel.string()});
   if (!spec.initrd.empty()) a.insert(a.end(), {"-initrd", spec.initrd.string()});
   if (!spec.cmdline.empty()) a.insert(a.end(), {"-append", spec.cmdline});
@@ -75,7 +76,7 @@ void AddDisks(const VmSpec& spec, std::vector<std::string>& a) {
 void AddNet(const VmSpec& spec, std::vector<std::string>& a) {
   if (spec.tap_fd < 0) return;
   a.insert(a.end(), {"-netdev", "tap,id=net0,fd=" + std::to_string(spec.tap_fd), "-device",
-                     "virtio-net-pci,netdev=net0,mac=" + spec.mac});
+                     "virtio-net-pci,netdev=net0,romfile=,mac=" + spec.mac});
 }
 
 void AddChardevs(const VmSpec& spec, std::vector<std::string>& a) {

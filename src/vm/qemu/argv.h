@@ -19,6 +19,10 @@ std::string_view AccelName(Accel accel);
 // launcher (process.h) places the daemon's TAP fd there in the child.
 inline constexpr int kQemuTapFd = 3;
 
+// QEMU's minimal firmware (Debian: qemu-system-data, a dependency of
+// qemu-system-x86). It only loads -kernel/-initrd, which is all warren boots.
+inline constexpr std::string_view kQbootRom = "/usr/share/qemu/qboot.rom";
+
 // Everything that decides one QEMU command line. Plain data, no I/O: the VM
 // layer fills it in, BuildQemuArgv turns it into argv, QemuProcess runs it.
 struct VmSpec {
@@ -28,6 +32,9 @@ struct VmSpec {
   int memory_mib = 512;                                      // 64..1048576
   std::filesystem::path qemu_binary = "qemu-system-x86_64";  // resolved via PATH if relative
   std::filesystem::path kernel;      // empty: boot the firmware only (tests)
+  // `-bios` when a kernel is given; empty = QEMU's default (SeaBIOS). qboot
+  // reaches the kernel ~1-2 s sooner than SeaBIOS under TCG (docs/IMAGES.md).
+  std::filesystem::path bios{kQbootRom};
   std::filesystem::path initrd;      // optional; requires kernel
   std::string cmdline;               // kernel command line; requires kernel
   std::filesystem::path disk;        // qcow2 overlay, writable; empty = no disk
@@ -52,13 +59,20 @@ Status ValidateVmSpec(const VmSpec& spec);
 // ValidateVmSpec. Pure and deterministic, so golden tests pin it down.
 //
 // Shape (one VM = one q35 machine, the same devices under KVM and TCG so the
-// guest image does not care):
-//   -machine q35 -accel kvm -cpu host      KVM (stock guests need host CPUID)
-//   -machine q35 -accel tcg[,thread=multi] TCG; multi-threaded TCG when cpus > 1
+// guest image does not care). The choices that make a TCG guest boot faster
+// were each measured (docs/IMAGES.md, "Booting fast under TCG"):
+//   -machine q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off: no legacy
+//                                          devices for the guest kernel to probe
+//   -accel kvm -cpu host                   KVM (stock guests need host CPUID)
+//   -accel tcg[,thread=multi] -cpu max     TCG; multi-threaded when cpus > 1; the
+//                                          default qemu64 model boots slower
 //   -nodefaults -no-user-config -nographic, no VGA, no default NIC/serial/monitor
+//   -bios spec.bios (qboot) when booting a kernel
 //   disk:  -blockdev qcow2 over file + virtio-blk-pci (discard passes through)
 //   seed:  -blockdev raw, read-only on both nodes + virtio-blk-pci
-//   net:   -netdev tap,fd=N (no vhost: TCG cannot use it) + virtio-net-pci with the MAC
+//   net:   -netdev tap,fd=N (no vhost: TCG cannot use it) + virtio-net-pci with
+//          the MAC and romfile= (no iPXE option ROM: warren never boots from
+//          the network)
 //   serial: -chardev file + -serial chardev:   QMP: -chardev socket,server=on,wait=off + -mon
 //   rng:   rng-random on /dev/urandom + virtio-rng-pci
 //   -sandbox on,obsolete=deny,elevateprivileges=...,spawn=deny,resourcecontrol=deny
