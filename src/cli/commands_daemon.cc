@@ -76,6 +76,17 @@ void PrintStatus(CliContext& ctx) {
   t.AddRow({"root", s.value("root", "")});
   t.AddRow({"socket", s.value("socket", "")});
   t.AddRow({"accelerator", s.value("accelerator", "")});
+  if (s.contains("network")) {
+    const nlohmann::json& n = s["network"];
+    t.AddRow({"network", n.value("mode", "") + " (namespace " + n.value("namespace", "") +
+                             ", bridge " + n.value("bridge", "") + ", " + n.value("subnet", "") +
+                             ")"});
+    if (!n.value("dns_domain", "").empty()) {
+      std::string listen = n.value("dns_host_listen", "");
+      t.AddRow({"dns", "*." + n.value("dns_domain", "") + ", host listener " +
+                           (listen.empty() ? "off" : listen)});
+    }
+  }
   const nlohmann::json counts = s.value("counts", nlohmann::json::object());
   for (const auto& [name, count] : counts.items()) {
     t.AddRow({name, count.dump()});
@@ -96,6 +107,19 @@ void RunDoctor(CliContext& ctx) {
   in.daemon_version = [&]() -> Result<std::string> {
     ASSIGN_OR_RETURN(nlohmann::json s, ctx.Call("daemon.status"));
     return s.value("version", std::string("?"));
+  };
+  in.daemon_checks = [&]() -> Result<std::vector<CheckResult>> {
+    ASSIGN_OR_RETURN(nlohmann::json h, ctx.Call("daemon.health"));
+    std::vector<CheckResult> rows;
+    for (const nlohmann::json& c : h.value("checks", nlohmann::json::array())) {
+      std::string level = c.value("level", "FAIL");
+      rows.push_back({c.value("name", ""),
+                      level == "PASS"   ? CheckLevel::kPass
+                      : level == "WARN" ? CheckLevel::kWarn
+                                        : CheckLevel::kFail,
+                      c.value("found", ""), c.value("fix", "")});
+    }
+    return rows;
   };
   std::vector<CheckResult> checks = Doctor(in);
   if (ctx.opts.json) {

@@ -45,6 +45,9 @@ void PrintImage(const json& info) {
   std::string src = source.value("type", "");
   if (src == "recipe") src += source.value("default", false) ? " (built-in default)" : "";
   if (src == "files") src += " (rootfs from " + source.value("rootfs_from", "") + ")";
+  if (src == "promoted") {
+    src += " (from VM " + source.value("vm", "") + ", image " + source.value("image", "") + ")";
+  }
   t.AddRow({"source", src});
   t.AddRow({"cmdline", m.value("cmdline", "")});
   for (const auto& [key, value] : facts.items()) {
@@ -128,6 +131,13 @@ void Remove(CliContext& ctx, const std::string& name, bool force) {
   std::cout << "removed image " << name << "\n";
 }
 
+void Promote(CliContext& ctx, const std::string& vm, const std::string& name) {
+  Result<json> r = ctx.Call("image.promote", {{"vm", vm}, {"name", name}});
+  if (!r) return ctx.Fail(r.error());
+  if (ctx.opts.json) return PrintJson(*r);
+  PrintImage(*r);
+}
+
 void CacheList(CliContext& ctx) {
   Result<json> r = ctx.Call("image.cache.list");
   if (!r) return ctx.Fail(r.error());
@@ -193,6 +203,13 @@ void AddImageCommands(CLI::App& app, CliContext& ctx) {
   rm->add_option("NAME", *name, "Image name")->required();
   rm->add_flag("--force", *force, "Remove even if stopped VMs use it (never under a running VM)");
   rm->callback([&ctx, name, force] { Remove(ctx, *name, *force); });
+
+  auto vm = std::make_shared<std::string>();
+  auto* promote = image->add_subcommand(
+      "promote", "Turn a stopped VM's disk into a new image (with its image's kernel)");
+  promote->add_option("VM", *vm, "A stopped VM")->required();
+  promote->add_option("NAME", *name, "New image name")->required();
+  promote->callback([&ctx, vm, name] { Promote(ctx, *vm, *name); });
 
   auto* cache = image->add_subcommand("cache", "The build step cache");
   cache->require_subcommand(1);

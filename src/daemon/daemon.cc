@@ -102,6 +102,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   services.tap_pool = d->tap_pool_.get();
   services.network = {d->config_.network.mode,
                       d->vm_ns_->name().empty() ? "(daemon's own)" : d->vm_ns_->name(),
+  services.health = [daemon = d.get()] { return daemon->HealthChecks(); };
                       d->config_.network.bridge,
                       d->config_.network.subnet,
                       d->config_.dns.enabled ? d->config_.dns.domain : "",

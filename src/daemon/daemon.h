@@ -85,6 +85,9 @@ class Daemon {
   Status OpenDns();
   void CloseVms();
   // The namespace name for isolated/nat modes (config, or derived from root).
+  // `daemon.health` (daemon_health.cc): checks of the VM network, TAP pool,
+  // DNS listeners and leftovers, as JSON rows {name, level, found, fix}.
+  nlohmann::json HealthChecks();
   std::string NetnsName() const;
 
   // Destruction order matters: the server (whose worker threads call into the

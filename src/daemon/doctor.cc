@@ -133,6 +133,15 @@ std::vector<CheckResult> Doctor(const DoctorInputs& in) {
                             : Fail("config", config.message(), "fix the key named above"));
   out.push_back(CheckStore(in));
   out.push_back(CheckDaemon(in));
+  if (out.back().level == CheckLevel::kPass && in.daemon_checks) {
+    Result<std::vector<CheckResult>> daemon = in.daemon_checks();
+    if (daemon.ok()) {
+      out.insert(out.end(), daemon->begin(), daemon->end());
+    } else {
+      out.push_back(Warn("daemon checks", daemon.error().message(),
+                         "see the daemon's log"));
+    }
+  }
   return out;
 }
 

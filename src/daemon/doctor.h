@@ -34,6 +34,9 @@ struct DoctorInputs {
   // Asks a running daemon for its version. Unavailable when no daemon answers.
   std::function<Result<std::string>()> daemon_version;
   std::string cli_version = WARREN_VERSION;
+  // The running daemon's own checks (VM network, TAP pool, DNS listeners,
+  // leftovers); skipped when no daemon answers.
+  std::function<Result<std::vector<CheckResult>>()> daemon_checks;
 };
 
 // Host diagnostics, with or without a running daemon (the seed's Doctor: no

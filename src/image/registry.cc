@@ -289,14 +289,18 @@ Result<ImageInfo> ImageRegistry::RegisterImage(const RegisterRequest& req, std::
     Release(req.name);
   });
   RETURN_IF_ERROR(StageFiles(req, kind, staging, stop));
-  nlohmann::json source = {{"type", "files"},
-                           {"kernel", req.kernel.string()},
-                           {"initrd", req.initrd.string()},
-                           {"rootfs", req.rootfs.string()},
-                           {"rootfs_from", kind == RootfsKind::kExt4 ? "ext4" : "tarball"}};
+  nlohmann::json source = req.source;
+  if (source.is_null()) {
+    source = {{"type", "files"},
+              {"kernel", req.kernel.string()},
+              {"initrd", req.initrd.string()},
+              {"rootfs", req.rootfs.string()},
+              {"rootfs_from", kind == RootfsKind::kExt4 ? "ext4" : "tarball"}};
+  }
   std::string cmdline = req.cmdline.empty() ? DefaultCmdline(DefaultRecipe()) : req.cmdline;
-  ASSIGN_OR_RETURN(ImageInfo info, Publish(req.name, staging, std::move(source), cmdline,
-                                           nlohmann::json::object(), stop));
+  ASSIGN_OR_RETURN(ImageInfo info,
+                   Publish(req.name, staging, std::move(source), cmdline,
+                           req.facts.is_null() ? nlohmann::json::object() : req.facts, stop));
   spdlog::info("images: registered {} from {}", req.name, req.kernel.string());
   return info;
 }

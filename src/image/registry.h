@@ -51,6 +51,10 @@ struct RegisterRequest {
   std::string name;
   std::filesystem::path kernel, rootfs, initrd;  // initrd optional (empty)
   std::string cmdline;                           // empty = DefaultCmdline(DefaultRecipe())
+  // Promote sets these: the manifest's source ({type: "promoted", vm, image})
+  // and the facts carried over from the VM's image. Empty: {type: "files", ...}.
+  nlohmann::json source;
+  nlohmann::json facts;
 };
 
 // Image names: 1..63 of [a-z0-9-], not starting or ending with '-' (a DNS

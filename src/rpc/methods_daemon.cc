@@ -63,6 +63,12 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
                     [](const NoParams&, CallContext&) -> Result<nlohmann::json> {
                       return nlohmann::json::object();
                     }),
+      Method<NoParams>("daemon.health", Mutation::kReadOnly,
+                       [s](const NoParams&, CallContext&) -> Result<nlohmann::json> {
+                         nlohmann::json checks =
+                             s.health ? s.health() : nlohmann::json::array();
+                         return nlohmann::json{{"checks", checks}};
+                       }),
       Method<NoParams>("daemon.status", Mutation::kReadOnly,
                     [s](const NoParams&, CallContext&) -> Result<nlohmann::json> {
                       return StatusJson(s);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "image/registry.h"
 #include "rpc/frame.h"
 #include "rpc/services.h"
 #include "sys/unique_fd.h"
@@ -80,6 +81,42 @@ struct LogsParams {
     return r;
   }
 };
+
+struct PromoteParams {
+  std::string vm, image;
+  static Result<PromoteParams> FromJson(const json& p) {
+    PromoteParams r;
+    ASSIGN_OR_RETURN(r.vm, RequiredString(p, "vm"));
+    RETURN_IF_ERROR(ValidateVmName(r.vm));
+    ASSIGN_OR_RETURN(r.image, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateImageName(r.image));
+    return r;
+  }
+};
+
+// image.promote: the VM's lock (ExportDisk), then the image lock (inside
+// RegisterImage), as the seed orders them.
+Result<json> Promote(const Services& s, const PromoteParams& r, std::stop_token stop) {
+  json out;
+  RETURN_IF_ERROR(s.vms->ExportDisk(
+      r.vm,
+      [&](const VmRecord& vm, const ImageBoot& boot, const std::filesystem::path& raw) -> Status {
+        ASSIGN_OR_RETURN(ImageInfo from, s.images->Get(vm.image));
+        RegisterRequest req;
+        req.name = r.image;
+        req.kernel = boot.kernel;
+        req.initrd = boot.initrd;
+        req.rootfs = raw;
+        req.cmdline = boot.cmdline;
+        req.source = {{"type", "promoted"}, {"vm", vm.name}, {"image", vm.image}};
+        req.facts = from.manifest.value("facts", json::object());
+        ASSIGN_OR_RETURN(ImageInfo info, s.images->RegisterImage(req, stop));
+        out = ImageInfoToJson(info);
+        return Status::Ok();
+      },
+      stop));
+  return out;
+}
 
 json VmJson(const Services& s, const VmRecord& vm) {
   json j = VmRecordToJson(vm);
@@ -178,6 +215,10 @@ std::vector<MethodRow> VmMethods(const Services& s) {
                            RETURN_IF_ERROR(vms->DeleteVM(r.name, r.force));
                            return json{{"name", r.name}, {"removed", true}};
                          }),
+      Method<PromoteParams>("image.promote", Mutation::kMutating,
+                            [s](const PromoteParams& r, CallContext& ctx) -> Result<json> {
+                              return Promote(s, r, ctx.stop);
+                            }),
       Method<LogsParams>("vm.logs", Mutation::kReadOnly,
                          [vms](const LogsParams& r, CallContext& ctx) -> Result<json> {
                            ASSIGN_OR_RETURN(std::filesystem::path log, vms->LogPath(r.name));

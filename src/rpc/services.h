@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,8 @@ struct Services {
 };
 
 // One function per method group (methods_<group>.cc), each returning its rows.
+  // The daemon's own checks for `warren doctor` (rows {name, level, found, fix}).
+  std::function<nlohmann::json()> health;
 // Adding a method = one handler + one row in its group.
 std::vector<MethodRow> DaemonMethods(const Services& s);
 std::vector<MethodRow> OpMethods(const Services& s);

@@ -171,6 +171,31 @@ Result<std::filesystem::path> VmManager::LogPath(std::string_view name) {
   return Dir(vm) / "serial.log";
 }
 
+Status VmManager::ExportDisk(std::string_view name, const PublishDisk &publish,
+                             std::stop_token stop) {
+  return WithSettledVmLock(name, [&](VmRecord &vm) -> Status {
+    if (vm.state != "stopped" && vm.state != "failed") {
+      return FailedPrecondition("VM \"" + vm.name + "\" is " + vm.state +
+                                "; stop it first (`warren vm stop " + vm.name +
+                                "`) so its disk is consistent");
+    }
+    ASSIGN_OR_RETURN(ImageBoot boot, deps_.images(vm.image));
+    const std::filesystem::path raw = Dir(vm) / "promote.raw";
+    RunSpec run;
+    run.argv = {"qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw",
+                (Dir(vm) / "disk.qcow2").string(), raw.string()};
+    run.timeout = std::chrono::minutes(30);
+    Status st = RunAndCheck(*deps_.runner, run, stop)
+                    .status()
+                    .Annotate("flatten the disk of " + vm.name);
+    if (st.ok())
+      st = publish(vm, boot, raw);
+    std::error_code ec;
+    std::filesystem::remove(raw, ec);
+    return st;
+  });
+}
+
 Result<GuestTarget> VmManager::SshTarget(std::string_view name) {
   ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(name));
   if (vm.state == "creating" || vm.state == "starting") {

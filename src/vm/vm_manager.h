@@ -167,6 +167,15 @@ public:
   // Where a running VM answers SSH. FailedPrecondition, saying what to do,
   // when it is not running (or still booting); NotFound if there is no such VM.
   Result<GuestTarget> SshTarget(std::string_view name);
+  // `warren image promote`: under the VM's lock, refuses unless it is stopped
+  // (or failed), flattens its disk (overlay + image) into one sparse raw file
+  // and calls `publish` with the VM, its image's boot files and that file,
+  // still under the VM's lock — so publish may take the image lock (the seed's
+  // order: VM lock → imageOpsMu). The raw file is removed afterwards.
+  using PublishDisk = std::function<Status(const VmRecord &, const ImageBoot &,
+                                           const std::filesystem::path &raw)>;
+  Status ExportDisk(std::string_view name, const PublishDisk &publish,
+                    std::stop_token stop = {});
   // VMs built on `image` (for ImageRegistry::Options::users).
   std::vector<ImageUser> ImageUsers(std::string_view image);
 

@@ -40,6 +40,22 @@ TEST_F(DoctorTest, HealthyHostPassesEverything) {
   EXPECT_FALSE(AnyFailed(checks));
 }
 
+TEST_F(DoctorTest, DaemonChecksAreAppendedOnlyWhenTheDaemonAnswers) {
+  in_.daemon_checks = []() -> Result<std::vector<CheckResult>> {
+    return std::vector<CheckResult>{
+        {"vm network", CheckLevel::kPass, "bridge up", ""},
+        {"dns (host)", CheckLevel::kFail, "no answer", "restart"}};
+  };
+  std::vector<CheckResult> checks = Doctor(in_);
+  EXPECT_EQ(checks.size(), 14u);
+  EXPECT_EQ(Find(checks, "dns (host)").level, CheckLevel::kFail);
+  EXPECT_TRUE(AnyFailed(checks));
+
+  daemon_ = Unavailable("cannot reach the warren daemon at /x; start it");
+  checks = Doctor(in_);
+  EXPECT_EQ(checks.size(), 12u);  // no daemon: its checks are skipped, not failed
+}
+
 TEST_F(DoctorTest, KvmPvmIsAWarningThatSaysTcg) {
   probe_.kvm = {KvmState::kPvm, "module kvm_pvm loaded"};
   std::vector<CheckResult> checks = Doctor(in_);

@@ -116,6 +116,13 @@ TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
   EXPECT_FALSE(logs.out.empty());
   EXPECT_EQ(logs.out, *serial);
 
+  // doctor: the daemon's own checks (namespace + bridge, TAP pool, both DNS
+  // listeners answering a query, no leftovers) all pass.
+  Result<json> health = d.Call("daemon.health");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ((*health)["checks"].size(), 6u);
+  for (const json& c : (*health)["checks"]) EXPECT_EQ(c.value("level", ""), "PASS") << c.dump();
+
   Result<json> removed = d.Call("vm.rm", {{"name", "life"}, {"force", true}});
   ASSERT_TRUE(removed.ok()) << removed.status().ToString();
   ExpectNothingLeftOf(d, "life");
@@ -179,6 +186,38 @@ TEST_F(VmE2eTest, SameNameRaceHasExactlyOneWinner) {
   EXPECT_EQ((*vms)["vms"].size(), 1u);
   ASSERT_TRUE(d.Call("vm.rm", {{"name", "twin"}, {"force", true}}).ok());
   ExpectNothingLeftOf(d, "twin");
+}
+
+TEST_F(VmE2eTest, PromoteThenCreateFromThePromotedImageSeesTheChange) {
+  WarrenDaemon& d = *daemon_;
+  CreateVm(d, "golden");
+  Result<GuestConnection::ExecResult> wrote = d.GuestExec(
+      "golden", {"sh", "-c", "echo baked-in > /etc/warren-promoted && sync"});
+  ASSERT_TRUE(wrote.ok() && wrote->exit_code == 0);
+
+  // A running VM's disk is not promoted.
+  Result<json> refused = d.Call("image.promote", {{"vm", "golden"}, {"name", "golden-img"}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
+
+  ASSERT_TRUE(d.Call("vm.stop", {{"name", "golden"}}).ok());
+  Result<json> image = d.Call("image.promote", {{"vm", "golden"}, {"name", "golden-img"}});
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_EQ(image->at("manifest").at("source").value("type", ""), "promoted");
+  EXPECT_FALSE(fs::exists(d.root() / "vms/golden/promote.raw"));
+
+  Result<json> r = d.Call("vm.create", {{"name", "child"}, {"image", "golden-img"}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(d.WaitOp(r->value("op", "")).ok()) << d.Log();
+  Result<GuestConnection::ExecResult> read = d.GuestExec("child", {"cat", "/etc/warren-promoted"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->out, "baked-in\n");
+
+  // In use by `child`: the image stays until its VMs are gone.
+  EXPECT_FALSE(d.Call("image.rm", {{"name", "golden-img"}}).ok());
+  ASSERT_TRUE(d.Call("vm.rm", {{"name", "child"}, {"force", true}}).ok());
+  ASSERT_TRUE(d.Call("vm.rm", {{"name", "golden"}, {"force", true}}).ok());
+  EXPECT_TRUE(d.Call("image.rm", {{"name", "golden-img"}}).ok());
 }
 
 // A daemon SIGKILLed right after each create step is recorded leaves, once
