@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs warren's main job:
-# builds warren, starts the daemon under a temporary root, and shows
-# `warren status` and `warren doctor`, then builds the default image and shows it.
+# builds warren, starts the daemon under a temporary root, shows `warren status`
+# and `warren doctor`, builds the default image, creates a VM, runs a command in
+# it, and removes it again. Every bridge, TAP and guest lives in the network
+# namespace the daemon creates (isolated mode).
 # Usage: sudo bash scripts/quickstart.sh        (WARREN_KEEP=1 leaves the daemon running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,10 @@ export WARREN_ROOT=${WARREN_ROOT:-$(mktemp -d /tmp/warren-root.XXXXXX)}
 echo "warren root: $WARREN_ROOT"
 "$warren" daemon >"$WARREN_ROOT/daemon.out" 2>&1 &
 daemon_pid=$!
-stop_daemon() { kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" || true; }
+stop_daemon() {
+  "$warren" vm rm --force demo >/dev/null 2>&1 || true
+  kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" || true
+}
 if [ "${WARREN_KEEP:-0}" != 1 ]; then trap stop_daemon EXIT; fi
 for _ in $(seq 100); do
   [ -S "$WARREN_ROOT/run/warren.sock" ] && break
@@ -28,4 +33,8 @@ set -x
 "$warren" doctor || true   # WARN/FAIL lines explain themselves; continue either way
 "$warren" image build default
 "$warren" image ls
-"$warren" image inspect default
+"$warren" vm create demo
+"$warren" exec demo -- uname -a
+"$warren" vm ls
+"$warren" dns ls
+"$warren" doctor
