@@ -19,6 +19,7 @@
 #include "net/netns.h"
 #include "net/tap_pool.h"
 #include "session/guest_socket.h"
+#include "sys/files.h"
 #include "session/libssh_dialer.h"
 #include "vm/hypervisor.h"
 #include "vm/vm_manager.h"
@@ -168,7 +169,18 @@ Status Daemon::OpenDns() {
   std::vector<UniqueFd> udp, tcp;
   udp.push_back(std::move(vm_side.udp));
   tcp.push_back(std::move(vm_side.tcp));
-  vm_dns_ = std::make_unique<DnsServer>(opts, &dns_records_, deps_.clock.get());
+  // host mode: names outside the zone go to the host's resolvers. isolated:
+  // REFUSED, as guests have no way out.
+  DnsServerOptions guest_opts = opts;
+  if (config_.network.mode == "host") {
+    Result<std::string> resolv = ReadFileToString("/etc/resolv.conf");
+    if (resolv.ok()) guest_opts.upstreams = ParseResolvConf(*resolv);
+    if (guest_opts.upstreams.empty()) {
+      spdlog::warn("dns: no IPv4 nameserver in /etc/resolv.conf; guests get REFUSED for "
+                   "names outside {}", config_.dns.domain);
+    }
+  }
+  vm_dns_ = std::make_unique<DnsServer>(guest_opts, &dns_records_, deps_.clock.get());
   RETURN_IF_ERROR(vm_dns_->Start(std::move(udp), std::move(tcp)));
 
   // The host side is a convenience: if its address is taken the daemon still

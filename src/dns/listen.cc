@@ -10,8 +10,10 @@ namespace warren {
 namespace {
 
 Status Bind(int fd, const std::string& ipv4, uint16_t port, int type) {
+  // TCP only: a restart must not wait out TIME_WAIT. Never for UDP, where
+  // Linux would let a second daemon share (and split) the port.
   int one = 1;
-  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (type == SOCK_STREAM) (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -50,6 +52,25 @@ Result<DnsListenSockets> BindDnsSockets(const std::string& ipv4, uint16_t port,
   out.port = ntohs(bound.sin_port);
   ASSIGN_OR_RETURN(out.tcp, make(SOCK_STREAM));
   RETURN_IF_ERROR(Bind(out.tcp.get(), ipv4, out.port, SOCK_STREAM));
+  return out;
+}
+
+std::vector<std::string> ParseResolvConf(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    constexpr std::string_view kKey = "nameserver";
+    if (line.substr(0, kKey.size()) != kKey) continue;
+    line.remove_prefix(kKey.size());
+    size_t b = line.find_first_not_of(" \t");
+    if (b == std::string_view::npos || b == 0) continue;
+    line.remove_prefix(b);
+    std::string ip(line.substr(0, line.find_first_of(" \t\r#;")));
+    in_addr probe{};
+    if (::inet_pton(AF_INET, ip.c_str(), &probe) == 1) out.push_back(ip + ":53");
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "sys/unique_fd.h"
@@ -25,6 +26,10 @@ struct DnsListenSockets {
 // Errors name the address and the fix (e.g. "127.0.0.1:53 is in use").
 Result<DnsListenSockets> BindDnsSockets(const std::string& ipv4, uint16_t port,
                                         const DnsSocketMaker& make);
+
+// The IPv4 `nameserver` lines of a resolv.conf, as "IP:53" (the upstreams the
+// `host` network mode forwards to). IPv6 and malformed lines are skipped.
+std::vector<std::string> ParseResolvConf(std::string_view text);
 
 // "127.0.0.1:5354" → {"127.0.0.1", 5354}. InvalidArgument otherwise.
 Result<std::pair<std::string, uint16_t>> ParseIpv4HostPort(std::string_view text);

@@ -30,7 +30,8 @@ inline constexpr uint16_t kDefaultMaxUdp = 1232;
 //   unknown NAME.<domain> or deeper  → NXDOMAIN + SOA
 //   <domain> SOA / NS, ns.<domain> A → the zone's own records
 //   d.c.b.a.in-addr.arpa PTR of a VM → NAME.<domain>
-//   anything else                    → REFUSED (isolated mode; see Forwarder)
+//   anything else                    → REFUSED (DnsServer forwards it instead when it
+//                                      has upstreams: the `host` network mode)
 //   opcode other than QUERY          → NOTIMP;  question count != 1 → FORMERR
 //   EDNS0 version > 0                → BADVERS
 // Names match case-insensitively; the question is echoed byte for byte. An EDNS0 OPT in
@@ -43,21 +44,8 @@ inline constexpr uint16_t kDefaultMaxUdp = 1232;
 Result<std::string> Answer(std::string_view query_wire, const Zone& zone, const DnsRecords& records,
                            Transport transport, uint16_t max_udp);
 
-// The seam for `nat`/`host` network modes, where queries outside the zone go to the
-// host's upstream resolvers. Not implemented yet: in isolated mode Answer() refuses them.
-// The plan is for DnsServer to call IsOutsideZone() first and, with a Forwarder, hand the
-// query over instead of answering REFUSED.
-class Forwarder {
- public:
-  using Reply = std::function<void(std::string response_wire)>;
-  virtual ~Forwarder() = default;
-  // Called on the server's loop thread; must not block. Calls `reply` exactly once, on
-  // the loop thread, with the upstream response (or an empty string to drop the query).
-  virtual void Forward(std::string query_wire, Reply reply) = 0;
-};
-
 // True when the query parses and names something Answer() would refuse as outside the
-// zone (neither <domain> nor a VM's reverse name).
+// zone (neither <domain> nor a VM's reverse name): what DnsServer forwards upstream.
 bool IsOutsideZone(std::string_view query_wire, const Zone& zone, const DnsRecords& records);
 
 }  // namespace warren

@@ -94,6 +94,7 @@ Status DnsServer::Start(std::vector<UniqueFd> udp, std::vector<UniqueFd> tcp) {
     Watch(fd.get(), Kind::kListen, EPOLLIN);
     sockets_.push_back(std::move(fd));
   }
+  RETURN_IF_ERROR(StartForwarding());
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
@@ -110,7 +111,8 @@ void DnsServer::Shutdown() {
 }
 
 DnsServerStats DnsServer::stats() const {
-  return {answered_.load(), malformed_.load(), rate_limited_.load(), tcp_rejected_.load()};
+  return {answered_.load(), malformed_.load(), rate_limited_.load(), tcp_rejected_.load(),
+          forwarded_count_.load()};
 }
 
 void DnsServer::Watch(int fd, Kind kind, uint32_t events) {
@@ -148,9 +150,13 @@ void DnsServer::Loop() {
         case Kind::kConn:
           OnConn(fd, events[i].events);
           break;
+        case Kind::kUpstream:
+          OnUpstream();
+          break;
       }
     }
     SweepIdle();
+    SweepForwarded();
   }
 }
 
@@ -200,6 +206,11 @@ void DnsServer::OnUdp(int fd) {
     for (size_t i = 0; i < static_cast<size_t>(got); ++i) {
       const mmsghdr& m = b.in[i];
       if (!Admit(SourceKey(b.from[i]))) continue;
+      if (!(m.msg_hdr.msg_flags & MSG_TRUNC) &&
+          MaybeForward(std::string_view(b.query[i].data(), m.msg_len), /*tcp=*/false, fd,
+                       &b.from[i], m.msg_hdr.msg_namelen)) {
+        continue;
+      }
       // A query cut short by our buffer is as good as malformed.
       Result<std::string> reply =
           (m.msg_hdr.msg_flags & MSG_TRUNC)
@@ -269,7 +280,7 @@ bool DnsServer::ServeBuffered(Conn& c) {
     if (len == 0 || len > options_.max_tcp_message) return false;
     if (c.in.size() < 2 + len) return true;
     std::string_view msg(c.in.data() + 2, len);
-    if (Admit(c.source)) {
+    if (Admit(c.source) && !MaybeForward(msg, /*tcp=*/true, c.fd.get(), nullptr, 0)) {
       Result<std::string> reply = Respond(msg, Transport::kTcp);
       if (!reply.ok()) {
         ++malformed_;
@@ -302,6 +313,8 @@ bool DnsServer::Flush(Conn& c) {
 }
 
 void DnsServer::CloseConn(int fd) {
+  // A reply still upstream must not reach a later connection given the same fd.
+  std::erase_if(forwarded_, [fd](const auto& kv) { return kv.second.tcp && kv.second.fd == fd; });
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   kinds_.erase(fd);
   conns_.erase(fd);  // closes the socket

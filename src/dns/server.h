@@ -1,5 +1,6 @@
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -35,6 +36,13 @@ struct DnsServerOptions {
   size_t max_rate_sources = 4096;  // bucket table bound; idle (full) buckets are evicted
   // Responses remembered per distinct question (see AnswerCache); 0 disables.
   size_t answer_cache_entries = 4096;
+  // Where names outside the zone go ("IPv4:port", tried round-robin), in the
+  // `host` network mode; empty: they are answered REFUSED (isolated: no way out).
+  // Forwarded over UDP, the reply relayed to the client (UDP or TCP) with its own
+  // query id; a reply not back within `forward_timeout` is dropped (clients retry).
+  std::vector<std::string> upstreams;
+  std::chrono::milliseconds forward_timeout{3000};
+  size_t max_forwarded = 1024;  // queries in flight upstream; beyond, dropped
 };
 
 // Counters for tests, `doctor` and logs. Monotonic since Start().
@@ -43,6 +51,7 @@ struct DnsServerStats {
   uint64_t malformed = 0;     // dropped: Answer() refused to parse
   uint64_t rate_limited = 0;  // dropped: over the source's bucket
   uint64_t tcp_rejected = 0;  // connections closed at accept (over the bound)
+  uint64_t forwarded = 0;     // queries sent upstream
 };
 
 // Serves DNS over UDP and TCP (RFC 1035 2-byte length prefix) on sockets the caller made,
@@ -77,7 +86,16 @@ class DnsServer {
     double tokens;
     std::chrono::steady_clock::time_point last;
   };
-  enum class Kind { kWake, kUdp, kListen, kConn };
+  enum class Kind { kWake, kUdp, kListen, kConn, kUpstream };
+  // A query sent upstream, waiting for its reply (forward.cc).
+  struct Forwarded {
+    bool tcp = false;
+    int fd = -1;  // the UDP socket it came in on, or the TCP connection
+    sockaddr_storage from{};
+    socklen_t from_len = 0;
+    uint16_t client_id = 0;
+    std::chrono::steady_clock::time_point deadline;
+  };
   struct UdpBatch;  // recvmmsg/sendmmsg buffers, defined in server.cc
 
   void Loop();
@@ -90,6 +108,13 @@ class DnsServer {
   void CloseConn(int fd);
   void SweepIdle();
   bool Admit(const std::string& source);
+  // Forwarding (forward.cc): true when `query` went upstream (or was dropped
+  // for lack of room) and must not be answered here.
+  Status StartForwarding();
+  bool MaybeForward(std::string_view query, bool tcp, int fd, const sockaddr_storage* from,
+                    socklen_t from_len);
+  void OnUpstream();
+  void SweepForwarded();
   // Answer() through the cache.
   Result<std::string> Respond(std::string_view query, Transport transport);
   void Watch(int fd, Kind kind, uint32_t events);
@@ -114,8 +139,14 @@ class DnsServer {
   AnswerCache cache_;
   std::vector<char> buf_;  // TCP reads
   std::unique_ptr<UdpBatch> udp_;
+  UniqueFd upstream_;                       // unbound UDP socket to the upstreams
+  std::vector<sockaddr_in> upstream_addrs_;
+  size_t next_upstream_ = 0;
+  uint16_t next_forward_id_ = 1;
+  std::map<uint16_t, Forwarded> forwarded_;  // by the id we sent upstream
 
-  std::atomic<uint64_t> answered_{0}, malformed_{0}, rate_limited_{0}, tcp_rejected_{0};
+  std::atomic<uint64_t> answered_{0}, malformed_{0}, rate_limited_{0}, tcp_rejected_{0},
+      forwarded_count_{0};
 };
 
 // The address bytes of `addr` (4 for IPv4, 16 for IPv6): the rate-limit key.

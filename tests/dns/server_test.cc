@@ -274,6 +274,62 @@ TEST_F(DnsServerTest, OversizedAndIdleTcpAreClosed) {
   EXPECT_TRUE(ClosedByPeer(idle.get()));
 }
 
+// The `host` network mode: names outside the zone go to an upstream resolver
+// (here another DnsServer, authoritative for example.test, on loopback) and its
+// reply comes back with the client's own id, over UDP and TCP.
+class DnsForwardTest : public DnsServerTest {
+ protected:
+  void StartWithUpstream() {
+    ASSERT_TRUE(upstream_records_.Set("www", "192.0.2.7").ok());
+    UniqueFd udp = Bound(SOCK_DGRAM);
+    const uint16_t port = PortOf(udp.get());
+    DnsServerOptions up;
+    up.zone.domain = "example.test";
+    upstream_ = std::make_unique<DnsServer>(up, &upstream_records_, &clock_);
+    std::vector<UniqueFd> udps;
+    udps.push_back(std::move(udp));
+    ASSERT_TRUE(upstream_->Start(std::move(udps), {}).ok());
+    DnsServerOptions options;
+    options.upstreams = {"127.0.0.1:" + std::to_string(port)};
+    StartServer(options);
+  }
+  DnsRecords upstream_records_;
+  std::unique_ptr<DnsServer> upstream_;
+};
+
+TEST_F(DnsForwardTest, OutsideNamesAreForwardedOverUdpWithTheClientsId) {
+  StartWithUpstream();
+  auto p = Parse(UdpAsk(Query("www.example.test.", LDNS_RR_TYPE_A, {.id = 4242})));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(ldns_pkt_id(p.get()), 4242);
+  EXPECT_EQ(AnswerText(p.get()), "192.0.2.7");
+  EXPECT_EQ(server_->stats().forwarded, 1u);
+  // The zone itself is still answered here, not forwarded.
+  auto local = Parse(UdpAsk(Query("web.warren.internal.", LDNS_RR_TYPE_A)));
+  ASSERT_NE(local, nullptr);
+  EXPECT_EQ(AnswerText(local.get()), "10.77.0.5");
+  EXPECT_EQ(server_->stats().forwarded, 1u);
+}
+
+TEST_F(DnsForwardTest, OutsideNamesAreForwardedForTcpClientsToo) {
+  StartWithUpstream();
+  UniqueFd c = TcpConnect();
+  std::string q = Framed(Query("WWW.Example.Test.", LDNS_RR_TYPE_A, {.id = 9}));
+  ASSERT_EQ(send(c.get(), q.data(), q.size(), 0), static_cast<ssize_t>(q.size()));
+  auto p = Parse(TcpRead(c.get()));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(ldns_pkt_id(p.get()), 9);
+  EXPECT_EQ(AnswerText(p.get()), "192.0.2.7");
+}
+
+TEST_F(DnsForwardTest, WithoutUpstreamsOutsideNamesAreRefused) {
+  StartServer();
+  auto p = Parse(UdpAsk(Query("www.example.test.", LDNS_RR_TYPE_A)));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_REFUSED);
+  EXPECT_EQ(server_->stats().forwarded, 0u);
+}
+
 TEST_F(DnsServerTest, ShutdownIsIdempotent) {
   StartServer();
   server_->Shutdown();
