@@ -146,6 +146,8 @@ const std::vector<Field>& Fields() {
           &VmConfig::default_disk_gib, 1, 2048),
       Str("vm", "qemu_binary", "QEMU system emulator (name on PATH or absolute path).", &C::vm,
           &VmConfig::qemu_binary, checks::NonEmpty),
+      Str("vm", "qemu_user", "User QEMU drops to once started (daemon run as root); \"\" = stay.",
+          &C::vm, &VmConfig::qemu_user, checks::UserName),
 
       Enum("network", "mode", "isolated: VMs reach only each other; nat: also the outside.",
            &C::network, &NetworkConfig::mode, {"isolated", "nat", "host"}),

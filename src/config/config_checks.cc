@@ -108,6 +108,14 @@ std::string HostPort(std::string_view v) {
   return dots == 3 ? "" : kMsg;
 }
 
+std::string UserName(std::string_view v) {
+  if (v.empty()) return "";
+  bool ok = v.size() <= 32 && (v[0] == '_' || (v[0] >= 'a' && v[0] <= 'z')) &&
+            AllOf(
+                v, +[](char c) { return IsNameChar(c) && c != '.'; });
+  return ok ? "" : "is not a valid user name; use e.g. nobody, or \"\" for the daemon's user";
+}
+
 std::string GroupName(std::string_view v) {
   if (v.empty()) return "";
   bool ok = v.size() <= 32 && (v[0] == '_' || (v[0] >= 'a' && v[0] <= 'z')) &&

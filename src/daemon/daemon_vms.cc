@@ -2,7 +2,9 @@
 // guest dialer, VM manager (with crash recovery) and the VM DNS servers; and
 // Close's counterpart. Kept apart from daemon.cc so that file stays the
 // composition root's outline.
+#include <pwd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -105,6 +107,16 @@ Status Daemon::OpenVms() {
   o.accel = accelerator_ == Accelerator::kKvm ? Accel::kKvm : Accel::kTcg;
   o.qemu_binary = config_.vm.qemu_binary;
 
+  // QEMU as an unprivileged user where possible: only root can switch, and the
+  // user must exist.
+  if (!config_.vm.qemu_user.empty() && ::geteuid() == 0) {
+    if (::getpwnam(config_.vm.qemu_user.c_str()) != nullptr) {
+      o.run_as = config_.vm.qemu_user;
+    } else {
+      spdlog::warn("vm.qemu_user \"{}\" does not exist; QEMU runs as root",
+                   config_.vm.qemu_user);
+    }
+  }
   VmManagerDeps deps;
   deps.store = store_.get();
   deps.ops = ops_.get();
