@@ -100,9 +100,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   services.client_private_key = d->client_key_.private_key;
   services.dns_records = &d->dns_records_;
   services.tap_pool = d->tap_pool_.get();
+  services.health = [daemon = d.get()] { return daemon->HealthChecks(); };
   services.network = {d->config_.network.mode,
                       d->vm_ns_->name().empty() ? "(daemon's own)" : d->vm_ns_->name(),
-  services.health = [daemon = d.get()] { return daemon->HealthChecks(); };
                       d->config_.network.bridge,
                       d->config_.network.subnet,
                       d->config_.dns.enabled ? d->config_.dns.domain : "",

@@ -84,10 +84,10 @@ class Daemon {
   Status OpenVms();
   Status OpenDns();
   void CloseVms();
-  // The namespace name for isolated/nat modes (config, or derived from root).
   // `daemon.health` (daemon_health.cc): checks of the VM network, TAP pool,
   // DNS listeners and leftovers, as JSON rows {name, level, found, fix}.
   nlohmann::json HealthChecks();
+  // The namespace name for isolated/nat modes (config, or derived from root).
   std::string NetnsName() const;
 
   // Destruction order matters: the server (whose worker threads call into the

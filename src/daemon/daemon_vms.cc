@@ -106,7 +106,6 @@ Status Daemon::OpenVms() {
   o.client_public_key = client_key_.public_key;
   o.accel = accelerator_ == Accelerator::kKvm ? Accel::kKvm : Accel::kTcg;
   o.qemu_binary = config_.vm.qemu_binary;
-
   // QEMU as an unprivileged user where possible: only root can switch, and the
   // user must exist.
   if (!config_.vm.qemu_user.empty() && ::geteuid() == 0) {
@@ -117,6 +116,7 @@ Status Daemon::OpenVms() {
                    config_.vm.qemu_user);
     }
   }
+
   VmManagerDeps deps;
   deps.store = store_.get();
   deps.ops = ops_.get();

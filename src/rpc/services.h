@@ -66,11 +66,11 @@ struct Services {
   const DnsRecords* dns_records = nullptr;
   TapPool* tap_pool = nullptr;
   NetworkInfo network;
+  // The daemon's own checks for `warren doctor` (rows {name, level, found, fix}).
+  std::function<nlohmann::json()> health;
 };
 
 // One function per method group (methods_<group>.cc), each returning its rows.
-  // The daemon's own checks for `warren doctor` (rows {name, level, found, fix}).
-  std::function<nlohmann::json()> health;
 // Adding a method = one handler + one row in its group.
 std::vector<MethodRow> DaemonMethods(const Services& s);
 std::vector<MethodRow> OpMethods(const Services& s);
