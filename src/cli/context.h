@@ -56,6 +56,7 @@ class CliContext {
 void AddDaemonCommands(CLI::App& app, CliContext& ctx);
 void AddOpCommands(CLI::App& app, CliContext& ctx);
 void AddImageCommands(CLI::App& app, CliContext& ctx);
+void AddSessionCommands(CLI::App& app, CliContext& ctx);
 void AddVmCommands(CLI::App& app, CliContext& ctx);
 void AddDnsCommands(CLI::App& app, CliContext& ctx);
 

@@ -32,6 +32,7 @@ int Main(int argc, char** argv) {
   AddDaemonCommands(app, ctx);
   AddOpCommands(app, ctx);
   AddImageCommands(app, ctx);
+  AddSessionCommands(app, ctx);
   AddVmCommands(app, ctx);
   AddDnsCommands(app, ctx);
 

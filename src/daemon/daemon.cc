@@ -10,6 +10,7 @@
 #include "net/tap_pool.h"
 #include "ops/op_registry.h"
 #include "session/guest_ssh.h"
+#include "session/session_registry.h"
 #include "vm/hypervisor.h"
 #include "vm/vm_manager.h"
 #include "rpc/server.h"
@@ -97,6 +98,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   services.images = d->images_.get();
   services.vms = d->vms_.get();
   services.dialer = d->dialer_.get();
+  services.sessions = d->sessions_.get();
   services.client_private_key = d->client_key_.private_key;
   services.dns_records = &d->dns_records_;
   services.tap_pool = d->tap_pool_.get();

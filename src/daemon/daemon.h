@@ -21,6 +21,7 @@ namespace warren {
 class DnsServer;
 class GuestDialer;
 class ImageRegistry;
+class SessionRegistry;
 class NetnsHandle;
 class OpRegistry;
 class Store;
@@ -113,6 +114,9 @@ class Daemon {
   std::unique_ptr<GuestDialer> dialer_;
   DnsRecords dns_records_;  // before vms_, whose hooks write it
   std::unique_ptr<VmManager> vms_;
+  // After vms_ (its resolver asks vms_) and destroyed before it; vms_'s
+  // guest_down hook reaches it through this pointer, null outside its life.
+  std::unique_ptr<SessionRegistry> sessions_;
   std::unique_ptr<DnsServer> vm_dns_, host_dns_;
   std::string host_dns_address_;  // where host_dns_ listens ("" = not listening)
   std::unique_ptr<rpc::Dispatcher> dispatcher_;

@@ -23,6 +23,7 @@
 #include "session/guest_socket.h"
 #include "sys/files.h"
 #include "session/libssh_dialer.h"
+#include "session/session_registry.h"
 #include "vm/hypervisor.h"
 #include "vm/vm_manager.h"
 
@@ -138,6 +139,11 @@ Status Daemon::OpenVms() {
   deps.hooks.removed = [records = &dns_records_](const std::string& name) {
     records->Remove(name);
   };
+  // Sessions and execs on a guest end before it is stopped or deleted (under
+  // the VM's lock), or once its QEMU exited on its own.
+  deps.hooks.guest_down = [this](const std::string& name) {
+    if (sessions_) sessions_->GuestDown(name, "VM " + name + " is stopping or gone");
+  };
   // Test seam for crash-recovery tests: WARREN_TEST_KILL_AT_STEP=STEP makes the
   // daemon SIGKILL itself right after a create records STEP, as a crash would.
   if (const char* step = std::getenv("WARREN_TEST_KILL_AT_STEP"); step != nullptr && *step) {
@@ -150,6 +156,14 @@ Status Daemon::OpenVms() {
     };
   }
   ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
+  sessions_ = std::make_unique<SessionRegistry>(
+      dialer_.get(),
+      [vms = vms_.get(), key = client_key_.private_key](const std::string& vm)
+          -> Result<GuestEndpoint> {
+        ASSIGN_OR_RETURN(GuestTarget t, vms->SshTarget(vm));
+        return GuestEndpoint{t.ip, t.port, "root", t.host_key_public, key};
+      },
+      deps_.clock.get());
 
   // Recovery, before anything is served: interrupted creates rolled back,
   // running VMs re-adopted; then TAPs nobody owns go and the pool refills.
@@ -231,6 +245,8 @@ void Daemon::CloseVms() {
       for (const VmRecord& vm : *all) any_live = any_live || IsLive(vm.state);
     }
   }
+  // Sessions end (their guest connections close) before the VM manager goes.
+  sessions_.reset();
   // Running QEMUs keep running; the next daemon adopts them.
   vms_.reset();
   dialer_.reset();

@@ -78,7 +78,8 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
 
 std::vector<MethodRow> AllMethods(const Services& s) {
   std::vector<MethodRow> rows;
-  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, DnsMethods}) {
+  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, DnsMethods,
+                     SessionMethods}) {
     for (auto& row : group(s)) rows.push_back(std::move(row));
   }
   return rows;

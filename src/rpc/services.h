@@ -15,6 +15,7 @@ namespace warren {
 class DnsRecords;
 class GuestDialer;
 class ImageRegistry;
+class SessionRegistry;
 class TapPool;
 class VmManager;
 }  // namespace warren
@@ -63,6 +64,8 @@ struct Services {
   // the daemon's private key, whose public half every guest authorizes.
   GuestDialer* dialer = nullptr;
   std::string client_private_key;
+  // Detached sessions and the per-VM SSH connections exec reuses.
+  SessionRegistry* sessions = nullptr;
   const DnsRecords* dns_records = nullptr;
   TapPool* tap_pool = nullptr;
   NetworkInfo network;
@@ -77,6 +80,8 @@ std::vector<MethodRow> OpMethods(const Services& s);
 std::vector<MethodRow> ImageMethods(const Services& s);
 std::vector<MethodRow> VmMethods(const Services& s);
 std::vector<MethodRow> DnsMethods(const Services& s);
+
+std::vector<MethodRow> SessionMethods(const Services& s);
 
 // Every row, for the Dispatcher.
 std::vector<MethodRow> AllMethods(const Services& s);

@@ -306,6 +306,12 @@ Status SessionRegistry::Send(const std::string& id_or_name, std::string_view byt
   return st;
 }
 
+Status SessionRegistry::Resize(const std::string& id_or_name, int cols, int rows) {
+  ASSIGN_OR_RETURN(std::shared_ptr<DetachedSession> s, Find(id_or_name));
+  s->proc().Resize(cols, rows);
+  return Status::Ok();
+}
+
 Result<SessionInfo> SessionRegistry::Kill(const std::string& id_or_name,
                                           const std::string& signal) {
   ASSIGN_OR_RETURN(std::shared_ptr<DetachedSession> s, Find(id_or_name));

@@ -105,6 +105,8 @@ class SessionRegistry {
   Result<std::string> Scrollback(const std::string& id_or_name) EXCLUDES(mu_);
   // Writes input without attaching. FailedPrecondition once it ended.
   Status Send(const std::string& id_or_name, std::string_view bytes) EXCLUDES(mu_);
+  // Resizes the session's terminal (the latest resize from any attacher wins).
+  Status Resize(const std::string& id_or_name, int cols, int rows) EXCLUDES(mu_);
   // Running: sends `signal` ("" = TERM, and the channel is closed so the
   // command is hung up on even if it ignores TERM). Ended: removes it.
   Result<SessionInfo> Kill(const std::string& id_or_name, const std::string& signal)
