@@ -108,20 +108,23 @@ std::string HostPort(std::string_view v) {
   return dots == 3 ? "" : kMsg;
 }
 
+// A POSIX user or group name (useradd's default rule), or "" for "none".
+static bool IsPosixName(std::string_view v) {
+  return v.empty() ||
+         (v.size() <= 32 && (v[0] == '_' || (v[0] >= 'a' && v[0] <= 'z')) &&
+          AllOf(
+              v, +[](char c) { return IsNameChar(c) && c != '.'; }));
+}
+
 std::string UserName(std::string_view v) {
-  if (v.empty()) return "";
-  bool ok = v.size() <= 32 && (v[0] == '_' || (v[0] >= 'a' && v[0] <= 'z')) &&
-            AllOf(
-                v, +[](char c) { return IsNameChar(c) && c != '.'; });
-  return ok ? "" : "is not a valid user name; use e.g. nobody, or \"\" for the daemon's user";
+  return IsPosixName(v)
+             ? ""
+             : "is not a valid user name; use e.g. nobody, or \"\" for the daemon's user";
 }
 
 std::string GroupName(std::string_view v) {
-  if (v.empty()) return "";
-  bool ok = v.size() <= 32 && (v[0] == '_' || (v[0] >= 'a' && v[0] <= 'z')) &&
-            AllOf(
-                v, +[](char c) { return IsNameChar(c) && c != '.'; });
-  return ok ? "" : "is not a valid group name; use e.g. warren, or \"\" for root's group";
+  return IsPosixName(v) ? ""
+                        : "is not a valid group name; use e.g. warren, or \"\" for root's group";
 }
 
 std::string SimpleName(std::string_view v) {
