@@ -110,12 +110,13 @@ void PumpStdin(rpc::Client* client, Shared& s, const StreamCallOptions& o) {
 }
 
 // Forwards SIGINT (twice = cancel), SIGTERM/SIGHUP (cancel) and SIGWINCH
-// (resize) until done. The signals are blocked in every thread and taken here.
+// (resize) until done. The signals are blocked in every thread and taken here;
+// SIGUSR2 (sent to this thread by RunStreamCall) only says "done".
 void HandleSignals(rpc::Client* client, Shared& s, const sigset_t& set) {
   while (!s.done) {
     timespec tick{0, 200 * 1000 * 1000};
     int sig = ::sigtimedwait(&set, nullptr, &tick);
-    if (sig < 0) continue;
+    if (sig < 0 || sig == SIGUSR2) continue;
     if (sig == SIGWINCH) {
       int cols = 0, rows = 0;
       if (TerminalSize(&cols, &rows)) {
@@ -152,7 +153,7 @@ Result<StreamCallResult> RunStreamCall(CliContext& ctx, const std::string& metho
   Shared s;
   sigset_t set;
   sigemptyset(&set);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGWINCH}) sigaddset(&set, sig);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGUSR2}) sigaddset(&set, sig);
   sigset_t old;
   ::pthread_sigmask(SIG_BLOCK, &set, &old);
   RawTerminal raw(o.raw_terminal);
@@ -189,6 +190,7 @@ Result<StreamCallResult> RunStreamCall(CliContext& ctx, const std::string& metho
     s.cv.SignalAll();
   }
   if (input.joinable()) input.join();
+  ::pthread_kill(signals.native_handle(), SIGUSR2);  // ends its wait now, not at the next tick
   signals.join();
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (!reply.ok()) {
