@@ -120,7 +120,7 @@ TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
   // listeners answering a query, no leftovers) all pass.
   Result<json> health = d.Call("daemon.health");
   ASSERT_TRUE(health.ok());
-  EXPECT_EQ((*health)["checks"].size(), 6u);
+  EXPECT_EQ((*health)["checks"].size(), 5u);
   for (const json& c : (*health)["checks"]) EXPECT_EQ(c.value("level", ""), "PASS") << c.dump();
 
   Result<json> removed = d.Call("vm.rm", {{"name", "life"}, {"force", true}});
