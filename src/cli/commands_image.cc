@@ -71,23 +71,8 @@ void Build(CliContext& ctx, const BuildArgs& a) {
     params["recipe"] = *text;
     params["recipe_origin"] = fs::path(a.recipe).filename().string();
   }
-  Result<json> r = ctx.Call("image.build", params);
-  if (!r) return ctx.Fail(r.error());
-  std::string id = r->value("op", "");
-  if (a.detach) {
-    if (ctx.opts.json) return PrintJson(*r);
-    std::cout << id << "\n";
-    return;
-  }
-  if (!ctx.opts.json) std::cerr << "building image " << a.name << " (" << id << ")\n";
-  json final_op;
-  Status s = WaitForOp(ctx, id, a.verbose, &final_op);
-  if (ctx.opts.json) {
-    PrintJson({{"op", final_op}, {"image", s.ok() ? final_op["result"] : json()}});
-  } else if (s.ok()) {
-    PrintImage(final_op["result"]);
-  }
-  if (!s.ok()) ctx.Fail(s);
+  StartedOp(ctx, ctx.Call("image.build", params),
+            {"building image " + a.name, "image", PrintImage, a.detach, a.verbose});
 }
 
 void Register(CliContext& ctx, const RegisterArgs& a) {

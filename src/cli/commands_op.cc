@@ -77,6 +77,25 @@ Status WaitForOp(CliContext& ctx, const std::string& id, bool verbose, nlohmann:
                 fmt::format("operation {} {}{}{}", id, state, error.empty() ? "" : ": ", error));
 }
 
+void StartedOp(CliContext& ctx, const Result<nlohmann::json>& started, const FollowOp& how) {
+  if (!started) return ctx.Fail(started.error());
+  const std::string id = started->value("op", "");
+  if (how.detach) {
+    if (ctx.opts.json) return PrintJson(*started);
+    std::cout << id << "\n";
+    return;
+  }
+  if (!ctx.opts.json) std::cerr << how.doing << " (" << id << ")\n";
+  nlohmann::json final_op;
+  Status s = WaitForOp(ctx, id, how.verbose, &final_op);
+  if (ctx.opts.json) {
+    PrintJson({{"op", final_op}, {how.result_key, s.ok() ? final_op["result"] : nlohmann::json()}});
+  } else if (s.ok()) {
+    how.print(final_op["result"]);
+  }
+  if (!s.ok()) ctx.Fail(s);
+}
+
 void AddOpCommands(CLI::App& app, CliContext& ctx) {
   auto* op = app.add_subcommand("op", "Long operations (VM creates, image builds)");
   op->require_subcommand(1);

@@ -64,23 +64,8 @@ void Create(CliContext& ctx, const CreateArgs& a) {
   }
   json params = {{"name", a.name},     {"image", image},           {"cpus", a.cpus},
                  {"memory_mib", a.memory_mib}, {"disk_gib", a.disk_gib}};
-  Result<json> r = ctx.Call("vm.create", params);
-  if (!r) return ctx.Fail(r.error());
-  std::string id = r->value("op", "");
-  if (a.detach) {
-    if (ctx.opts.json) return PrintJson(*r);
-    std::cout << id << "\n";
-    return;
-  }
-  if (!ctx.opts.json) std::cerr << "creating VM " << a.name << " (" << id << ")\n";
-  json final_op;
-  Status s = WaitForOp(ctx, id, a.verbose, &final_op);
-  if (ctx.opts.json) {
-    PrintJson({{"op", final_op}, {"vm", s.ok() ? final_op["result"] : json()}});
-  } else if (s.ok()) {
-    PrintVm(final_op["result"]);
-  }
-  if (!s.ok()) ctx.Fail(s);
+  StartedOp(ctx, ctx.Call("vm.create", params),
+            {"creating VM " + a.name, "vm", PrintVm, a.detach, a.verbose});
 }
 
 void List(CliContext& ctx) {

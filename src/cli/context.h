@@ -64,4 +64,17 @@ void AddDnsCommands(CLI::App& app, CliContext& ctx);
 // succeeded. Used by `op wait` and by commands that start operations.
 Status WaitForOp(CliContext& ctx, const std::string& id, bool verbose, nlohmann::json* final_op);
 
+// The tail every op-starting command shares: `started` is the reply {op, ...}
+// of the call that started it. --detach prints the op id; otherwise the op is
+// followed ("<doing> (<id>)" on stderr, then progress) and its result printed
+// with `print` — or, with --json, {op, <result_key>: result}.
+struct FollowOp {
+  std::string doing;       // e.g. "creating VM web"
+  std::string result_key;  // e.g. "vm"
+  std::function<void(const nlohmann::json& result)> print;
+  bool detach = false;
+  bool verbose = false;
+};
+void StartedOp(CliContext& ctx, const Result<nlohmann::json>& started, const FollowOp& how);
+
 }  // namespace warren::cli
