@@ -239,6 +239,13 @@ Status InstallGuestFiles(Context& ctx) {
     for (const char* link : {"/sbin/init", "/sbin/poweroff", "/sbin/reboot", "/sbin/halt"}) {
       RETURN_IF_ERROR(SymlinkInRoot(r, link, "/bin/busybox"));
     }
+    // The network tools a user reaches for first (`ping other-vm`), from busybox
+    // where the recipe installed no real one (recipes may add iputils-ping etc.).
+    for (const char* tool : {"ping", "nslookup", "wget", "nc", "traceroute"}) {
+      const std::string name(tool);
+      if (fs::exists(r / "usr/bin" / name) || fs::exists(r / "usr/sbin" / name)) continue;
+      RETURN_IF_ERROR(SymlinkInRoot(r, "/usr/local/bin/" + name, "/bin/busybox"));
+    }
     return Status::Ok();
   }
   const std::string units = "/etc/systemd/system/";

@@ -147,7 +147,7 @@ TEST_F(VmE2eTest, FiveConcurrentCreatesGetDistinctIpsAndReachEachOtherByName) {
   // guests the daemon's DNS and the search domain).
   for (size_t i = 1; i < names.size(); ++i) {
     Result<GuestConnection::ExecResult> ping =
-        d.GuestExec("c0", {"busybox", "ping", "-c", "1", "-W", "5", names[i]});
+        d.GuestExec("c0", {"ping", "-c", "1", "-W", "5", names[i]});
     ASSERT_TRUE(ping.ok()) << ping.status().ToString();
     EXPECT_EQ(ping->exit_code, 0) << ping->out << ping->err;
     EXPECT_NE(ping->out.find(vms[i].value("ip", "")), std::string::npos) << ping->out;
