@@ -68,7 +68,8 @@ struct StartParams : SpecParams {
   std::string name;
   static Result<StartParams> FromJson(const json& p) {
     ASSIGN_OR_RETURN(SpecParams s, SpecParams::FromJson(p, true));
-    StartParams r{s};
+    StartParams r;
+    static_cast<SpecParams&>(r) = std::move(s);
     ASSIGN_OR_RETURN(r.name, OptionalString(p, "name"));
     if (r.name.size() > 64) return InvalidArgument("name is longer than 64 characters");
     return r;
