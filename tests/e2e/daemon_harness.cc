@@ -1,5 +1,6 @@
 #include "e2e/daemon_harness.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -71,12 +72,16 @@ WarrenDaemon::~WarrenDaemon() {
   fs::remove_all(root_, ec);
 }
 
-Status WarrenDaemon::Start(const std::vector<std::string>& env) {
+Status WarrenDaemon::Start(const std::vector<std::string>& env, bool own_netns) {
   pid_ = ::fork();
   if (pid_ < 0) return ErrnoError("fork", errno);
   if (pid_ == 0) {
     std::string log = (root_ / "daemon.log").string();
     if (std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(126);
+    if (own_netns) {
+      if (::unshare(CLONE_NEWNET) != 0) _exit(125);
+      if (std::system("ip link set lo up") != 0) _exit(124);
+    }
     for (const std::string& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
     ::execl(WARREN_BINARY, "warren", "--root", root_.c_str(), "daemon", nullptr);
     _exit(127);
@@ -86,7 +91,8 @@ Status WarrenDaemon::Start(const std::vector<std::string>& env) {
     if (SocketAccepts(socket)) {
       Result<json> status = Call("daemon.status");
       if (!status.ok()) return status.status();
-      netns_ = (*status)["network"].value("namespace", "");
+      host_mode_ = (*status)["network"].value("mode", "") == "host";
+      netns_ = host_mode_ ? "" : (*status)["network"].value("namespace", "");
       return Status::Ok();
     }
     int st = 0;
@@ -143,7 +149,9 @@ Result<GuestConnection::ExecResult> WarrenDaemon::GuestExec(const std::string& v
   ASSIGN_OR_RETURN(json info, Call("vm.inspect", {{"name", vm}}));
   ASSIGN_OR_RETURN(std::string key, ReadFileToString(root_ / "state/ssh/id_ed25519"));
   ASSIGN_OR_RETURN(std::string host_key, ReadFileToString(root_ / "vms" / vm / "host_key.pub"));
-  ASSIGN_OR_RETURN(NetnsHandle ns, NetnsHandle::Open(kDefaultNetnsDir, Netns()));
+  ASSIGN_OR_RETURN(NetnsHandle ns,
+                   host_mode_ ? NetnsHandle::Open("/proc/" + std::to_string(pid_) + "/ns", "net")
+                              : NetnsHandle::Open(kDefaultNetnsDir, Netns()));
   LibsshDialer dialer(NetnsSocketFactory(ns));
   GuestEndpoint ep{info.value("ip", ""), 22, "root", Trim(host_key), key};
   ASSIGN_OR_RETURN(std::unique_ptr<GuestConnection> conn,
@@ -155,9 +163,15 @@ std::string WarrenDaemon::Netns() { return netns_; }
 
 std::vector<std::string> WarrenDaemon::Taps() {
   std::vector<std::string> taps;
-  if (netns_.empty()) return taps;
   RunSpec spec;
-  spec.argv = {"ip", "-n", netns_, "-o", "link", "show", "type", "tun"};
+  if (host_mode_ && pid_ > 0) {
+    spec.argv = {"nsenter", "-t", std::to_string(pid_), "-n", "ip", "-o", "link", "show", "type",
+                 "tun"};
+  } else if (!netns_.empty()) {
+    spec.argv = {"ip", "-n", netns_, "-o", "link", "show", "type", "tun"};
+  } else {
+    return taps;
+  }
   Result<RunResult> r = runner_.Run(spec);
   if (!r.ok()) return taps;
   std::istringstream lines(r->out);

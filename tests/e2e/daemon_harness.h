@@ -29,8 +29,10 @@ class WarrenDaemon {
   WarrenDaemon& operator=(const WarrenDaemon&) = delete;
 
   // Starts `warren daemon` (extra environment as "K=V") and waits for its
-  // socket. Error if it exits first.
-  Status Start(const std::vector<std::string>& env = {});
+  // socket. Error if it exits first. With `own_netns` the daemon runs in a
+  // fresh network namespace made for it (loopback up): how `host` mode is
+  // tested without touching the machine's own namespace.
+  Status Start(const std::vector<std::string>& env = {}, bool own_netns = false);
   // SIGTERM and wait (a clean Close). Returns the exit code.
   int Stop();
   // Waits for the daemon to end on its own (e.g. it killed itself); the signal
@@ -52,7 +54,7 @@ class WarrenDaemon {
                                                 const std::vector<std::string>& argv);
 
   const std::filesystem::path& root() const { return root_; }
-  std::string Netns();                      // the daemon's VM namespace
+  std::string Netns();                      // the daemon's VM namespace (isolated mode)
   std::vector<std::string> Taps();          // TAP names in that namespace
   std::vector<pid_t> QemuPids();            // QEMU processes of this root's VMs
   std::string Log();                        // the daemon's stderr so far
@@ -62,6 +64,7 @@ class WarrenDaemon {
   pid_t pid_ = -1;
   RealRunner runner_;
   std::string netns_;
+  bool host_mode_ = false;  // the VM network is the daemon's own namespace
 };
 
 // $WARREN_TEST_CACHE or "" (then images build from scratch).

@@ -220,6 +220,50 @@ TEST_F(VmE2eTest, PromoteThenCreateFromThePromotedImageSeesTheChange) {
   EXPECT_TRUE(d.Call("image.rm", {{"name", "golden-img"}}).ok());
 }
 
+// `host` mode: the bridge in the daemon's own namespace — here a namespace made
+// for this test, never the machine's. Guests still get leases, DNS names and
+// SSH, and the daemon's checks pass there.
+TEST(VmHostModeE2eTest, BridgeInTheDaemonsNamespaceAndGuestsResolveEachOther) {
+  // The image is built by an isolated daemon (builds need the mirror, which the
+  // namespace made for the host-mode daemon cannot reach) and registered there.
+  WarrenDaemon builder;
+  ASSERT_TRUE(builder.Start().ok());
+  Result<json> build = builder.Call("image.build", {{"name", "default"}});
+  ASSERT_TRUE(build.ok());
+  json built;
+  ASSERT_TRUE(builder.WaitOp(build->value("op", ""), &built).ok());
+  const fs::path dir = built["result"].value("dir", "");
+  const json parts = built["result"]["manifest"]["parts"];
+
+  WarrenDaemon d(kConfig + "mode = \"host\"\n");  // kConfig ends inside [network]
+  ASSERT_TRUE(d.Start({}, /*own_netns=*/true).ok()) << d.Log();
+  Result<json> status = d.Call("daemon.status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ((*status)["network"].value("mode", ""), "host");
+  EXPECT_TRUE(d.Netns().empty());
+  Result<json> registered = d.Call(
+      "image.register",
+      {{"name", "default"},
+       {"kernel", (dir / parts["kernel"].value("file", "")).string()},
+       {"initrd", (dir / parts["initrd"].value("file", "")).string()},
+       {"rootfs", (dir / parts["rootfs"].value("file", "")).string()},
+       {"cmdline", built["result"]["manifest"].value("cmdline", "")}});
+  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+  json a = CreateVm(d, "ha");
+  json b = CreateVm(d, "hb");
+  ASSERT_EQ(a.value("state", ""), "running");
+  ASSERT_EQ(b.value("state", ""), "running");
+  Result<GuestConnection::ExecResult> ping =
+      d.GuestExec("ha", {"ping", "-c", "1", "-W", "5", "hb"});
+  ASSERT_TRUE(ping.ok()) << ping.status().ToString();
+  EXPECT_EQ(ping->exit_code, 0) << ping->out << ping->err;
+  EXPECT_NE(ping->out.find(b.value("ip", "")), std::string::npos);
+  EXPECT_EQ(d.Taps().size(), kPoolSize + 2u);
+  Result<json> health = d.Call("daemon.health");
+  ASSERT_TRUE(health.ok());
+  for (const json& c : (*health)["checks"]) EXPECT_EQ(c.value("level", ""), "PASS") << c.dump();
+}
+
 // A daemon SIGKILLed right after each create step is recorded leaves, once
 // restarted, no VM record, disk, seed, QEMU, TAP or lease: the same name and
 // address are free again. A VM that was running survives daemon restarts and
