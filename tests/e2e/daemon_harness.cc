@@ -133,6 +133,21 @@ Status WarrenDaemon::WaitOp(const std::string& id, json* op) {
   return Internal("op " + id + " " + done.value("state", "") + ": " + done.value("error", ""));
 }
 
+Status WarrenDaemon::BuildDefaultImage(const std::string& name) {
+  ASSIGN_OR_RETURN(json build, Call("image.build", {{"name", name}}));
+  return WaitOp(build.value("op", ""));
+}
+
+Result<json> WarrenDaemon::CreateVm(const std::string& name, int memory_mib,
+                                    const std::string& image) {
+  ASSIGN_OR_RETURN(json started,
+                   Call("vm.create", {{"name", name}, {"image", image}, {"memory_mib", memory_mib}}));
+  json op;
+  Status st = WaitOp(started.value("op", ""), &op);
+  if (!st.ok()) return st.Annotate("create VM " + name + "; daemon log:\n" + Log());
+  return op.value("result", json::object());
+}
+
 RunResult WarrenDaemon::Cli(const std::vector<std::string>& args, const std::string& stdin_data) {
   RunSpec spec;
   spec.argv = {WARREN_BINARY, "--root", root_.string()};

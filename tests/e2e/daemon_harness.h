@@ -45,6 +45,11 @@ class WarrenDaemon {
                               const rpc::Client::NotifyFn& notify = {});
   // Waits for an op to end; OK when it succeeded (its record in *op).
   Status WaitOp(const std::string& id, nlohmann::json* op = nullptr);
+  // Builds an image from the built-in recipe (cached base: seconds) and waits.
+  Status BuildDefaultImage(const std::string& name = "default");
+  // Creates a VM from `image` and waits until SSH is ready; the VM's JSON.
+  Result<nlohmann::json> CreateVm(const std::string& name, int memory_mib = 384,
+                                  const std::string& image = "default");
   // Runs the CLI against this daemon.
   RunResult Cli(const std::vector<std::string>& args, const std::string& stdin_data = "");
 

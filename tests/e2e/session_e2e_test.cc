@@ -30,15 +30,10 @@ class SessionE2eTest : public ::testing::Test {
     daemon_ = new WarrenDaemon(kConfig);
     Status st = daemon_->Start();
     ASSERT_TRUE(st.ok()) << st.ToString();
-    Result<json> build = daemon_->Call("image.build", {{"name", "default"}});
-    ASSERT_TRUE(build.ok()) << build.status().ToString();
-    st = daemon_->WaitOp(build->value("op", ""));
+    st = daemon_->BuildDefaultImage();
     ASSERT_TRUE(st.ok()) << st.ToString();
-    Result<json> vm = daemon_->Call("vm.create",
-                                    {{"name", kVm}, {"image", "default"}, {"memory_mib", 384}});
+    Result<json> vm = daemon_->CreateVm(kVm);
     ASSERT_TRUE(vm.ok()) << vm.status().ToString();
-    st = daemon_->WaitOp(vm->value("op", ""));
-    ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << daemon_->Log();
   }
   static void TearDownTestSuite() {
     delete daemon_;

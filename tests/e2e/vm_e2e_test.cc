@@ -23,14 +23,9 @@ const std::string kConfig = "[network]\ntap_pool_size = " + std::to_string(kPool
 
 // Creates a VM and waits until SSH is ready. Returns the VM's JSON.
 json CreateVm(WarrenDaemon& d, const std::string& name, int memory_mib = 384) {
-  Result<json> r = d.Call("vm.create", {{"name", name}, {"image", "default"},
-                                        {"memory_mib", memory_mib}});
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) return {};
-  json op;
-  Status st = d.WaitOp(r->value("op", ""), &op);
-  EXPECT_TRUE(st.ok()) << st.ToString() << "\n" << d.Log();
-  return op.value("result", json::object());
+  Result<json> vm = d.CreateVm(name, memory_mib);
+  EXPECT_TRUE(vm.ok()) << vm.status().ToString();
+  return vm.ok() ? *vm : json::object();
 }
 
 std::string Dig(WarrenDaemon& d, const std::string& name) {
@@ -67,9 +62,7 @@ class VmE2eTest : public ::testing::Test {
     daemon_ = new WarrenDaemon(kConfig);
     Status st = daemon_->Start();
     ASSERT_TRUE(st.ok()) << st.ToString();
-    Result<json> build = daemon_->Call("image.build", {{"name", "default"}});
-    ASSERT_TRUE(build.ok()) << build.status().ToString();
-    st = daemon_->WaitOp(build->value("op", ""));
+    st = daemon_->BuildDefaultImage();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   static void TearDownTestSuite() {
@@ -271,9 +264,7 @@ TEST(VmHostModeE2eTest, BridgeInTheDaemonsNamespaceAndGuestsResolveEachOther) {
 TEST(VmCrashE2eTest, KillAtEachCreateStepThenRestartLeavesNothing) {
   WarrenDaemon d(kConfig);
   ASSERT_TRUE(d.Start().ok());
-  Result<json> build = d.Call("image.build", {{"name", "default"}});
-  ASSERT_TRUE(build.ok());
-  ASSERT_TRUE(d.WaitOp(build->value("op", "")).ok());
+  ASSERT_TRUE(d.BuildDefaultImage().ok());
   json keeper = CreateVm(d, "keeper");
   ASSERT_EQ(keeper.value("state", ""), "running");
 
