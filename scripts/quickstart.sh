@@ -13,13 +13,16 @@ cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARREN_TESTS=O
 cmake --build build-release -j"$(nproc)" --target warren
 warren=$PWD/build-release/src/cli/warren
 
-export WARREN_ROOT=${WARREN_ROOT:-$(mktemp -d /tmp/warren-root.XXXXXX)}
+made_root=0
+if [ -z "${WARREN_ROOT:-}" ]; then WARREN_ROOT=$(mktemp -d /tmp/warren-root.XXXXXX); made_root=1; fi
+export WARREN_ROOT
 echo "warren root: $WARREN_ROOT"
 "$warren" daemon >"$WARREN_ROOT/daemon.out" 2>&1 &
 daemon_pid=$!
 stop_daemon() {
   "$warren" vm rm --force demo >/dev/null 2>&1 || true
   kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" || true
+  if [ "$made_root" = 1 ]; then rm -rf "$WARREN_ROOT"; fi
 }
 if [ "${WARREN_KEEP:-0}" != 1 ]; then trap stop_daemon EXIT; fi
 for _ in $(seq 100); do
