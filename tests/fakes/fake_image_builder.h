@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "base/status.h"
@@ -20,7 +21,8 @@ namespace warren {
 //   Release() or stop
 //   ... wait for b.entered() ...  b.Release();
 //
-// Thread-safe: knobs are atomics or set before the build starts.
+// Thread-safe: knobs are atomics or set before the build starts; the recorded
+// cache dir is behind a mutex (builds of two names run concurrently).
 class FakeImageBuilder final : public ImageBuilder {
  public:
   Status fail_with;  // set before Build runs
@@ -40,7 +42,10 @@ class FakeImageBuilder final : public ImageBuilder {
     std::ofstream(image.initrd) << "initrd";
     std::ofstream(image.rootfs) << "rootfs " << recipe.suite;
     std::filesystem::create_directories(staging_dir / "root" / "etc");
-    last_cache_dir_ = cache_dir;
+    {
+      std::lock_guard<std::mutex> lock(mu_);  // two builds may run at once
+      last_cache_dir_ = cache_dir;
+    }
     entered_ = true;
     while (block && !released_ && !stop.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -65,13 +70,17 @@ class FakeImageBuilder final : public ImageBuilder {
   }
   void Release() { released_ = true; }
   int builds() const { return builds_; }
-  std::filesystem::path last_cache_dir() const { return last_cache_dir_; }
+  std::filesystem::path last_cache_dir() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_cache_dir_;
+  }
 
  private:
   std::atomic<int> builds_{0};
   std::atomic<bool> entered_{false};
   std::atomic<bool> released_{false};
-  std::filesystem::path last_cache_dir_;
+  mutable std::mutex mu_;
+  std::filesystem::path last_cache_dir_;  // guarded by mu_
 };
 
 }  // namespace warren
