@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <stop_token>
 
 #include "base/clock.h"
@@ -10,6 +11,7 @@
 #include "dns/records.h"
 #include "image/builder.h"
 #include "image/seed.h"
+#include "net/ip_alloc.h"
 #include "sys/host_probe.h"
 #include "sys/layout.h"
 #include "sys/pidfile.h"
@@ -108,6 +110,7 @@ class Daemon {
   // The VM side, in dependency order (see OpenNetwork/OpenVms/OpenDns).
   std::unique_ptr<NetnsHandle> vm_ns_;
   bool owns_netns_ = false;  // isolated/nat: the daemon made it and may delete it
+  std::optional<IpAllocator> ips_;  // the VM subnet, parsed once by OpenNetwork
   std::unique_ptr<TapPool> tap_pool_;
   std::unique_ptr<TapSource> tap_source_;
   SshKeyPair client_key_;

@@ -29,8 +29,8 @@ json Check(const std::string& name, const char* level, const std::string& found,
 json Daemon::HealthChecks() {
   json checks = json::array();
   const NetworkConfig& nc = config_.network;
-  Result<IpAllocator> ips = IpAllocator::Create(nc.subnet);
-  const std::string gateway = ips.ok() ? ips->Gateway() : "";
+  const IpAllocator& ips = *ips_;
+  const std::string gateway = ips.Gateway();
 
   // The namespace and bridge.
   Result<Netlink> nl = Netlink::OpenIn(*vm_ns_);
@@ -44,16 +44,16 @@ json Daemon::HealthChecks() {
     Result<std::vector<std::string>> addrs = nl->ListAddresses(bridge->index);
     bool has_gateway = false;
     if (addrs.ok()) {
-      for (const std::string& a : *addrs) has_gateway |= a == ips->GatewayCidr();
+      for (const std::string& a : *addrs) has_gateway |= a == ips.GatewayCidr();
     }
     if (bridge->up && has_gateway) {
       checks.push_back(Check("vm network", "PASS",
                              nc.mode + " mode: " + where + ", bridge " + nc.bridge + " up with " +
-                                 ips->GatewayCidr()));
+                                 ips.GatewayCidr()));
     } else {
       checks.push_back(Check("vm network", "FAIL",
                              "bridge " + nc.bridge + " in " + where +
-                                 (bridge->up ? " lacks " + ips->GatewayCidr() : " is down"),
+                                 (bridge->up ? " lacks " + ips.GatewayCidr() : " is down"),
                              "restart the daemon; it repairs the bridge"));
     }
   }

@@ -21,9 +21,9 @@
 #include "net/netns.h"
 #include "net/tap_pool.h"
 #include "session/guest_socket.h"
-#include "sys/files.h"
 #include "session/libssh_dialer.h"
 #include "session/session_registry.h"
+#include "sys/files.h"
 #include "vm/hypervisor.h"
 #include "vm/vm_manager.h"
 
@@ -76,7 +76,8 @@ Status Daemon::OpenNetwork() {
         "network.mode = \"nat\" is not available in this version of warren; use \"isolated\" "
         "(guests reach each other and the daemon) or \"host\"");
   }
-  ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(nc.subnet));
+  ASSIGN_OR_RETURN(ips_, IpAllocator::Create(nc.subnet));
+  const IpAllocator& ips = *ips_;
   if (nc.mode == "host") {
     ASSIGN_OR_RETURN(NetnsHandle ns, NetnsHandle::Current());
     vm_ns_ = std::make_unique<NetnsHandle>(std::move(ns));
@@ -180,7 +181,7 @@ Status Daemon::OpenVms() {
 
 Status Daemon::OpenDns() {
   if (!config_.dns.enabled) return Status::Ok();
-  ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(config_.network.subnet));
+  const IpAllocator& ips = *ips_;
   DnsServerOptions opts;
   opts.zone.domain = config_.dns.domain;
   opts.zone.ns_ipv4 = ips.Gateway();
