@@ -9,6 +9,9 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/route.h>
 #include <netlink/socket.h>
 
 #include <cstring>
@@ -26,6 +29,9 @@ struct AddrPut {
 struct NlAddrPut {
   void operator()(nl_addr* a) const { nl_addr_put(a); }
 };
+struct RoutePut {
+  void operator()(rtnl_route* r) const { rtnl_route_put(r); }
+};
 struct CacheFree {
   void operator()(nl_cache* c) const { nl_cache_free(c); }
 };
@@ -33,6 +39,15 @@ using LinkPtr = std::unique_ptr<rtnl_link, LinkPut>;
 using AddrPtr = std::unique_ptr<rtnl_addr, AddrPut>;
 using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrPut>;
 using CachePtr = std::unique_ptr<nl_cache, CacheFree>;
+using RoutePtr = std::unique_ptr<rtnl_route, RoutePut>;
+
+Result<NlAddrPtr> ParseIpv4(const std::string& text, const char* shape) {
+  nl_addr* raw = nullptr;
+  if (nl_addr_parse(text.c_str(), AF_INET, &raw) < 0) {
+    return InvalidArgument("\"" + text + "\" is not " + shape);
+  }
+  return NlAddrPtr(raw);
+}
 
 // Maps a negative libnl error to a Status naming what was being done.
 Status NlError(const std::string& what, int err) {
@@ -123,6 +138,20 @@ Status Netlink::AddBridge(std::string_view name) {
   return Status::Ok();
 }
 
+Status Netlink::AddVethPair(std::string_view name, std::string_view peer, int peer_netns_fd) {
+  std::string n(name), p(peer);
+  LinkPtr link(rtnl_link_veth_alloc());
+  if (!link) return Internal("allocate a veth link: out of memory");
+  rtnl_link_set_name(link.get(), n.c_str());
+  LinkPtr peer_link(rtnl_link_veth_get_peer(link.get()));  // takes a reference
+  rtnl_link_set_name(peer_link.get(), p.c_str());
+  rtnl_link_set_ns_fd(peer_link.get(), peer_netns_fd);
+  if (int err = rtnl_link_add(sock_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
+    return NlError("create veth pair \"" + n + "\" / \"" + p + "\"", err);
+  }
+  return Status::Ok();
+}
+
 Status Netlink::SetLink(std::string_view name, const LinkChange& change) {
   ASSIGN_OR_RETURN(LinkInfo current, GetLink(name));
   LinkPtr orig(rtnl_link_alloc());
@@ -170,6 +199,25 @@ Status Netlink::AddAddress(int ifindex, std::string_view cidr) {
   rtnl_addr_set_prefixlen(addr.get(), nl_addr_get_prefixlen(local.get()));
   if (int err = rtnl_addr_add(sock_.get(), addr.get(), NLM_F_EXCL); err < 0) {
     return NlError("add address " + text + " to link #" + std::to_string(ifindex), err);
+  }
+  return Status::Ok();
+}
+
+Status Netlink::AddRoute(std::string_view dst_cidr, std::string_view gateway) {
+  const std::string dst_text(dst_cidr), via_text(gateway);
+  ASSIGN_OR_RETURN(NlAddrPtr dst, ParseIpv4(dst_text, "an IPv4 CIDR like 10.77.0.0/24"));
+  ASSIGN_OR_RETURN(NlAddrPtr via, ParseIpv4(via_text, "an IPv4 address"));
+  RoutePtr route(rtnl_route_alloc());
+  rtnl_route_set_family(route.get(), AF_INET);
+  rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+  if (int err = rtnl_route_set_dst(route.get(), dst.get()); err < 0) {
+    return NlError("route to " + dst_text, err);
+  }
+  rtnl_nexthop* hop = rtnl_route_nh_alloc();  // owned by the route once added
+  rtnl_route_nh_set_gateway(hop, via.get());
+  rtnl_route_add_nexthop(route.get(), hop);
+  if (int err = rtnl_route_add(sock_.get(), route.get(), NLM_F_EXCL); err < 0) {
+    return NlError("add route " + dst_text + " via " + via_text, err);
   }
   return Status::Ok();
 }

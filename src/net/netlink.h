@@ -55,12 +55,20 @@ class Netlink {
   Result<std::vector<LinkInfo>> ListLinks();
   // Creates a bridge (down, no address). AlreadyExists if the name is taken.
   Status AddBridge(std::string_view name);
+  // Creates a veth pair (both ends down): `name` in this socket's namespace,
+  // `peer` inside the namespace `peer_netns_fd` refers to. AlreadyExists if
+  // either name is taken on its side.
+  Status AddVethPair(std::string_view name, std::string_view peer, int peer_netns_fd);
   Status SetLink(std::string_view name, const LinkChange& change);
   Status DeleteLink(std::string_view name);
   // Adds "10.77.0.1/24" to the link. AlreadyExists if it is already there.
   Status AddAddress(int ifindex, std::string_view cidr);
   // IPv4 addresses on the link as "10.77.0.1/24".
   Result<std::vector<std::string>> ListAddresses(int ifindex);
+  // Adds the IPv4 route `dst_cidr` ("10.77.0.0/24", or "0.0.0.0/0" for the
+  // default route) via `gateway` to the main table. AlreadyExists if that
+  // destination already has a route.
+  Status AddRoute(std::string_view dst_cidr, std::string_view gateway);
 
  private:
   struct SockDeleter {
