@@ -164,6 +164,8 @@ const std::vector<Field>& Fields() {
           checks::DnsName),
       Str("dns", "host_listen", "Where the host can query VM names (IPv4:port; port 0 = any free port).", &C::dns,
           &DnsConfig::host_listen, checks::HostPort),
+      Str("dns", "upstreams", "Resolvers for other names in host/nat modes (\"IPv4[:port] ...\"; \"\" = /etc/resolv.conf).", &C::dns,
+          &DnsConfig::upstreams, checks::Upstreams),
       Bool("dns", "enabled", "Serve DNS for VMs.", &C::dns, &DnsConfig::enabled),
 
       Str("images", "mirror", "Debian mirror URL (\"\" = the host's apt sources).", &C::images,

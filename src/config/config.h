@@ -63,6 +63,7 @@ struct NetworkConfig {
 struct DnsConfig {
   std::string domain = "warren.internal";      // a valid DNS name
   std::string host_listen = "127.0.0.1:5354";  // IPv4:port in the host namespace; port 0 = any
+  std::string upstreams;  // "IPv4[:port] ..." for host/nat modes; "" = /etc/resolv.conf
   bool enabled = true;
 
   bool operator==(const DnsConfig&) const = default;

@@ -108,6 +108,26 @@ std::string HostPort(std::string_view v) {
   return dots == 3 ? "" : kMsg;
 }
 
+// Space-separated resolvers, each IPv4 or IPv4:port (port 53 when left out).
+std::string Upstreams(std::string_view v) {
+  size_t start = 0;
+  while (start < v.size()) {
+    size_t end = v.find(' ', start);
+    if (end == std::string_view::npos) end = v.size();
+    std::string_view one = v.substr(start, end - start);
+    if (!one.empty()) {
+      std::string with_port(one);
+      if (one.find(':') == std::string_view::npos) with_port += ":53";
+      if (!HostPort(with_port).empty() || with_port.ends_with(":0")) {
+        return "has \"" + std::string(one) +
+               "\", which is not IPV4 or IPV4:PORT; use e.g. \"192.0.2.53 192.0.2.54:5353\"";
+      }
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
 // A POSIX user or group name (useradd's default rule), or "" for "none".
 static bool IsPosixName(std::string_view v) {
   return v.empty() ||

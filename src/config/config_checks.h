@@ -12,6 +12,7 @@ std::string IfName(std::string_view v);      // Linux interface name, 1..15 char
 std::string NetnsName(std::string_view v);   // ip netns name
 std::string DnsName(std::string_view v);     // e.g. warren.internal
 std::string HostPort(std::string_view v);    // IPv4:port, port 0..65535
+std::string Upstreams(std::string_view v);   // "IPv4[:port] ..." (may be empty)
 std::string GroupName(std::string_view v);   // "" or a POSIX group name
 std::string UserName(std::string_view v);    // "" or a POSIX user name
 std::string SimpleName(std::string_view v);  // image / suite names: [A-Za-z0-9._-]+

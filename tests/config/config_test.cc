@@ -88,6 +88,12 @@ TEST(ConfigTest, BadEnumNamesKeyValueAndChoices) {
       "config.toml: network.mode = \"bridged\" is not allowed; use one of isolated, nat, host");
 }
 
+TEST(ConfigTest, UpstreamsTakeAddressesWithOrWithoutPort) {
+  Result<Config> c = ParseConfig("[dns]\nupstreams = \"192.0.2.53  192.0.2.54:5353\"\n", "config.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dns.upstreams, "192.0.2.53  192.0.2.54:5353");
+}
+
 TEST(ConfigTest, UnknownKey) {
   Status s = ParseError("[rpc]\nmax_conections = 3\n");
   EXPECT_THAT(s.message(), HasSubstr("config.toml: unknown key rpc.max_conections"));
@@ -153,6 +159,10 @@ TEST(ConfigTest, BadStrings) {
               HasSubstr("is not IPV4:PORT"));
   EXPECT_THAT(ParseError("[dns]\nhost_listen = \"127.0.0.1:65536\"\n").message(),
               HasSubstr("is not IPV4:PORT"));
+  EXPECT_THAT(ParseError("[dns]\nupstreams = \"192.0.2.53 dns.example\"\n").message(),
+              HasSubstr("has \"dns.example\", which is not IPV4 or IPV4:PORT"));
+  EXPECT_THAT(ParseError("[dns]\nupstreams = \"192.0.2.53:0\"\n").message(),
+              HasSubstr("which is not IPV4 or IPV4:PORT"));
   EXPECT_THAT(ParseError("[images]\nmirror = \"ftp://x\"\n").message(),
               HasSubstr("not an http:// or https:// URL"));
   EXPECT_THAT(ParseError("[rpc]\nsocket_group = \"Bad Group\"\n").message(),
