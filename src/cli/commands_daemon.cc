@@ -81,6 +81,7 @@ void PrintStatus(CliContext& ctx) {
     t.AddRow({"network", n.value("mode", "") + " (namespace " + n.value("namespace", "") +
                              ", bridge " + n.value("bridge", "") + ", " + n.value("subnet", "") +
                              ")"});
+    if (n.contains("uplink")) t.AddRow({"uplink", n.value("uplink", "") + ", masquerade"});
     if (!n.value("dns_domain", "").empty()) {
       std::string listen = n.value("dns_host_listen", "");
       t.AddRow({"dns", "*." + n.value("dns_domain", "") + ", host listener " +

@@ -108,7 +108,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
                       d->config_.network.bridge,
                       d->config_.network.subnet,
                       d->config_.dns.enabled ? d->config_.dns.domain : "",
-                      d->host_dns_address_};
+                      d->host_dns_address_,
+                      d->uplink_ ? d->uplink_->host_link + " " + d->uplink_->host_ip + " <-> " +
+                                       d->uplink_->vm_link + " " + d->uplink_->vm_ip
+                                 : ""};
   d->dispatcher_ = std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
 
   const RpcConfig& rc = d->config_.rpc;

@@ -12,6 +12,7 @@
 #include "image/builder.h"
 #include "image/seed.h"
 #include "net/ip_alloc.h"
+#include "net/nat_uplink.h"
 #include "sys/host_probe.h"
 #include "sys/layout.h"
 #include "sys/pidfile.h"
@@ -111,6 +112,7 @@ class Daemon {
   std::unique_ptr<NetnsHandle> vm_ns_;
   bool owns_netns_ = false;  // isolated/nat: the daemon made it and may delete it
   std::optional<IpAllocator> ips_;  // the VM subnet, parsed once by OpenNetwork
+  std::optional<NatUplinkConfig> uplink_;  // nat mode's veth + masquerade
   std::unique_ptr<TapPool> tap_pool_;
   std::unique_ptr<TapSource> tap_source_;
   SshKeyPair client_key_;

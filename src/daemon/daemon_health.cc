@@ -1,6 +1,6 @@
 // `daemon.health`: the checks only the running daemon can make, which
 // `warren doctor` appends to its host checks — the VM namespace and bridge,
-// the TAP pool, both DNS listeners (a real query each) and leftovers.
+// the nat uplink, the TAP pool, both DNS listeners (a real query each) and leftovers.
 #include <sys/socket.h>
 
 #include <set>
@@ -9,6 +9,7 @@
 #include "dns/listen.h"
 #include "dns/probe.h"
 #include "net/ip_alloc.h"
+#include "net/nat_uplink.h"
 #include "net/netlink.h"
 #include "net/netns.h"
 #include "net/tap_pool.h"
@@ -56,6 +57,16 @@ json Daemon::HealthChecks() {
                                  (bridge->up ? " lacks " + ips.GatewayCidr() : " is down"),
                              "restart the daemon; it repairs the bridge"));
     }
+  }
+
+  // nat mode: the way out.
+  if (uplink_) {
+    Status up = CheckNatUplink(*vm_ns_, *uplink_);
+    checks.push_back(up.ok() ? Check("vm uplink", "PASS",
+                                     uplink_->host_link + " up, forwarding on, " + uplink_->subnet +
+                                         " masqueraded (nftables table " + uplink_->nft_table + ")")
+                             : Check("vm uplink", "FAIL", up.message(),
+                                     "restart the daemon; it repairs the uplink"));
   }
 
   // The TAP pool.

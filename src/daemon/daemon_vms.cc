@@ -8,7 +8,9 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <sstream>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "daemon/client_key.h"
@@ -55,6 +57,19 @@ Result<ImageBoot> BootOf(ImageRegistry* images, std::string_view name) {
                    info.manifest.value("cmdline", "")};
 }
 
+// dns.upstreams ("IP[:port] ...", checked by the config) or, when empty, the
+// host's /etc/resolv.conf; as "IP:port".
+std::vector<std::string> UpstreamsFrom(const std::string& configured) {
+  if (configured.empty()) {
+    Result<std::string> resolv = ReadFileToString("/etc/resolv.conf");
+    return resolv.ok() ? ParseResolvConf(*resolv) : std::vector<std::string>{};
+  }
+  std::vector<std::string> out;
+  std::istringstream words(configured);
+  for (std::string w; words >> w;) out.push_back(w.find(':') == std::string::npos ? w + ":53" : w);
+  return out;
+}
+
 bool IsLive(const std::string& state) {
   return state == "starting" || state == "running" || state == "stopping";
 }
@@ -71,11 +86,6 @@ std::string Daemon::NetnsName() const {
 
 Status Daemon::OpenNetwork() {
   const NetworkConfig& nc = config_.network;
-  if (nc.mode == "nat") {
-    return FailedPrecondition(
-        "network.mode = \"nat\" is not available in this version of warren; use \"isolated\" "
-        "(guests reach each other and the daemon) or \"host\"");
-  }
   ASSIGN_OR_RETURN(ips_, IpAllocator::Create(nc.subnet));
   const IpAllocator& ips = *ips_;
   if (nc.mode == "host") {
@@ -88,6 +98,17 @@ Status Daemon::OpenNetwork() {
   }
   RETURN_IF_ERROR(EnsureBridgeIn(*vm_ns_, {nc.bridge, ips.GatewayCidr()})
                       .Annotate("bridge " + nc.bridge + " in " + vm_ns_->Describe()));
+  // The daemon's own namespace is the host side of the nat uplink. In isolated
+  // mode an uplink left by an earlier nat-mode run (the namespace outlives the
+  // daemon while VMs run) goes, so isolated really has no way out.
+  NatUplinkConfig uplink = NatUplinkFor(Fnv1a(NetnsName()), ips.Cidr());
+  if (nc.mode == "nat") {
+    uplink_ = uplink;
+    RETURN_IF_ERROR(EnsureNatUplink(*vm_ns_, *uplink_)
+                        .Annotate("network.mode = \"nat\": uplink " + uplink_->host_link));
+  } else if (nc.mode == "isolated") {
+    RETURN_IF_ERROR(RemoveNatUplink(uplink).Annotate("remove the nat uplink of an earlier run"));
+  }
   TapPoolOptions pool;
   pool.bridge = nc.bridge;
   pool.target_size = static_cast<size_t>(nc.tap_pool_size);
@@ -196,15 +217,18 @@ Status Daemon::OpenDns() {
   std::vector<UniqueFd> udp, tcp;
   udp.push_back(std::move(vm_side.udp));
   tcp.push_back(std::move(vm_side.tcp));
-  // host mode: names outside the zone go to the host's resolvers. isolated:
-  // REFUSED, as guests have no way out.
+  // host and nat modes: names outside the zone go to the host's resolvers
+  // (asked from the daemon's namespace). isolated: REFUSED, as guests have no
+  // way out.
   DnsServerOptions guest_opts = opts;
-  if (config_.network.mode == "host") {
-    Result<std::string> resolv = ReadFileToString("/etc/resolv.conf");
-    if (resolv.ok()) guest_opts.upstreams = ParseResolvConf(*resolv);
+  if (config_.network.mode == "host" || config_.network.mode == "nat") {
+    guest_opts.upstreams = UpstreamsFrom(config_.dns.upstreams);
     if (guest_opts.upstreams.empty()) {
-      spdlog::warn("dns: no IPv4 nameserver in /etc/resolv.conf; guests get REFUSED for "
-                   "names outside {}", config_.dns.domain);
+      spdlog::warn("dns: no upstream (dns.upstreams is empty and /etc/resolv.conf has no IPv4 "
+                   "nameserver); guests get REFUSED for names outside {}", config_.dns.domain);
+    } else {
+      spdlog::info("dns: names outside {} go to {}", config_.dns.domain,
+                   fmt::join(guest_opts.upstreams, " "));
     }
   }
   vm_dns_ = std::make_unique<DnsServer>(guest_opts, &dns_records_, deps_.clock.get());
@@ -255,8 +279,13 @@ void Daemon::CloseVms() {
   if (tap_pool_) tap_pool_->Shutdown();
   tap_pool_.reset();
   if (vm_ns_ && owns_netns_ && !any_live) {
-    // Nothing runs in it: the namespace (and its bridge) goes, so a stopped
-    // daemon leaves nothing behind. The next start makes it again.
+    // Nothing runs in it: the namespace (and its bridge, and in nat mode the
+    // uplink) goes, so a stopped daemon leaves nothing behind. The next start
+    // makes it again.
+    if (uplink_) {
+      Status st = RemoveNatUplink(*uplink_);
+      if (!st.ok()) spdlog::warn("nat: remove uplink {}: {}", uplink_->host_link, st.ToString());
+    }
     vm_ns_.reset();
     Status st = NetnsHandle::Delete(kDefaultNetnsDir, NetnsName());
     if (!st.ok() && st.code() != Code::kNotFound) {

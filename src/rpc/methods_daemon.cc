@@ -30,6 +30,7 @@ nlohmann::json StatusJson(const Services& s) {
                             {"subnet", s.network.subnet},
                             {"dns_domain", s.network.dns_domain},
                             {"dns_host_listen", s.network.dns_host_listen}};
+  if (!s.network.uplink.empty()) network["uplink"] = s.network.uplink;
   if (s.tap_pool != nullptr) {
     TapPool::Stats t = s.tap_pool->GetStats();
     network["tap_pool"] = {{"ready", t.ready},

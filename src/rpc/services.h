@@ -46,6 +46,7 @@ struct NetworkInfo {
   std::string subnet;
   std::string dns_domain;   // "" when DNS is disabled
   std::string dns_host_listen;  // where host-side DNS answers; "" = not listening
+  std::string uplink;  // nat mode: "wn-… 169.254.x.1 <-> uplink0 169.254.x.2"; "" otherwise
 };
 
 // What the method handlers reach: the subsystems, by pointer, owned by the

@@ -50,9 +50,16 @@ WarrenDaemon::WarrenDaemon(const std::string& extra_config) {
   char tmpl[] = "/tmp/warren-e2e-XXXXXX";
   root_ = ::mkdtemp(tmpl);
   std::ofstream config(root_ / "config.toml");
-  config << "[dns]\nhost_listen = \"127.0.0.1:0\"\n";
+  // A free host DNS port, inside the caller's [dns] table if it has one.
+  std::string extra = extra_config;
+  const std::string listen = "host_listen = \"127.0.0.1:0\"\n";
+  if (size_t at = extra.find("[dns]\n"); at != std::string::npos) {
+    extra.insert(at + 6, listen);
+  } else {
+    config << "[dns]\n" << listen;
+  }
   if (!TestCacheDir().empty()) config << "[images]\ncache_dir = \"" << TestCacheDir() << "\"\n";
-  config << extra_config << "\n";
+  config << extra << "\n";
 }
 
 WarrenDaemon::~WarrenDaemon() {

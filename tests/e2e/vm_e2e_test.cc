@@ -1,8 +1,14 @@
 // VMs through the real daemon binary: real QEMU (TCG here), the daemon's own
 // network namespace, the default image. Needs root, QEMU, mmdebstrap and the
 // host's Debian mirror (the base tarball is cached in $WARREN_TEST_CACHE).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,6 +16,9 @@
 #include <thread>
 
 #include "e2e/daemon_harness.h"
+#include "net/netlink.h"
+#include "net/netns.h"
+#include "net/nftables.h"
 #include "sys/files.h"
 
 namespace warren::e2e {
@@ -27,6 +36,47 @@ json CreateVm(WarrenDaemon& d, const std::string& name, int memory_mib = 384) {
   EXPECT_TRUE(vm.ok()) << vm.status().ToString();
   return vm.ok() ? *vm : json::object();
 }
+
+// A daemon in a namespace of its own cannot reach the Debian mirror, so the
+// default image is built by `builder` (an isolated daemon) and registered in `d`.
+void RegisterDefaultBuiltBy(WarrenDaemon& builder, WarrenDaemon& d) {
+  ASSERT_TRUE(builder.Start().ok());
+  Result<json> build = builder.Call("image.build", {{"name", "default"}});
+  ASSERT_TRUE(build.ok());
+  json built;
+  ASSERT_TRUE(builder.WaitOp(build->value("op", ""), &built).ok());
+  const fs::path dir = built["result"].value("dir", "");
+  const json parts = built["result"]["manifest"]["parts"];
+  Result<json> registered = d.Call(
+      "image.register",
+      {{"name", "default"},
+       {"kernel", (dir / parts["kernel"].value("file", "")).string()},
+       {"initrd", (dir / parts["initrd"].value("file", "")).string()},
+       {"rootfs", (dir / parts["rootfs"].value("file", "")).string()},
+       {"cmdline", built["result"]["manifest"].value("cmdline", "")}});
+  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+}
+
+// A process run in `ns` (fork, setns, exec), killed and reaped on destruction.
+struct ChildInNetns {
+  pid_t pid = -1;
+  ChildInNetns(const NetnsHandle& ns, std::vector<std::string> argv) {
+    std::vector<char*> args;
+    for (std::string& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid = ::fork();
+    if (pid == 0) {
+      if (::setns(ns.fd(), CLONE_NEWNET) != 0) _exit(126);
+      ::execvp(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~ChildInNetns() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
 
 std::string Dig(WarrenDaemon& d, const std::string& name) {
   Result<json> status = d.Call("daemon.status");
@@ -217,31 +267,14 @@ TEST_F(VmE2eTest, PromoteThenCreateFromThePromotedImageSeesTheChange) {
 // for this test, never the machine's. Guests still get leases, DNS names and
 // SSH, and the daemon's checks pass there.
 TEST(VmHostModeE2eTest, BridgeInTheDaemonsNamespaceAndGuestsResolveEachOther) {
-  // The image is built by an isolated daemon (builds need the mirror, which the
-  // namespace made for the host-mode daemon cannot reach) and registered there.
   WarrenDaemon builder;
-  ASSERT_TRUE(builder.Start().ok());
-  Result<json> build = builder.Call("image.build", {{"name", "default"}});
-  ASSERT_TRUE(build.ok());
-  json built;
-  ASSERT_TRUE(builder.WaitOp(build->value("op", ""), &built).ok());
-  const fs::path dir = built["result"].value("dir", "");
-  const json parts = built["result"]["manifest"]["parts"];
-
   WarrenDaemon d(kConfig + "mode = \"host\"\n");  // kConfig ends inside [network]
   ASSERT_TRUE(d.Start({}, /*own_netns=*/true).ok()) << d.Log();
   Result<json> status = d.Call("daemon.status");
   ASSERT_TRUE(status.ok());
   EXPECT_EQ((*status)["network"].value("mode", ""), "host");
   EXPECT_TRUE(d.Netns().empty());
-  Result<json> registered = d.Call(
-      "image.register",
-      {{"name", "default"},
-       {"kernel", (dir / parts["kernel"].value("file", "")).string()},
-       {"initrd", (dir / parts["initrd"].value("file", "")).string()},
-       {"rootfs", (dir / parts["rootfs"].value("file", "")).string()},
-       {"cmdline", built["result"]["manifest"].value("cmdline", "")}});
-  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+  RegisterDefaultBuiltBy(builder, d);
   json a = CreateVm(d, "ha");
   json b = CreateVm(d, "hb");
   ASSERT_EQ(a.value("state", ""), "running");
@@ -255,6 +288,127 @@ TEST(VmHostModeE2eTest, BridgeInTheDaemonsNamespaceAndGuestsResolveEachOther) {
   Result<json> health = d.Call("daemon.health");
   ASSERT_TRUE(health.ok());
   for (const json& c : (*health)["checks"]) EXPECT_EQ(c.value("level", ""), "PASS") << c.dump();
+}
+
+// `nat` mode: a veth from the VM namespace to the daemon's (here a namespace
+// made for this test) and masquerade there. Beyond the daemon's namespace the
+// test puts `outer` (192.0.2.0/24), which has no route to the guest subnet: a
+// guest reaches it only through the masquerade, and `outer` sees the daemon's
+// address, never the guest's. Names outside the VM zone go to the configured
+// upstream, a dnsmasq in `outer`. A stopped daemon leaves no uplink behind.
+TEST(VmNatModeE2eTest, GuestsReachBeyondTheHostMasqueradedAndCloseRemovesTheUplink) {
+  WarrenDaemon builder;
+  WarrenDaemon d(kConfig + "mode = \"nat\"\n[dns]\nupstreams = \"192.0.2.2\"\n");
+  ASSERT_TRUE(d.Start({}, /*own_netns=*/true).ok()) << d.Log();
+  Result<NetnsHandle> daemon_ns =
+      NetnsHandle::Open("/proc/" + std::to_string(d.pid()) + "/ns", "net");
+  ASSERT_TRUE(daemon_ns.ok()) << daemon_ns.status().ToString();
+  const std::string outer_name = "warren-e2e-outer-" + std::to_string(::getpid());
+  Result<NetnsHandle> outer = NetnsHandle::Create(kDefaultNetnsDir, outer_name);
+  ASSERT_TRUE(outer.ok()) << outer.status().ToString();
+  struct DeleteOuter {
+    std::string name;
+    ~DeleteOuter() { (void)NetnsHandle::Delete(kDefaultNetnsDir, name); }
+  } delete_outer{outer_name};
+  auto wire = [](Netlink& nl, const std::string& cidr) -> Status {
+    ASSIGN_OR_RETURN(LinkInfo link, nl.GetLink("out0"));
+    RETURN_IF_ERROR(nl.AddAddress(link.index, cidr));
+    RETURN_IF_ERROR(nl.SetLink("lo", LinkChange{.up = true}));
+    return nl.SetLink("out0", LinkChange{.up = true});
+  };
+  Status wired = RunInNetns(daemon_ns->fd(), [&]() -> Status {
+    ASSIGN_OR_RETURN(Netlink nl, Netlink::OpenHere());
+    RETURN_IF_ERROR(nl.AddVethPair("out0", "out0", outer->fd()));
+    return wire(nl, "192.0.2.1/24");
+  });
+  ASSERT_TRUE(wired.ok()) << wired.ToString();
+  Result<Netlink> outer_nl = Netlink::OpenIn(*outer);
+  ASSERT_TRUE(outer_nl.ok());
+  ASSERT_TRUE(wire(*outer_nl, "192.0.2.2/24").ok());
+
+  ChildInNetns upstream(*outer, {"dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                                  "--no-resolv", "--no-hosts", "--pid-file=", "--bind-interfaces",
+                                  "--listen-address=192.0.2.2", "--user=nobody",
+                                  "--address=/outside.test/192.0.2.77"});
+  ASSERT_GT(upstream.pid, 0);
+
+  RegisterDefaultBuiltBy(builder, d);
+  Result<json> status = d.Call("daemon.status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ((*status)["network"].value("mode", ""), "nat");
+  EXPECT_NE((*status)["network"].value("uplink", ""), "");
+  json vm = CreateVm(d, "na");
+  ASSERT_EQ(vm.value("state", ""), "running");
+
+  Result<GuestConnection::ExecResult> ping =
+      d.GuestExec("na", {"ping", "-c", "1", "-W", "5", "192.0.2.2"});
+  ASSERT_TRUE(ping.ok()) << ping.status().ToString();
+  EXPECT_EQ(ping->exit_code, 0) << ping->out << ping->err;
+
+  Result<GuestConnection::ExecResult> lookup =
+      d.GuestExec("na", {"nslookup", "-type=a", "www.outside.test"});
+  ASSERT_TRUE(lookup.ok()) << lookup.status().ToString();
+  EXPECT_EQ(lookup->exit_code, 0) << lookup->out << lookup->err;
+  EXPECT_NE(lookup->out.find("192.0.2.77"), std::string::npos) << lookup->out;
+
+  // A TCP connection from the guest to `outer`: its peer address is the
+  // daemon namespace's, not the guest's.
+  Result<UniqueFd> listener = OpenSocketIn(*outer, AF_INET, SOCK_STREAM, 0);
+  ASSERT_TRUE(listener.ok());
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(8080);
+  ::inet_pton(AF_INET, "192.0.2.2", &at.sin_addr);
+  ASSERT_EQ(::bind(listener->get(), reinterpret_cast<sockaddr*>(&at), sizeof(at)), 0);
+  ASSERT_EQ(::listen(listener->get(), 4), 0);
+  // Every wait is bounded (nc -w, poll, SO_RCVTIMEO) so the guest thread is
+  // joined before any assertion can end the test.
+  Result<GuestConnection::ExecResult> sent = Internal("not run");
+  std::thread guest([&] {
+    sent = d.GuestExec("na", {"sh", "-c", "echo hello-from-guest | nc -w 5 192.0.2.2 8080"});
+  });
+  std::string peer_ip, got;
+  pollfd p{listener->get(), POLLIN, 0};
+  if (::poll(&p, 1, 30000) == 1) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof(peer);
+    UniqueFd conn(::accept(listener->get(), reinterpret_cast<sockaddr*>(&peer), &len));
+    char text[INET_ADDRSTRLEN] = "";
+    ::inet_ntop(AF_INET, &peer.sin_addr, text, sizeof(text));
+    peer_ip = text;
+    timeval limit{10, 0};
+    ::setsockopt(conn.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+    char buf[64];
+    for (ssize_t n; got.find('\n') == std::string::npos &&
+                    (n = ::read(conn.get(), buf, sizeof(buf))) > 0;) {
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  guest.join();
+  EXPECT_EQ(peer_ip, "192.0.2.1") << "no connection from the guest, or not masqueraded";
+  EXPECT_EQ(got, "hello-from-guest\n");
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+
+  Result<json> health = d.Call("daemon.health");
+  ASSERT_TRUE(health.ok());
+  bool saw_uplink = false;
+  for (const json& c : (*health)["checks"]) {
+    EXPECT_EQ(c.value("level", ""), "PASS") << c.dump();
+    saw_uplink |= c.value("name", "") == "vm uplink";
+  }
+  EXPECT_TRUE(saw_uplink) << health->dump();
+
+  ASSERT_TRUE(d.Call("vm.rm", {{"name", "na"}, {"force", true}}).ok());
+  ASSERT_EQ(d.Stop(), 0) << d.Log();
+  Result<std::vector<LinkInfo>> links = RunInNetns(daemon_ns->fd(), [] {
+    Result<Netlink> nl = Netlink::OpenHere();
+    return nl.ok() ? nl->ListLinks() : Result<std::vector<LinkInfo>>(nl.status());
+  });
+  ASSERT_TRUE(links.ok());
+  for (const LinkInfo& l : *links) EXPECT_NE(l.name.rfind("wn-", 0), 0u) << l.name;
+  Result<std::string> tables = RunInNetns(daemon_ns->fd(), [] { return RunNft("list tables\n"); });
+  ASSERT_TRUE(tables.ok()) << tables.status().ToString();
+  EXPECT_EQ(tables->find("warren_"), std::string::npos) << *tables;
 }
 
 // A daemon SIGKILLed right after each create step is recorded leaves, once
