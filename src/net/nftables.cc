@@ -5,6 +5,26 @@
 #include <memory>
 
 namespace warren {
+namespace {
+
+// nft reports "Error: …\n<the command>\n<carets under the bad token>\n"; as one
+// line: "Error: …; <the command>" (the carets point nowhere once joined).
+std::string OneLine(std::string_view text) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.find_first_not_of(" ^~") == std::string_view::npos) continue;
+    if (!out.empty()) out += "; ";
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<std::string> RunNft(std::string_view script) {
   std::unique_ptr<nft_ctx, decltype(&nft_ctx_free)> ctx(nft_ctx_new(NFT_CTX_DEFAULT),
@@ -15,8 +35,7 @@ Result<std::string> RunNft(std::string_view script) {
   }
   std::string text(script);
   if (nft_run_cmd_from_buffer(ctx.get(), text.c_str()) != 0) {
-    std::string err = nft_ctx_get_error_buffer(ctx.get());
-    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+    const std::string err = OneLine(nft_ctx_get_error_buffer(ctx.get()));
     if (err.find("Operation not permitted") != std::string::npos) {
       return FailedPrecondition("nftables: " + err + " (needs CAP_NET_ADMIN: run as root)");
     }

@@ -137,6 +137,25 @@ TEST(NatUplinkTest, GuestTrafficLeavesMasqueradedAndRemoveUndoesIt) {
   });
 }
 
+TEST(NftablesTest, ErrorsAreOneLineNamingTheCommand) {
+  IN_FRESH_NETNS([](const std::string&) {
+    Result<std::string> gone = RunNft("delete table ip warren_absent\n");
+    ASSERT_FALSE(gone.ok());
+    EXPECT_EQ(gone.status().code(), Code::kNotFound) << gone.status().ToString();
+    EXPECT_NE(gone.status().message().find("delete table ip warren_absent"), std::string::npos)
+        << gone.status().message();
+    EXPECT_EQ(gone.status().message().find('\n'), std::string::npos) << gone.status().message();
+    Result<std::string> bad = RunNft("table ip t { chain c { bogus } }\n");
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.status().message().find("syntax error"), std::string::npos)
+        << bad.status().message();
+    EXPECT_TRUE(RunNft("add table ip t\n").ok());
+    Result<std::string> listed = RunNft("list tables\n");
+    ASSERT_TRUE(listed.ok());
+    EXPECT_NE(listed->find("table ip t"), std::string::npos) << *listed;
+  });
+}
+
 TEST(NatUplinkTest, RefusesAForeignLinkWithItsName) {
   IN_FRESH_NETNS([](const std::string& dir) {
     Result<NetnsHandle> vms = NetnsHandle::Create(dir, "vms");
