@@ -25,6 +25,26 @@ json Check(const std::string& name, const char* level, const std::string& found,
   return {{"name", name}, {"level", level}, {"found", found}, {"fix", fix}};
 }
 
+// nat mode: the uplink is whole, and no other table's forward chain drops what
+// it forwards.
+json UplinkCheck(const NetnsHandle& vm_ns, const NatUplinkConfig& u) {
+  Status up = CheckNatUplink(vm_ns, u);
+  if (!up.ok()) {
+    return Check("vm uplink", "FAIL", up.message(), "restart the daemon; it repairs the uplink");
+  }
+  std::string found = u.host_link + " up, forwarding on, " + u.subnet +
+                      " masqueraded (nftables table " + u.nft_table + ")";
+  Result<std::vector<std::string>> drops = ForwardDropChains(u.nft_table);
+  if (!drops.ok() || drops->empty()) return Check("vm uplink", "PASS", found);
+  std::string which;
+  for (const std::string& d : *drops) which += (which.empty() ? "" : "; ") + d;
+  return Check("vm uplink", "WARN",
+               found + ", but forwarded packets meet policy drop in " + which,
+               "let the guest subnet through there, e.g. for iptables: iptables -I FORWARD -s " +
+                   u.subnet + " -j ACCEPT; iptables -I FORWARD -d " + u.subnet +
+                   " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT");
+}
+
 }  // namespace
 
 json Daemon::HealthChecks() {
@@ -60,14 +80,7 @@ json Daemon::HealthChecks() {
   }
 
   // nat mode: the way out.
-  if (uplink_) {
-    Status up = CheckNatUplink(*vm_ns_, *uplink_);
-    checks.push_back(up.ok() ? Check("vm uplink", "PASS",
-                                     uplink_->host_link + " up, forwarding on, " + uplink_->subnet +
-                                         " masqueraded (nftables table " + uplink_->nft_table + ")")
-                             : Check("vm uplink", "FAIL", up.message(),
-                                     "restart the daemon; it repairs the uplink"));
-  }
+  if (uplink_) checks.push_back(UplinkCheck(*vm_ns_, *uplink_));
 
   // The TAP pool.
   TapPool::Stats pool = tap_pool_->GetStats();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <sstream>
 
 #include "net/netlink.h"
 #include "net/nftables.h"
@@ -127,6 +128,32 @@ Status RemoveNatUplink(const NatUplinkConfig& c) {
   // asked (no nf_tables in the kernel) is fine for the modes that never made one.
   if (link.code() == Code::kNotFound) return Status::Ok();
   return table.error();
+}
+
+Result<std::vector<std::string>> ForwardDropChains(std::string_view own_table) {
+  ASSIGN_OR_RETURN(std::string ruleset, RunNft("list ruleset\n"));
+  // nft prints one statement per line: "table ip filter {", "\tchain FORWARD {",
+  // "\t\ttype filter hook forward priority filter; policy drop;".
+  std::vector<std::string> out;
+  std::string table, chain;
+  std::istringstream lines(ruleset);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string first;
+    words >> first;
+    if (first == "table") {
+      std::string family, name;
+      words >> family >> name;
+      table = family + " " + name;
+      if (name == own_table) table.clear();
+    } else if (first == "chain") {
+      words >> chain;
+    } else if (!table.empty() && line.find("hook forward") != std::string::npos &&
+               line.find("policy drop") != std::string::npos) {
+      out.push_back("table " + table + ", chain " + chain);
+    }
+  }
+  return out;
 }
 
 Status CheckNatUplink(const NetnsHandle& vm_ns, const NatUplinkConfig& c) {

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "net/netns.h"
@@ -48,5 +49,12 @@ Status RemoveNatUplink(const NatUplinkConfig& config);
 // in both namespaces and the masquerade table is loaded; otherwise an error
 // naming the first missing part.
 Status CheckNatUplink(const NetnsHandle& vm_ns, const NatUplinkConfig& config);
+
+// Base chains of other nftables tables on the forward hook whose policy is
+// drop, as "table ip filter, chain FORWARD" (docker and many firewalls install
+// one). Such a chain drops guest traffic whatever warren's table does, unless
+// it accepts it itself; `daemon.health` warns with the fix. Calling thread's
+// namespace; `own_table` is skipped.
+Result<std::vector<std::string>> ForwardDropChains(std::string_view own_table);
 
 }  // namespace warren

@@ -398,6 +398,26 @@ TEST(VmNatModeE2eTest, GuestsReachBeyondTheHostMasqueradedAndCloseRemovesTheUpli
   }
   EXPECT_TRUE(saw_uplink) << health->dump();
 
+  // A host firewall whose forward chain drops by default (as docker's does)
+  // stops guest egress whatever warren's table says: health warns with a fix.
+  ASSERT_TRUE(RunInNetns(daemon_ns->fd(), [] {
+                return RunNft("table ip filter { chain FORWARD { type filter hook forward "
+                              "priority filter; policy drop; }; }\n");
+              }).ok());
+  ping = d.GuestExec("na", {"ping", "-c", "1", "-W", "2", "192.0.2.2"});
+  ASSERT_TRUE(ping.ok());
+  EXPECT_NE(ping->exit_code, 0);
+  health = d.Call("daemon.health");
+  ASSERT_TRUE(health.ok());
+  for (const json& c : (*health)["checks"]) {
+    if (c.value("name", "") != "vm uplink") continue;
+    EXPECT_EQ(c.value("level", ""), "WARN") << c.dump();
+    EXPECT_NE(c.value("found", "").find("table ip filter, chain FORWARD"), std::string::npos);
+    EXPECT_NE(c.value("fix", "").find("iptables -I FORWARD -s 10.77.0.0/24"), std::string::npos)
+        << c.dump();
+  }
+  ASSERT_TRUE(RunInNetns(daemon_ns->fd(), [] { return RunNft("delete table ip filter\n"); }).ok());
+
   ASSERT_TRUE(d.Call("vm.rm", {{"name", "na"}, {"force", true}}).ok());
   ASSERT_EQ(d.Stop(), 0) << d.Log();
   Result<std::vector<LinkInfo>> links = RunInNetns(daemon_ns->fd(), [] {

@@ -156,6 +156,25 @@ TEST(NftablesTest, ErrorsAreOneLineNamingTheCommand) {
   });
 }
 
+TEST(NatUplinkTest, FindsOtherTablesThatDropForwardedPackets) {
+  IN_FRESH_NETNS([](const std::string&) {
+    Result<std::vector<std::string>> none = ForwardDropChains("warren_1");
+    ASSERT_TRUE(none.ok()) << none.status().ToString();
+    EXPECT_TRUE(none->empty());
+    // Ours never counts; an accepting forward chain neither; docker's does.
+    ASSERT_TRUE(RunNft("table ip warren_1 { chain f { type filter hook forward priority 0; "
+                       "policy drop; }; }\n"
+                       "table inet open { chain f { type filter hook forward priority 0; "
+                       "policy accept; }; }\n"
+                       "table ip filter { chain FORWARD { type filter hook forward priority 0; "
+                       "policy drop; }; }\n")
+                    .ok());
+    Result<std::vector<std::string>> drops = ForwardDropChains("warren_1");
+    ASSERT_TRUE(drops.ok());
+    EXPECT_EQ(*drops, std::vector<std::string>{"table ip filter, chain FORWARD"});
+  });
+}
+
 TEST(NatUplinkTest, RefusesAForeignLinkWithItsName) {
   IN_FRESH_NETNS([](const std::string& dir) {
     Result<NetnsHandle> vms = NetnsHandle::Create(dir, "vms");
