@@ -5,6 +5,8 @@
 
 #include <set>
 
+#include <fmt/ranges.h>
+
 #include "daemon/daemon.h"
 #include "dns/listen.h"
 #include "dns/probe.h"
@@ -36,10 +38,9 @@ json UplinkCheck(const NetnsHandle& vm_ns, const NatUplinkConfig& u) {
                       " masqueraded (nftables table " + u.nft_table + ")";
   Result<std::vector<std::string>> drops = ForwardDropChains(u.nft_table);
   if (!drops.ok() || drops->empty()) return Check("vm uplink", "PASS", found);
-  std::string which;
-  for (const std::string& d : *drops) which += (which.empty() ? "" : "; ") + d;
   return Check("vm uplink", "WARN",
-               found + ", but forwarded packets meet policy drop in " + which,
+               found + ", but forwarded packets meet policy drop in " +
+                   fmt::format("{}", fmt::join(*drops, "; ")),
                "let the guest subnet through there, e.g. for iptables: iptables -I FORWARD -s " +
                    u.subnet + " -j ACCEPT; iptables -I FORWARD -d " + u.subnet +
                    " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT");

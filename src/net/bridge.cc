@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-
 #include "net/ip_alloc.h"
 
 namespace warren {
@@ -44,13 +42,8 @@ Status EnsureBridge(Netlink& nl, const BridgeConfig& config) {
                               "\", not a bridge: delete it or configure another bridge name");
   }
 
-  ASSIGN_OR_RETURN(std::vector<std::string> addrs, nl.ListAddresses(link->index));
-  if (std::find(addrs.begin(), addrs.end(), config.address_cidr) == addrs.end()) {
-    Status added = nl.AddAddress(link->index, config.address_cidr);
-    if (!added.ok() && added.code() != Code::kAlreadyExists) {
-      return added.Annotate("bridge " + config.name);
-    }
-  }
+  RETURN_IF_ERROR(nl.EnsureAddress(link->index, config.address_cidr)
+                      .Annotate("bridge " + config.name));
 
   LinkChange change;
   if (link->mac != mac) change.mac = mac;

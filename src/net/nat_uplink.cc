@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -38,12 +37,7 @@ Status EnsureLinkConfigured(Netlink& nl, const std::string& name, const std::str
     return FailedPrecondition("link \"" + name + "\" exists but is a \"" + link.kind +
                               "\", not warren's veth: delete it or use another network.mode");
   }
-  const std::string cidr = ip + "/30";
-  ASSIGN_OR_RETURN(std::vector<std::string> addrs, nl.ListAddresses(link.index));
-  if (std::find(addrs.begin(), addrs.end(), cidr) == addrs.end()) {
-    Status st = nl.AddAddress(link.index, cidr);
-    if (!st.ok() && st.code() != Code::kAlreadyExists) return st.Annotate("link " + name);
-  }
+  RETURN_IF_ERROR(nl.EnsureAddress(link.index, ip + "/30").Annotate("link " + name));
   if (!link.up) {
     LinkChange up;
     up.up = true;

@@ -14,6 +14,7 @@
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace warren {
@@ -41,11 +42,10 @@ using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrPut>;
 using CachePtr = std::unique_ptr<nl_cache, CacheFree>;
 using RoutePtr = std::unique_ptr<rtnl_route, RoutePut>;
 
-Result<NlAddrPtr> ParseIpv4(const std::string& text, const char* shape) {
+// `text` as an IPv4 address or CIDR; InvalidArgument(`error`) if it is neither.
+Result<NlAddrPtr> ParseIpv4(const std::string& text, std::string error) {
   nl_addr* raw = nullptr;
-  if (nl_addr_parse(text.c_str(), AF_INET, &raw) < 0) {
-    return InvalidArgument("\"" + text + "\" is not " + shape);
-  }
+  if (nl_addr_parse(text.c_str(), AF_INET, &raw) < 0) return InvalidArgument(std::move(error));
   return NlAddrPtr(raw);
 }
 
@@ -185,11 +185,8 @@ Status Netlink::DeleteLink(std::string_view name) {
 
 Status Netlink::AddAddress(int ifindex, std::string_view cidr) {
   std::string text(cidr);
-  nl_addr* raw_local = nullptr;
-  if (int err = nl_addr_parse(text.c_str(), AF_INET, &raw_local); err < 0) {
-    return InvalidArgument("address \"" + text + "\" is not IPv4 CIDR like 10.77.0.1/24");
-  }
-  NlAddrPtr local(raw_local);
+  ASSIGN_OR_RETURN(NlAddrPtr local,
+                   ParseIpv4(text, "address \"" + text + "\" is not IPv4 CIDR like 10.77.0.1/24"));
   AddrPtr addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), ifindex);
   rtnl_addr_set_family(addr.get(), AF_INET);
@@ -205,8 +202,10 @@ Status Netlink::AddAddress(int ifindex, std::string_view cidr) {
 
 Status Netlink::AddRoute(std::string_view dst_cidr, std::string_view gateway) {
   const std::string dst_text(dst_cidr), via_text(gateway);
-  ASSIGN_OR_RETURN(NlAddrPtr dst, ParseIpv4(dst_text, "an IPv4 CIDR like 10.77.0.0/24"));
-  ASSIGN_OR_RETURN(NlAddrPtr via, ParseIpv4(via_text, "an IPv4 address"));
+  ASSIGN_OR_RETURN(NlAddrPtr dst, ParseIpv4(dst_text, "\"" + dst_text +
+                                                          "\" is not an IPv4 CIDR like 10.77.0.0/24"));
+  ASSIGN_OR_RETURN(NlAddrPtr via,
+                   ParseIpv4(via_text, "\"" + via_text + "\" is not an IPv4 address"));
   RoutePtr route(rtnl_route_alloc());
   rtnl_route_set_family(route.get(), AF_INET);
   rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
@@ -220,6 +219,13 @@ Status Netlink::AddRoute(std::string_view dst_cidr, std::string_view gateway) {
     return NlError("add route " + dst_text + " via " + via_text, err);
   }
   return Status::Ok();
+}
+
+Status Netlink::EnsureAddress(int ifindex, std::string_view cidr) {
+  ASSIGN_OR_RETURN(std::vector<std::string> addrs, ListAddresses(ifindex));
+  if (std::find(addrs.begin(), addrs.end(), cidr) != addrs.end()) return Status::Ok();
+  Status st = AddAddress(ifindex, cidr);
+  return st.code() == Code::kAlreadyExists ? Status::Ok() : st;
 }
 
 Result<std::vector<std::string>> Netlink::ListAddresses(int ifindex) {

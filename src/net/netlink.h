@@ -63,6 +63,9 @@ class Netlink {
   Status DeleteLink(std::string_view name);
   // Adds "10.77.0.1/24" to the link. AlreadyExists if it is already there.
   Status AddAddress(int ifindex, std::string_view cidr);
+  // Adds the address unless the link already carries it (what every start
+  // runs, so it repairs a half-configured link).
+  Status EnsureAddress(int ifindex, std::string_view cidr);
   // IPv4 addresses on the link as "10.77.0.1/24".
   Result<std::vector<std::string>> ListAddresses(int ifindex);
   // Adds the IPv4 route `dst_cidr` ("10.77.0.0/24", or "0.0.0.0/0" for the

@@ -30,6 +30,12 @@ using json = nlohmann::json;
 constexpr int kPoolSize = 2;
 const std::string kConfig = "[network]\ntap_pool_size = " + std::to_string(kPoolSize) + "\n";
 
+LinkChange UpChange() {
+  LinkChange up;
+  up.up = true;
+  return up;
+}
+
 // Creates a VM and waits until SSH is ready. Returns the VM's JSON.
 json CreateVm(WarrenDaemon& d, const std::string& name, int memory_mib = 384) {
   Result<json> vm = d.CreateVm(name, memory_mib);
@@ -313,8 +319,8 @@ TEST(VmNatModeE2eTest, GuestsReachBeyondTheHostMasqueradedAndCloseRemovesTheUpli
   auto wire = [](Netlink& nl, const std::string& cidr) -> Status {
     ASSIGN_OR_RETURN(LinkInfo link, nl.GetLink("out0"));
     RETURN_IF_ERROR(nl.AddAddress(link.index, cidr));
-    RETURN_IF_ERROR(nl.SetLink("lo", LinkChange{.up = true}));
-    return nl.SetLink("out0", LinkChange{.up = true});
+    RETURN_IF_ERROR(nl.SetLink("lo", UpChange()));
+    return nl.SetLink("out0", UpChange());
   };
   Status wired = RunInNetns(daemon_ns->fd(), [&]() -> Status {
     ASSIGN_OR_RETURN(Netlink nl, Netlink::OpenHere());

@@ -16,6 +16,12 @@
 namespace warren {
 namespace {
 
+LinkChange UpChange() {
+  LinkChange up;
+  up.up = true;
+  return up;
+}
+
 sockaddr_in Addr(const char* ip, uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -41,12 +47,12 @@ Topology MakeTopology(const std::string& dir) {
   EXPECT_TRUE(host.ok());
   EXPECT_TRUE(host->AddVethPair("out0", "out0", outer->fd()).ok());
   EXPECT_TRUE(host->AddAddress(host->GetLink("out0")->index, "192.0.2.1/24").ok());
-  EXPECT_TRUE(host->SetLink("out0", LinkChange{.up = true}).ok());
+  EXPECT_TRUE(host->SetLink("out0", UpChange()).ok());
   Result<Netlink> o = Netlink::OpenIn(*outer);
   EXPECT_TRUE(o.ok());
   EXPECT_TRUE(o->AddAddress(o->GetLink("out0")->index, "192.0.2.2/24").ok());
-  EXPECT_TRUE(o->SetLink("out0", LinkChange{.up = true}).ok());
-  EXPECT_TRUE(o->SetLink("lo", LinkChange{.up = true}).ok());
+  EXPECT_TRUE(o->SetLink("out0", UpChange()).ok());
+  EXPECT_TRUE(o->SetLink("lo", UpChange()).ok());
   return {std::move(*vms), std::move(*outer)};
 }
 
