@@ -60,14 +60,16 @@ void Mutex::AssertHeld() const {
   Die("AssertHeld on a lock this thread does not hold", this, nullptr);
 }
 
-void CondVar::Wait() {
+void CondVar::Wait(Mutex* mu) {
+  if (mu != mu_) Die("CondVar waited on with another mutex than its own", mu, mu_);
   mu_->AssertHeld();
   std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
   cv_.wait(lock);
   lock.release();
 }
 
-bool CondVar::WaitFor(std::chrono::milliseconds timeout) {
+bool CondVar::WaitFor(Mutex* mu, std::chrono::milliseconds timeout) {
+  if (mu != mu_) Die("CondVar waited on with another mutex than its own", mu, mu_);
   mu_->AssertHeld();
   std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
   bool signalled = cv_.wait_for(lock, timeout) == std::cv_status::no_timeout;

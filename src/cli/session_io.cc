@@ -65,14 +65,11 @@ struct Shared {
   ~Shared() { ::close(stop_fd); }
 };
 
-void WaitWindowLocked(Shared& s) REQUIRES(s.mu) NO_THREAD_SAFETY_ANALYSIS {
-  s.cv.WaitFor(std::chrono::milliseconds(200));
-}
 
 void PumpStdin(rpc::Client* client, Shared& s, const StreamCallOptions& o) {
   {
     MutexLock lock(&s.mu);
-    while (!s.done && !s.ready) WaitWindowLocked(s);
+    while (!s.done && !s.ready) s.cv.WaitFor(&s.mu, std::chrono::milliseconds(200));
   }
   char buf[64 * 1024];
   while (!s.done) {
@@ -101,7 +98,7 @@ void PumpStdin(rpc::Client* client, Shared& s, const StreamCallOptions& o) {
     if (o.use_ack_window) {
       MutexLock lock(&s.mu);
       while (!s.done && s.sent - s.acked + chunk.size() > rpc::kStdinWindowBytes) {
-        WaitWindowLocked(s);
+        s.cv.WaitFor(&s.mu, std::chrono::milliseconds(200));
       }
       s.sent += chunk.size();
     }

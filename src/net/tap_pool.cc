@@ -46,17 +46,6 @@ Status TapPool::Start() {
 
 std::string TapPool::NextNameLocked() { return options_.prefix + std::to_string(next_index_++); }
 
-// clang cannot see that the CondVars were built on mu_ (CondVar's REQUIRES names
-// its own private member), so the check is done here by hand; callers REQUIRE mu_.
-void TapPool::WaitLocked(CondVar& cv, std::optional<std::chrono::milliseconds> timeout)
-    NO_THREAD_SAFETY_ANALYSIS {
-  mu_.AssertHeld();
-  if (timeout) {
-    cv.WaitFor(*timeout);
-  } else {
-    cv.Wait();
-  }
-}
 
 void TapPool::RefillLoop() {
   // This thread is dedicated to the pool, so it may live in the VM namespace.
@@ -85,7 +74,7 @@ void TapPool::RefillLoop() {
     {
       MutexLock lock(&mu_);
       while (!stopping_ && ready_.size() >= options_.target_size)
-        WaitLocked(refill_cv_, std::nullopt);
+        refill_cv_.Wait(&mu_);
       if (stopping_) return;
       name = NextNameLocked();
     }
@@ -101,7 +90,7 @@ void TapPool::RefillLoop() {
     MutexLock lock(&mu_);
     stats_.refill_errors++;
     stats_.last_refill_error = tap.error().ToString();
-    if (!stopping_) WaitLocked(refill_cv_, options_.retry_delay);
+    if (!stopping_) refill_cv_.WaitFor(&mu_, options_.retry_delay);
   }
 }
 
@@ -209,7 +198,7 @@ bool TapPool::WaitForFillForTest(std::chrono::milliseconds timeout) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
-    WaitLocked(filled_cv_, left);
+    filled_cv_.WaitFor(&mu_, left);
   }
   return true;
 }

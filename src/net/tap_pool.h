@@ -102,7 +102,6 @@ class TapPool {
   void RefillLoop() EXCLUDES(mu_);
   std::string NextNameLocked() REQUIRES(mu_);
   // Waits on `cv` (bound to mu_), for at most `timeout` if given.
-  void WaitLocked(CondVar& cv, std::optional<std::chrono::milliseconds> timeout) REQUIRES(mu_);
   // Creates `name` from the calling (non-namespaced) thread via RunInNetns.
   Result<Tap> CreateCold(const std::string& name);
 

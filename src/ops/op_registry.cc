@@ -233,13 +233,6 @@ void OpRegistry::PushEventLocked(Entry& entry, std::optional<std::string> line) 
   changed_.SignalAll();
 }
 
-// clang cannot see that changed_ was built on mu_ (CondVar::WaitFor REQUIRES its
-// own private member), so the check is done here by hand: callers REQUIRE mu_.
-void OpRegistry::WaitForEventLocked() NO_THREAD_SAFETY_ANALYSIS {
-  mu_.AssertHeld();
-  changed_.WaitFor(kWaitPoll);
-}
-
 void OpRegistry::EvictFinishedLocked() {
   size_t finished = 0;
   for (const auto& [id, e] : ops_) finished += e->info.state != OpState::kRunning;
@@ -314,7 +307,7 @@ Result<OpInfo> OpRegistry::Wait(
         next = std::max(next, log->first_seq);  // skip events dropped while we were slow
         ended = entry->info.state != OpState::kRunning;
         if (next < log->first_seq + log->events.size() || ended || stop.stop_requested()) break;
-        WaitForEventLocked();
+        changed_.WaitFor(&mu_, kWaitPoll);
       }
       batch.assign(log->events.begin() + (next - log->first_seq), log->events.end());
       next += batch.size();

@@ -133,7 +133,6 @@ class OpRegistry {
   void PushEventLocked(Entry& entry, std::optional<std::string> line) REQUIRES(mu_);
   void EvictFinishedLocked() REQUIRES(mu_);
   // Sleeps on changed_ for at most kWaitPoll (a backstop; see the .cc).
-  void WaitForEventLocked() REQUIRES(mu_);
   void Persist(const OpInfo& info);
   void LoadFromStore() EXCLUDES(mu_);
   std::string NewIdLocked() REQUIRES(mu_);

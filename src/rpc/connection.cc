@@ -171,16 +171,12 @@ void Connection::CloseAll() {
   ::close(fd_);
 }
 
-// base's CondVar names its own mutex, which clang cannot relate to mu_; the
-// REQUIRES on the declaration keeps callers checked.
-void Connection::WaitForWorkLocked() NO_THREAD_SAFETY_ANALYSIS { work_cv_.Wait(); }
-
 void Connection::WorkerLoop() {
   while (true) {
     Pending pending;
     {
       MutexLock lock(&mu_);
-      while (!closing_ && queue_.empty()) WaitForWorkLocked();
+      while (!closing_ && queue_.empty()) work_cv_.Wait(&mu_);
       if (closing_) return;
       pending = std::move(queue_.front());
       queue_.pop_front();

@@ -66,7 +66,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void CloseAll() EXCLUDES(mu_, write_mu_);
 
   // Worker side.
-  void WaitForWorkLocked() REQUIRES(mu_);
   void WorkerLoop() EXCLUDES(mu_, write_mu_);
   void Execute(Pending& pending) EXCLUDES(mu_, write_mu_);
   CallContext MakeContext(const Pending& pending, std::vector<uint32_t>* streams);

@@ -182,14 +182,9 @@ void Server::Serve() {
     if (n > 0 && fds[0].revents != 0) AcceptOne();
   }
   MutexLock lock(&mu_);
-  WaitShutdownDoneLocked();
+  while (!shutdown_done_) cv_.Wait(&mu_);
 }
 
-// base's CondVar names its own mutex, which clang cannot relate to mu_; the
-// REQUIRES on the declaration keeps callers checked.
-void Server::WaitShutdownDoneLocked() NO_THREAD_SAFETY_ANALYSIS {
-  while (!shutdown_done_) cv_.Wait();
-}
 
 void Server::AcceptOne() {
   int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -241,7 +236,7 @@ void Server::Shutdown() {
   {
     MutexLock lock(&mu_);
     if (shutting_down_) {
-      WaitShutdownDoneLocked();
+      while (!shutdown_done_) cv_.Wait(&mu_);
       return;
     }
     shutting_down_ = true;

@@ -79,7 +79,6 @@ class Server {
          ino_t ino);
   void AcceptOne() EXCLUDES(mu_);
   void Reap() EXCLUDES(mu_);
-  void WaitShutdownDoneLocked() REQUIRES(mu_);
 
   // Immutable after construction.
   const ServerOptions options_;

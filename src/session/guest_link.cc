@@ -40,11 +40,6 @@ void PumpWaker::Drain() {
 
 // ---- GuestProcess ----
 
-// CondVar is bound to out_mu_; clang cannot relate its member to the caller's
-// lock, the REQUIRES on the declaration keeps callers checked.
-void GuestProcess::WaitLocked(std::stop_token) NO_THREAD_SAFETY_ANALYSIS {
-  out_cv_.WaitFor(kStopRecheck);
-}
 
 ProcessUpdate GuestProcess::Next(std::stop_token stop) {
   // Wakes the wait promptly; takes no lock (the stopping thread may hold one).
@@ -57,7 +52,7 @@ ProcessUpdate GuestProcess::Next(std::stop_token stop) {
       return out_.empty() && err_.empty() && stdin_written_ == stdin_reported_ &&
              !(ended_ && !end_reported_);
     };
-    while (nothing() && !stop.stop_requested()) WaitLocked(stop);
+    while (nothing() && !stop.stop_requested()) out_cv_.WaitFor(&out_mu_, kStopRecheck);
     was_full = out_.size() >= kProcessOutputBytes || err_.size() >= kProcessOutputBytes;
     u.out = std::move(out_);
     u.err = std::move(err_);
@@ -230,7 +225,7 @@ Result<std::shared_ptr<GuestProcess>> GuestLink::Start(const ExecSpec& spec) {
   }
   waker_->Wake();
   MutexLock lock(&mu_);
-  while (!req->done) open_cv_.Wait();
+  while (!req->done) open_cv_.Wait(&mu_);
   return req->result;
 }
 

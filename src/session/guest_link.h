@@ -92,7 +92,6 @@ class GuestProcess {
   void End(std::optional<int> exit_code, Status error) EXCLUDES(out_mu_, in_mu_);
   bool WantsOutput() EXCLUDES(out_mu_);
   bool HasInput() EXCLUDES(in_mu_);
-  void WaitLocked(std::stop_token stop) REQUIRES(out_mu_);
 
   const std::shared_ptr<PumpWaker> waker_;
 

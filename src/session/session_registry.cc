@@ -82,7 +82,7 @@ class DetachedSession {
         c.ended = true;
         return c;
       }
-      WaitLocked();
+      cv_.WaitFor(&attach_mu_, std::chrono::milliseconds(200));
     }
     return c;
   }
@@ -93,10 +93,6 @@ class DetachedSession {
     uint64_t dropped = 0;
   };
 
-  // CondVar is bound to attach_mu_ (see GuestProcess::WaitLocked).
-  void WaitLocked() REQUIRES(attach_mu_) NO_THREAD_SAFETY_ANALYSIS {
-    cv_.WaitFor(std::chrono::milliseconds(200));
-  }
 
   void Pump() {
     while (true) {

@@ -233,7 +233,9 @@ private:
   // createVMMu: name uniqueness + IP allocation + record insert, nothing else.
   Mutex create_mu_{LockRank::kRegistry, "createVMMu"};
 
-  Mutex procs_mu_{LockRank::kLeaf, "vm_procs"};
+  // Taken under createVMMu or alone, never the other way (clang checks the
+  // declared order; LockRank checks it at runtime).
+  Mutex procs_mu_ ACQUIRED_AFTER(create_mu_){LockRank::kLeaf, "vm_procs"};
   // Hypervisor handles of booted VMs, by id. A handle is kept after its process
   // exits (its exit callback may not destroy it) until the VM's lock holder
   // drops it.

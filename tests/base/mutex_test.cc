@@ -45,11 +45,23 @@ TEST(MutexTest, CondVarWakesWaiter) {
   });
   {
     MutexLock l(&mu);
-    while (!ready) cv.Wait();
+    while (!ready) cv.Wait(&mu);
   }
   t.join();
   MutexLock l(&mu);
-  EXPECT_FALSE(cv.WaitFor(std::chrono::milliseconds(1)));
+  EXPECT_FALSE(cv.WaitFor(&mu, std::chrono::milliseconds(1)));
+}
+
+TEST(MutexDeathTest, CondVarWaitOnAnotherMutexAborts) {
+  EXPECT_DEATH(
+      {
+        Mutex bound(LockRank::kLeaf, "bound");
+        Mutex other(LockRank::kLeaf, "other");
+        CondVar cv(&bound);
+        MutexLock l(&other);
+        cv.WaitFor(&other, std::chrono::milliseconds(1));
+      },
+      "another mutex");
 }
 
 TEST(MutexDeathTest, ReverseOrderAborts) {

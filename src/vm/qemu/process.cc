@@ -304,16 +304,11 @@ bool QemuProcess::WaitForExit(std::chrono::milliseconds timeout) {
     auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     if (left.count() <= 0) return false;
-    WaitExitCvLocked(left);
+    exit_cv_.WaitFor(&mu_, left);
   }
   return true;
 }
 
-// clang cannot tell that exit_cv_ is bound to mu_ (CondVar::WaitFor REQUIRES
-// its own member), so the check is off here only; callers hold mu_.
-void QemuProcess::WaitExitCvLocked(std::chrono::milliseconds timeout) NO_THREAD_SAFETY_ANALYSIS {
-  exit_cv_.WaitFor(timeout);
-}
 
 void QemuProcess::MarkStopRequested() {
   MutexLock lock(&mu_);

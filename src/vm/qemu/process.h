@@ -105,7 +105,6 @@ class QemuProcess {
   void StartWatcher();
   void Watch();
   QemuExit Reap() EXCLUDES(mu_);
-  void WaitExitCvLocked(std::chrono::milliseconds timeout) REQUIRES(mu_);
   void MarkStopRequested() EXCLUDES(mu_);
 
   // Immutable after construction.
