@@ -170,9 +170,20 @@ Status Daemon::OpenVms() {
     records->Remove(name);
   };
   // Sessions and execs on a guest end before it is stopped or deleted (under
-  // the VM's lock), or once its QEMU exited on its own.
-  deps.hooks.guest_down = [this](const std::string& name) {
-    if (sessions_) sessions_->GuestDown(name, "VM " + name + " is stopping or gone");
+  // the VM's lock), or once its QEMU exited on its own — on a QEMU watcher
+  // thread, which is why the hook holds the registry itself (made first, freed
+  // only after vms_ joined every watcher) and never reads sessions_.
+  sessions_ = std::make_unique<SessionRegistry>(
+      dialer_.get(),
+      [this, key = client_key_.private_key](const std::string& vm) -> Result<GuestEndpoint> {
+        // Called by RPC handlers only (SessionRegistry::Start), which run
+        // after Open set vms_ and end before Close resets it.
+        ASSIGN_OR_RETURN(GuestTarget t, vms_->SshTarget(vm));
+        return GuestEndpoint{t.ip, t.port, "root", t.host_key_public, key};
+      },
+      deps_.clock.get());
+  deps.hooks.guest_down = [sessions = sessions_.get()](const std::string& name) {
+    sessions->GuestDown(name, "VM " + name + " is stopping or gone");
   };
   // Test seam for crash-recovery tests: WARREN_TEST_KILL_AT_STEP=STEP makes the
   // daemon SIGKILL itself right after a create records STEP, as a crash would.
@@ -186,14 +197,6 @@ Status Daemon::OpenVms() {
     };
   }
   ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
-  sessions_ = std::make_unique<SessionRegistry>(
-      dialer_.get(),
-      [vms = vms_.get(), key = client_key_.private_key](const std::string& vm)
-          -> Result<GuestEndpoint> {
-        ASSIGN_OR_RETURN(GuestTarget t, vms->SshTarget(vm));
-        return GuestEndpoint{t.ip, t.port, "root", t.host_key_public, key};
-      },
-      deps_.clock.get());
 
   // Recovery, before anything is served: interrupted creates rolled back,
   // running VMs re-adopted; then TAPs nobody owns go and the pool refills.
@@ -275,10 +278,14 @@ void Daemon::CloseVms() {
       for (const VmRecord& vm : *all) any_live = any_live || IsLive(vm.state);
     }
   }
-  // Sessions end (their guest connections close) before the VM manager goes.
-  sessions_.reset();
-  // Running QEMUs keep running; the next daemon adopts them.
+  // The VM manager goes first: its destructor joins every QEMU watcher thread,
+  // whose exit callbacks reach the store, dns_records_ and sessions_ through
+  // the hooks. After this no such thread runs. Running QEMUs keep running; the
+  // next daemon adopts them.
   vms_.reset();
+  // Then the sessions (their guest connections close, their threads join),
+  // and the dialer they used.
+  sessions_.reset();
   dialer_.reset();
   tap_source_.reset();
   if (tap_pool_) tap_pool_->Shutdown();
