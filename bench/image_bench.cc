@@ -111,8 +111,8 @@ struct BootKeys {
 
 // A host key, a client key and the seed that carries them, under `work`.
 Result<BootKeys> MakeSeed(Runner& runner, const fs::path& work, const e2e::GuestNet& net) {
-  ASSIGN_OR_RETURN(SshKeyPair host, GenerateEd25519KeyPair(runner, work, "host"));
-  ASSIGN_OR_RETURN(SshKeyPair client, GenerateEd25519KeyPair(runner, work, "client"));
+  ASSIGN_OR_RETURN(Ed25519Key host, Ed25519Key::Generate("host"));
+  ASSIGN_OR_RETURN(SshKeyPair client, GenerateEd25519KeyPair("client"));
   SeedSpec seed{.instance_id = "bench",
                 .hostname = "bench",
                 .ip = net.guest_ip,
@@ -122,14 +122,13 @@ Result<BootKeys> MakeSeed(Runner& runner, const fs::path& work, const e2e::Guest
                 .search_domain = "",
                 .mac = net.mac,
                 .authorized_key = client.public_key,
-                .host_key_ed25519_private = host.private_key,
-                .host_key_ed25519_public = host.public_key,
+                .host_key = host,
                 .user_data = ""};
   BootKeys keys{work / "seed.iso", {net.guest_ip, work / "client", work / "known_hosts"}};
   RETURN_IF_ERROR(WriteSeedIso(runner, seed, keys.seed));
   std::ofstream(keys.ssh.identity) << client.private_key;
   fs::permissions(keys.ssh.identity, fs::perms::owner_read | fs::perms::owner_write);
-  std::ofstream(keys.ssh.known_hosts) << net.guest_ip << " " << host.public_key << "\n";
+  std::ofstream(keys.ssh.known_hosts) << net.guest_ip << " " << host.OpensshPublicLine() << "\n";
   return keys;
 }
 

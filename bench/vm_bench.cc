@@ -236,7 +236,7 @@ class RawEnv {
     RETURN_IF_ERROR(EnsureBridgeIn(*env->ns_, {kRawBridge, ips.GatewayCidr()}));
     env->gateway_ = ips.Gateway();
     env->prefix_ = ips.prefix_len();
-    ASSIGN_OR_RETURN(env->client_, GenerateEd25519KeyPair(runner, env->work_, "bench-client"));
+    ASSIGN_OR_RETURN(env->client_, GenerateEd25519KeyPair("bench-client"));
     env->dialer_ = std::make_unique<LibsshDialer>(NetnsSocketFactory(*env->ns_));
     return env;
   }
@@ -346,7 +346,8 @@ Result<Run> RawEnv::Boot(Runner& runner, const std::string& name, const std::str
   RETURN_IF_ERROR(RunAndCheck(runner, img).status());
 
   run.at["write seed"] = Since(t0);
-  ASSIGN_OR_RETURN(SshKeyPair host, GenerateEd25519KeyPair(runner, dir, "warren-host-" + name));
+  ASSIGN_OR_RETURN(Ed25519Key host_key, Ed25519Key::Generate("warren-host-" + name));
+  SshKeyPair host{host_key.OpensshPrivateFile(), host_key.OpensshPublicLine()};
   RETURN_IF_ERROR(WriteFileAtomically(dir / "host_key.pub", host.public_key + "\n"));
   SeedSpec seed{.instance_id = "vm-" + name,
                 .hostname = name,
@@ -357,8 +358,7 @@ Result<Run> RawEnv::Boot(Runner& runner, const std::string& name, const std::str
                 .search_domain = "warren.internal",
                 .mac = mac,
                 .authorized_key = client_.public_key,
-                .host_key_ed25519_private = host.private_key,
-                .host_key_ed25519_public = host.public_key,
+                .host_key = host_key,
                 .user_data = ""};
   RETURN_IF_ERROR(WriteSeedIso(runner, seed, dir / "seed.iso"));
 

@@ -11,32 +11,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct KeyFree {
-  void operator()(ssh_key k) const { ssh_key_free(k); }
-};
-using KeyPtr = std::unique_ptr<std::remove_pointer_t<ssh_key>, KeyFree>;
-
-Result<SshKeyPair> Generate() {
-  ssh_key raw = nullptr;
-  if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK) {
-    return Internal("libssh could not generate an Ed25519 key");
-  }
-  KeyPtr key(raw);
-  char* priv = nullptr;
-  if (ssh_pki_export_privkey_base64(key.get(), nullptr, nullptr, nullptr, &priv) != SSH_OK) {
-    return Internal("libssh could not export the private key");
-  }
-  std::string private_key(priv);
-  ssh_string_free_char(priv);
-  char* pub = nullptr;
-  if (ssh_pki_export_pubkey_base64(key.get(), &pub) != SSH_OK) {
-    return Internal("libssh could not export the public key");
-  }
-  std::string public_key = std::string("ssh-ed25519 ") + pub + " warren-daemon";
-  ssh_string_free_char(pub);
-  return SshKeyPair{std::move(private_key), std::move(public_key)};
-}
-
 std::string FirstLine(std::string s) {
   size_t nl = s.find_first_of("\r\n");
   if (nl != std::string::npos) s.resize(nl);
@@ -60,7 +34,7 @@ Result<SshKeyPair> LoadOrCreateClientKey(const fs::path& path) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (ec) return Internal("cannot create " + path.parent_path().string() + ": " + ec.message());
-  ASSIGN_OR_RETURN(SshKeyPair pair, Generate());
+  ASSIGN_OR_RETURN(SshKeyPair pair, GenerateEd25519KeyPair("warren-daemon"));
   // A lone half can only be left by a crash between these two writes, before
   // any VM was seeded with it, so the next start simply makes a new pair.
   RETURN_IF_ERROR(WriteFileAtomically(path, pair.private_key, 0600));

@@ -11,7 +11,7 @@
 #include "ops/op_registry.h"
 #include "session/guest_ssh.h"
 #include "session/session_registry.h"
-#include "vm/hypervisor.h"
+#include "base/check.h"
 #include "vm/vm_manager.h"
 #include "rpc/server.h"
 #include "rpc/services.h"
@@ -32,17 +32,6 @@ Result<std::optional<gid_t>> SocketGroup(const std::string& name) {
 
 }  // namespace
 
-DaemonDeps DaemonDeps::Real() {
-  DaemonDeps deps;
-  deps.runner = std::make_unique<RealRunner>();
-  deps.clock = std::make_unique<SystemClock>();
-  deps.host_probe = std::make_unique<RealHostProbe>(deps.runner.get());
-  deps.image_builder =
-      std::make_unique<DebianImageBuilder>(*deps.runner, DebianImageBuilder::Options{});
-  deps.hypervisor = std::make_unique<QemuHypervisor>();
-  return deps;
-}
-
 Daemon::Daemon(Layout layout, Config config, DaemonDeps deps, PidFile pid)
     : layout_(std::move(layout)),
       config_(std::move(config)),
@@ -53,6 +42,7 @@ Daemon::Daemon(Layout layout, Config config, DaemonDeps deps, PidFile pid)
 Daemon::~Daemon() { (void)Close(); }
 
 Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps deps) {
+  deps.CheckComplete();
   RETURN_IF_ERROR(layout.Ensure());
   // The pid lock comes first: nothing under the root is touched while another
   // daemon owns it.
@@ -82,7 +72,6 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
                    ImageRegistry::Open(std::move(image_opts), d->store_.get(), d->ops_.get(),
                                        d->deps_.image_builder.get(), d->deps_.runner.get(),
                                        d->deps_.clock.get()));
-  if (!d->deps_.hypervisor) d->deps_.hypervisor = std::make_unique<QemuHypervisor>();
   RETURN_IF_ERROR(d->OpenNetwork());
   RETURN_IF_ERROR(d->OpenVms());
   RETURN_IF_ERROR(d->OpenDns());
@@ -112,7 +101,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
                       d->uplink_ ? d->uplink_->host_link + " " + d->uplink_->host_ip + " <-> " +
                                        d->uplink_->vm_link + " " + d->uplink_->vm_ip
                                  : ""};
-  d->dispatcher_ = std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
+  d->dispatcher_ = d->deps_.request_handler(services);
+  CHECK(d->dispatcher_ != nullptr);
 
   const RpcConfig& rc = d->config_.rpc;
   rpc::ServerOptions opts;

@@ -8,16 +8,13 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "config/config.h"
+#include "daemon/deps.h"
 #include "dns/records.h"
-#include "image/builder.h"
 #include "image/seed.h"
 #include "net/ip_alloc.h"
 #include "net/nat_uplink.h"
-#include "sys/host_probe.h"
 #include "sys/layout.h"
 #include "sys/pidfile.h"
-#include "sys/runner.h"
-#include "vm/hypervisor.h"
 
 namespace warren {
 
@@ -28,27 +25,12 @@ class SessionRegistry;
 class NetnsHandle;
 class OpRegistry;
 class Store;
-class TapPool;
 class TapSource;
 class VmManager;
 namespace rpc {
 class Dispatcher;
 class Server;
 }  // namespace rpc
-
-// The seams the daemon runs on, injected at construction. DaemonDeps::Real()
-// builds the production set; tests build fakes. Owned by the Daemon.
-struct DaemonDeps {
-  std::unique_ptr<Runner> runner;
-  std::unique_ptr<Clock> clock;
-  std::unique_ptr<HostProbe> host_probe;
-  // The seed's `imageBuild` seam; Real() uses DebianImageBuilder over `runner`.
-  std::unique_ptr<ImageBuilder> image_builder;
-  // QEMU; Real() uses QemuHypervisor (also the default when left empty).
-  std::unique_ptr<Hypervisor> hypervisor;
-
-  static DaemonDeps Real();
-};
 
 // The composition root (the seed's `Daemon`). It owns the infrastructure
 // (layout, config, pid file, store, runner, logger sinks) and the subsystems,
@@ -113,15 +95,17 @@ class Daemon {
   bool owns_netns_ = false;  // isolated/nat: the daemon made it and may delete it
   std::optional<IpAllocator> ips_;  // the VM subnet, parsed once by OpenNetwork
   std::optional<NatUplinkConfig> uplink_;  // nat mode's veth + masquerade
-  std::unique_ptr<TapPool> tap_pool_;
+  std::unique_ptr<TapStock> tap_pool_;
   std::unique_ptr<TapSource> tap_source_;
   SshKeyPair client_key_;
   std::unique_ptr<GuestDialer> dialer_;
   DnsRecords dns_records_;  // before vms_, whose hooks write it
-  std::unique_ptr<VmManager> vms_;
-  // After vms_ (its resolver asks vms_) and destroyed before it; vms_'s
-  // guest_down hook reaches it through this pointer, null outside its life.
+  // Before vms_: its QEMU watcher threads call the guest_down hook, which holds
+  // this registry's address (never reads this member). CloseVms destroys vms_
+  // (joining every watcher) before this. Its resolver reads vms_, but only
+  // from RPC handlers, which run between Open and Close's Server::Shutdown.
   std::unique_ptr<SessionRegistry> sessions_;
+  std::unique_ptr<VmManager> vms_;
   std::unique_ptr<DnsServer> vm_dns_, host_dns_;
   std::string host_dns_address_;  // where host_dns_ listens ("" = not listening)
   std::unique_ptr<rpc::Dispatcher> dispatcher_;

@@ -84,7 +84,7 @@ json Daemon::HealthChecks() {
   if (uplink_) checks.push_back(UplinkCheck(*vm_ns_, *uplink_));
 
   // The TAP pool.
-  TapPool::Stats pool = tap_pool_->GetStats();
+  TapStock::Stats pool = tap_pool_->GetStats();
   std::string found = std::to_string(pool.ready) + "/" + std::to_string(nc.tap_pool_size) +
                       " ready, " + std::to_string(pool.warm_takes) + " warm and " +
                       std::to_string(pool.cold_takes) + " cold takes";

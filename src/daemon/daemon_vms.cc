@@ -18,12 +18,11 @@
 #include "dns/listen.h"
 #include "dns/server.h"
 #include "image/registry.h"
-#include "net/bridge.h"
+#include "base/check.h"
 #include "net/ip_alloc.h"
 #include "net/netns.h"
 #include "net/tap_pool.h"
 #include "session/guest_socket.h"
-#include "session/libssh_dialer.h"
 #include "session/session_registry.h"
 #include "sys/files.h"
 #include "vm/hypervisor.h"
@@ -70,6 +69,17 @@ std::vector<std::string> UpstreamsFrom(const std::string& configured) {
   return out;
 }
 
+// The VM manager's TapSource over the daemon's TAP stock (which outlives it).
+class StockTapSource final : public TapSource {
+ public:
+  explicit StockTapSource(TapStock* stock) : stock_(stock) {}
+  Result<Tap> Take(const MacAddress& guest_mac) override { return stock_->Take(guest_mac); }
+  Status Release(std::string_view name) override { return stock_->Release(name); }
+
+ private:
+  TapStock* const stock_;
+};
+
 bool IsLive(const std::string& state) {
   return state == "starting" || state == "running" || state == "stopping";
 }
@@ -86,17 +96,13 @@ std::string Daemon::NetnsName() const {
 
 Status Daemon::OpenNetwork() {
   const NetworkConfig& nc = config_.network;
+  HostNetwork& net = *deps_.network;
   ASSIGN_OR_RETURN(ips_, IpAllocator::Create(nc.subnet));
   const IpAllocator& ips = *ips_;
-  if (nc.mode == "host") {
-    ASSIGN_OR_RETURN(NetnsHandle ns, NetnsHandle::Current());
-    vm_ns_ = std::make_unique<NetnsHandle>(std::move(ns));
-  } else {
-    ASSIGN_OR_RETURN(NetnsHandle ns, NetnsHandle::OpenOrCreate(kDefaultNetnsDir, NetnsName()));
-    vm_ns_ = std::make_unique<NetnsHandle>(std::move(ns));
-    owns_netns_ = true;
-  }
-  RETURN_IF_ERROR(EnsureBridgeIn(*vm_ns_, {nc.bridge, ips.GatewayCidr()})
+  owns_netns_ = nc.mode != "host";
+  ASSIGN_OR_RETURN(NetnsHandle ns, net.OpenNetns(owns_netns_ ? NetnsName() : ""));
+  vm_ns_ = std::make_unique<NetnsHandle>(std::move(ns));
+  RETURN_IF_ERROR(net.EnsureBridge(*vm_ns_, {nc.bridge, ips.GatewayCidr()})
                       .Annotate("bridge " + nc.bridge + " in " + vm_ns_->Describe()));
   // The daemon's own namespace is the host side of the nat uplink. In isolated
   // mode an uplink left by an earlier nat-mode run (the namespace outlives the
@@ -104,23 +110,24 @@ Status Daemon::OpenNetwork() {
   NatUplinkConfig uplink = NatUplinkFor(Fnv1a(NetnsName()), ips.Cidr());
   if (nc.mode == "nat") {
     uplink_ = uplink;
-    RETURN_IF_ERROR(EnsureNatUplink(*vm_ns_, *uplink_)
+    RETURN_IF_ERROR(net.EnsureUplink(*vm_ns_, *uplink_)
                         .Annotate("network.mode = \"nat\": uplink " + uplink_->host_link));
   } else if (nc.mode == "isolated") {
-    RETURN_IF_ERROR(RemoveNatUplink(uplink).Annotate("remove the nat uplink of an earlier run"));
+    RETURN_IF_ERROR(
+        net.RemoveUplink(uplink).Annotate("remove the nat uplink of an earlier run"));
   }
   TapPoolOptions pool;
   pool.bridge = nc.bridge;
   pool.target_size = static_cast<size_t>(nc.tap_pool_size);
-  ASSIGN_OR_RETURN(tap_pool_, TapPool::Create(*vm_ns_, pool));
-  tap_source_ = std::make_unique<PoolTapSource>(tap_pool_.get());
+  ASSIGN_OR_RETURN(tap_pool_, net.CreateTapStock(*vm_ns_, pool));
+  tap_source_ = std::make_unique<StockTapSource>(tap_pool_.get());
   return Status::Ok();
 }
 
 Status Daemon::OpenVms() {
   ASSIGN_OR_RETURN(client_key_, LoadOrCreateClientKey(layout_.state_dir / "ssh" / "id_ed25519"));
-  dialer_ = std::make_unique<LibsshDialer>(owns_netns_ ? NetnsSocketFactory(*vm_ns_)
-                                                       : HostSocketFactory());
+  dialer_ = deps_.guest_dialer(deps_.network->GuestSockets(*vm_ns_));
+  CHECK(dialer_ != nullptr);
   VmManagerOptions o;
   o.vms_dir = layout_.vms_dir;
   o.run_dir = layout_.run_dir;
@@ -148,11 +155,12 @@ Status Daemon::OpenVms() {
   deps.taps = tap_source_.get();
   deps.clock = deps_.clock.get();
   deps.images = [images = images_.get()](std::string_view name) { return BootOf(images, name); };
-  deps.wait_for_ssh = [dialer = dialer_.get(), key = client_key_.private_key](
+  deps.wait_for_ssh = [wait = deps_.wait_for_guest_ready, dialer = dialer_.get(),
+                       key = client_key_.private_key](
                           const GuestTarget& t, std::chrono::steady_clock::time_point deadline,
                           std::stop_token stop) -> Status {
     GuestEndpoint ep{t.ip, t.port, "root", t.host_key_public, key};
-    return dialer->WaitForSsh(ep, deadline, std::move(stop)).status();
+    return wait(*dialer, ep, deadline, std::move(stop));
   };
   deps.hooks.added = [records = &dns_records_](const std::string& name, const std::string& ip) {
     Status st = records->Set(name, ip);
@@ -162,9 +170,20 @@ Status Daemon::OpenVms() {
     records->Remove(name);
   };
   // Sessions and execs on a guest end before it is stopped or deleted (under
-  // the VM's lock), or once its QEMU exited on its own.
-  deps.hooks.guest_down = [this](const std::string& name) {
-    if (sessions_) sessions_->GuestDown(name, "VM " + name + " is stopping or gone");
+  // the VM's lock), or once its QEMU exited on its own — on a QEMU watcher
+  // thread, which is why the hook holds the registry itself (made first, freed
+  // only after vms_ joined every watcher) and never reads sessions_.
+  sessions_ = std::make_unique<SessionRegistry>(
+      dialer_.get(),
+      [this, key = client_key_.private_key](const std::string& vm) -> Result<GuestEndpoint> {
+        // Called by RPC handlers only (SessionRegistry::Start), which run
+        // after Open set vms_ and end before Close resets it.
+        ASSIGN_OR_RETURN(GuestTarget t, vms_->SshTarget(vm));
+        return GuestEndpoint{t.ip, t.port, "root", t.host_key_public, key};
+      },
+      deps_.clock.get());
+  deps.hooks.guest_down = [sessions = sessions_.get()](const std::string& name) {
+    sessions->GuestDown(name, "VM " + name + " is stopping or gone");
   };
   // Test seam for crash-recovery tests: WARREN_TEST_KILL_AT_STEP=STEP makes the
   // daemon SIGKILL itself right after a create records STEP, as a crash would.
@@ -178,14 +197,6 @@ Status Daemon::OpenVms() {
     };
   }
   ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
-  sessions_ = std::make_unique<SessionRegistry>(
-      dialer_.get(),
-      [vms = vms_.get(), key = client_key_.private_key](const std::string& vm)
-          -> Result<GuestEndpoint> {
-        ASSIGN_OR_RETURN(GuestTarget t, vms->SshTarget(vm));
-        return GuestEndpoint{t.ip, t.port, "root", t.host_key_public, key};
-      },
-      deps_.clock.get());
 
   // Recovery, before anything is served: interrupted creates rolled back,
   // running VMs re-adopted; then TAPs nobody owns go and the pool refills.
@@ -209,11 +220,8 @@ Status Daemon::OpenDns() {
 
   // Guests ask the gateway (their seed names it as resolver), port 53, in the
   // VM namespace.
-  const NetnsHandle& ns = *vm_ns_;
   ASSIGN_OR_RETURN(DnsListenSockets vm_side,
-                   BindDnsSockets(ips.Gateway(), 53, [&ns](int type) {
-                     return OpenSocketIn(ns, AF_INET, type | SOCK_NONBLOCK, 0);
-                   }));
+                   deps_.network->BindGuestDns(*vm_ns_, ips.Gateway(), 53));
   std::vector<UniqueFd> udp, tcp;
   udp.push_back(std::move(vm_side.udp));
   tcp.push_back(std::move(vm_side.tcp));
@@ -270,10 +278,14 @@ void Daemon::CloseVms() {
       for (const VmRecord& vm : *all) any_live = any_live || IsLive(vm.state);
     }
   }
-  // Sessions end (their guest connections close) before the VM manager goes.
-  sessions_.reset();
-  // Running QEMUs keep running; the next daemon adopts them.
+  // The VM manager goes first: its destructor joins every QEMU watcher thread,
+  // whose exit callbacks reach the store, dns_records_ and sessions_ through
+  // the hooks. After this no such thread runs. Running QEMUs keep running; the
+  // next daemon adopts them.
   vms_.reset();
+  // Then the sessions (their guest connections close, their threads join),
+  // and the dialer they used.
+  sessions_.reset();
   dialer_.reset();
   tap_source_.reset();
   if (tap_pool_) tap_pool_->Shutdown();
@@ -283,11 +295,11 @@ void Daemon::CloseVms() {
     // uplink) goes, so a stopped daemon leaves nothing behind. The next start
     // makes it again.
     if (uplink_) {
-      Status st = RemoveNatUplink(*uplink_);
+      Status st = deps_.network->RemoveUplink(*uplink_);
       if (!st.ok()) spdlog::warn("nat: remove uplink {}: {}", uplink_->host_link, st.ToString());
     }
     vm_ns_.reset();
-    Status st = NetnsHandle::Delete(kDefaultNetnsDir, NetnsName());
+    Status st = deps_.network->DeleteNetns(NetnsName());
     if (!st.ok() && st.code() != Code::kNotFound) {
       spdlog::warn("delete network namespace {}: {}", NetnsName(), st.ToString());
     }

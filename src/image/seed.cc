@@ -82,11 +82,6 @@ Status WriteFile(const fs::path& path, std::string_view content) {
   return Status::Ok();
 }
 
-std::string TrimRight(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 std::string CloudConfig(const SeedSpec& spec) {
   nlohmann::json c = {
       {"hostname", spec.hostname},
@@ -95,8 +90,8 @@ std::string CloudConfig(const SeedSpec& spec) {
       {"users", {{{"name", "root"}, {"ssh_authorized_keys", {spec.authorized_key}}}}},
       {"ssh_deletekeys", true},
       {"ssh_keys",
-       {{"ed25519_private", spec.host_key_ed25519_private},
-        {"ed25519_public", spec.host_key_ed25519_public}}},
+       {{"ed25519_private", spec.host_key->OpensshPrivateFile()},
+        {"ed25519_public", spec.host_key->OpensshPublicLine()}}},
   };
   if (!spec.user_data.empty()) {
     c["write_files"] = {{{"path", "/var/lib/warren/user-data"},
@@ -127,129 +122,7 @@ std::string NetworkConfig(const SeedSpec& spec) {
   return n.dump(2) + "\n";
 }
 
-// Standard base64, whitespace ignored. nullopt on any other character or bad
-// padding.
-std::optional<std::string> Base64Decode(std::string_view in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0, pad = 0;
-  for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+') v = 62;
-    else if (c == '/') v = 63;
-    else if (c == '=') { ++pad; continue; }
-    else if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
-    else return std::nullopt;
-    if (pad > 0) return std::nullopt;  // data after padding
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  if (pad > 2) return std::nullopt;
-  return out;
-}
-
-// Reads SSH wire-format values (RFC 4251) from a buffer.
-class WireReader {
- public:
-  explicit WireReader(std::string_view data) : data_(data) {}
-  std::optional<uint32_t> U32() {
-    if (data_.size() < 4) return std::nullopt;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(data_[i]);
-    data_.remove_prefix(4);
-    return v;
-  }
-  std::optional<std::string_view> String() {
-    std::optional<uint32_t> n = U32();
-    if (!n || *n > data_.size()) return std::nullopt;
-    std::string_view s = data_.substr(0, *n);
-    data_.remove_prefix(*n);
-    return s;
-  }
-
- private:
-  std::string_view data_;
-};
-
-void PutString(std::string& out, std::string_view s) {
-  uint32_t n = static_cast<uint32_t>(s.size());
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((n >> shift) & 0xff));
-  out.append(s);
-}
-
-struct Ed25519Key {
-  std::string public_blob;  // string "ssh-ed25519" + string pk: the .pub file's base64
-  std::string secret;       // 64 bytes: seed then public key
-};
-
-constexpr std::string_view kKeyBegin = "-----BEGIN OPENSSH PRIVATE KEY-----";
-constexpr std::string_view kKeyEnd = "-----END OPENSSH PRIVATE KEY-----";
-
-// Parses an unencrypted openssh-key-v1 file holding one ed25519 key (the
-// format of OpenSSH's PROTOCOL.key).
-Result<Ed25519Key> ParseOpensshEd25519(std::string_view file) {
-  auto bad = [](std::string_view why) {
-    return InvalidArgument("not an unencrypted OpenSSH ed25519 private key: " + std::string(why));
-  };
-  size_t begin = file.find(kKeyBegin);
-  size_t end = file.find(kKeyEnd);
-  if (begin == std::string_view::npos || end == std::string_view::npos || end < begin) {
-    return bad("no BEGIN/END OPENSSH PRIVATE KEY lines");
-  }
-  begin += kKeyBegin.size();
-  std::optional<std::string> raw = Base64Decode(file.substr(begin, end - begin));
-  if (!raw) return bad("bad base64");
-  constexpr std::string_view kMagic("openssh-key-v1\0", 15);
-  if (raw->compare(0, kMagic.size(), kMagic) != 0) return bad("no openssh-key-v1 magic");
-  WireReader r(std::string_view(*raw).substr(kMagic.size()));
-  auto cipher = r.String();
-  auto kdf = r.String();
-  auto kdf_options = r.String();
-  auto count = r.U32();
-  auto public_blob = r.String();
-  auto private_section = r.String();
-  if (!cipher || !kdf || !kdf_options || !count || !public_blob || !private_section) {
-    return bad("truncated");
-  }
-  if (*cipher != "none" || *kdf != "none") return bad("encrypted");
-  if (*count != 1) return bad("more than one key");
-  WireReader p(*private_section);
-  auto check1 = p.U32();
-  auto check2 = p.U32();
-  auto type = p.String();
-  auto pk = p.String();
-  auto sk = p.String();
-  if (!check1 || !check2 || !type || !pk || !sk) return bad("truncated private section");
-  if (*check1 != *check2) return bad("check bytes differ");
-  if (*type != "ssh-ed25519") return bad("key type " + std::string(*type));
-  if (pk->size() != 32 || sk->size() != 64 || sk->substr(32) != *pk) {
-    return bad("bad ed25519 key lengths");
-  }
-  WireReader pub(*public_blob);
-  auto pub_type = pub.String();
-  auto pub_pk = pub.String();
-  if (!pub_type || !pub_pk || *pub_type != "ssh-ed25519" || *pub_pk != *pk) {
-    return bad("public and private parts differ");
-  }
-  return Ed25519Key{std::string(*public_blob), std::string(*sk)};
-}
-
 }  // namespace
-
-Result<std::string> DropbearEd25519Key(std::string_view openssh_private) {
-  ASSIGN_OR_RETURN(Ed25519Key key, ParseOpensshEd25519(openssh_private));
-  std::string out;
-  PutString(out, "ssh-ed25519");
-  PutString(out, key.secret);
-  return out;
-}
 
 Status ValidateSeedSpec(const SeedSpec& s) {
   if (s.instance_id.empty() || !IsSingleLine(s.instance_id) || s.instance_id.size() > 128) {
@@ -276,21 +149,7 @@ Status ValidateSeedSpec(const SeedSpec& s) {
   if (!IsSingleLine(s.authorized_key)) {
     return Bad("authorized_key", "...", "must be a single line");
   }
-  Result<Ed25519Key> host_key = ParseOpensshEd25519(s.host_key_ed25519_private);
-  if (!host_key.ok()) {
-    return Bad("host_key_ed25519_private", "...", host_key.error().message());
-  }
-  if (s.host_key_ed25519_public.rfind("ssh-ed25519 ", 0) != 0 ||
-      !IsSingleLine(s.host_key_ed25519_public)) {
-    return Bad("host_key_ed25519_public", s.host_key_ed25519_public,
-               "must be one \"ssh-ed25519 ...\" line");
-  }
-  std::string_view pub_b64 = std::string_view(s.host_key_ed25519_public).substr(12);
-  pub_b64 = pub_b64.substr(0, pub_b64.find(' '));
-  if (Base64Decode(pub_b64) != host_key->public_blob) {
-    return Bad("host_key_ed25519_public", s.host_key_ed25519_public,
-               "is not the public half of host_key_ed25519_private");
-  }
+  if (!s.host_key) return Bad("host_key", "", "is required");
   if (!s.user_data.empty() && s.user_data.rfind("#!", 0) != 0) {
     return Bad("user_data", s.user_data.substr(0, 20), "must be a script starting with #!");
   }
@@ -312,12 +171,11 @@ std::map<std::string, std::string> SeedFiles(const SeedSpec& spec) {
     if (!spec.search_domain.empty()) env += "SEARCH=" + spec.search_domain + "\n";
   }
   env += "AUTHORIZED_KEY=" + spec.authorized_key + "\n";
-  env += "HOST_KEY_ED25519=" + Base64Encode(spec.host_key_ed25519_private) + "\n";
-  env += "HOST_KEY_ED25519_PUB=" + spec.host_key_ed25519_public + "\n";
+  CHECK(spec.host_key.has_value() && "SeedFiles needs a validated spec");
+  env += "HOST_KEY_ED25519=" + Base64Encode(spec.host_key->OpensshPrivateFile()) + "\n";
+  env += "HOST_KEY_ED25519_PUB=" + spec.host_key->OpensshPublicLine() + "\n";
   files["warren.env"] = env;
-  Result<std::string> dropbear_key = DropbearEd25519Key(spec.host_key_ed25519_private);
-  CHECK(dropbear_key.ok() && "SeedFiles needs a validated spec");
-  files["dropbear_ed25519_host_key"] = *dropbear_key;
+  files["dropbear_ed25519_host_key"] = spec.host_key->DropbearPrivateFile();
   if (!spec.user_data.empty()) files["warren-user-data"] = spec.user_data;
   return files;
 }
@@ -344,24 +202,6 @@ Status WriteSeedIso(Runner& runner, const SeedSpec& spec, const fs::path& out,
   fs::rename(tmp, out, ec);
   if (ec) return Internal("rename seed into " + out.string() + ": " + ec.message());
   return Status::Ok();
-}
-
-Result<SshKeyPair> GenerateEd25519KeyPair(Runner& runner, const fs::path& scratch_parent,
-                                          std::string_view comment, std::stop_token stop) {
-  if (!IsSingleLine(comment)) return InvalidArgument("ssh key comment must be a single line");
-  ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create(scratch_parent, ".keygen"));
-  fs::path key = dir.path() / "key";
-  RunSpec run;
-  run.argv = {"ssh-keygen",         "-q", "-t",        "ed25519", "-N", "", "-C",
-              std::string(comment), "-f", key.string()};
-  run.timeout = std::chrono::seconds(30);
-  Result<std::string> r = RunAndCheck(runner, run, stop);
-  if (!r.ok()) return r.error().Annotate("generating an ed25519 key pair");
-  SshKeyPair pair;
-  ASSIGN_OR_RETURN(pair.private_key, ReadFileToString(key));
-  ASSIGN_OR_RETURN(std::string pub, ReadFileToString(key.string() + ".pub"));
-  pair.public_key = TrimRight(std::move(pub));
-  return pair;
 }
 
 }  // namespace warren

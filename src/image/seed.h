@@ -2,11 +2,13 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
 
 #include "base/status.h"
+#include "image/ssh_key.h"
 #include "sys/runner.h"
 
 namespace warren {
@@ -26,26 +28,20 @@ struct SeedSpec {
   std::string search_domain;             // or empty
   std::string mac;                       // optional "52:54:00:..": network-config matches by it
   std::string authorized_key;            // one OpenSSH public key line, for root
-  std::string host_key_ed25519_private;  // OpenSSH private key file contents
-  std::string host_key_ed25519_public;   // "ssh-ed25519 AAAA... comment"
+  // The guest's SSH host key (the daemon pins its public half); required.
+  std::optional<Ed25519Key> host_key;
   std::string user_data;                 // optional script (must start with "#!"), run once at boot
 };
 
 // Checks every field (InvalidArgument naming the field and the bad value).
-// The host key must be an unencrypted OpenSSH ed25519 private key whose
-// public half is host_key_ed25519_public.
 Status ValidateSeedSpec(const SeedSpec& spec);
-
-// The host key in dropbear's own format (what `dropbearconvert openssh
-// dropbear` writes), converted on the host so a guest running dropbear reads
-// it straight from the seed instead of converting it at boot (a dynamically
-// linked program started cold costs ~0.2 s under TCG). `openssh_private` is an
-// unencrypted OpenSSH ed25519 private key file. Pure. Errors: InvalidArgument
-// when it is not one.
-Result<std::string> DropbearEd25519Key(std::string_view openssh_private);
 
 // The seed's files by name (meta-data, user-data, network-config, warren.env,
 // dropbear_ed25519_host_key, and warren-user-data when spec.user_data is set).
+// The host key goes in OpenSSH's format (cloud-config, warren.env) and in
+// dropbear's own (dropbear_ed25519_host_key), so a guest running dropbear
+// reads it straight from the seed instead of converting it at boot (a
+// dynamically linked program started cold costs ~0.2 s under TCG).
 // Pure; spec must be valid.
 std::map<std::string, std::string> SeedFiles(const SeedSpec& spec);
 
@@ -55,17 +51,5 @@ std::map<std::string, std::string> SeedFiles(const SeedSpec& spec);
 // genisoimage missing or failing, I/O errors, cancellation via `stop`.
 Status WriteSeedIso(Runner& runner, const SeedSpec& spec, const std::filesystem::path& out,
                     std::stop_token stop = {});
-
-struct SshKeyPair {
-  std::string private_key;  // OpenSSH private key file contents
-  std::string public_key;   // "ssh-ed25519 AAAA... comment" (no trailing newline)
-};
-
-// Generates an ed25519 key pair with `ssh-keygen -t ed25519 -N ''` in a fresh
-// scratch directory under `scratch_parent` (removed on return). Used for the
-// per-VM host key and for warren's client key.
-Result<SshKeyPair> GenerateEd25519KeyPair(Runner& runner,
-                                          const std::filesystem::path& scratch_parent,
-                                          std::string_view comment, std::stop_token stop = {});
 
 }  // namespace warren

@@ -32,6 +32,30 @@ struct TapPoolOptions {
   std::chrono::milliseconds retry_delay{1000};
 };
 
+// The daemon's stock of TAPs on the VM bridge: what the composition root
+// needs from a TAP pool, so daemon tests can run unprivileged with a fake
+// (tests/fakes/fake_tap_stock.h). TapPool is the real one; see its contract.
+class TapStock {
+ public:
+  struct Stats {
+    size_t ready = 0;
+    uint64_t warm_takes = 0;
+    uint64_t cold_takes = 0;
+    uint64_t created = 0;  // by the refill thread
+    uint64_t refill_errors = 0;
+    std::string last_refill_error;
+  };
+
+  virtual ~TapStock() = default;
+  virtual Status Start() = 0;
+  virtual Result<Tap> Take(const MacAddress& guest_mac) = 0;
+  virtual Status Release(std::string_view name) = 0;
+  virtual Result<std::vector<std::string>> ListTaps() = 0;
+  virtual Result<std::vector<std::string>> ReapStale(const std::set<std::string>& owned_by_vms) = 0;
+  virtual void Shutdown() = 0;
+  virtual Stats GetStats() = 0;
+};
+
 // Keeps `target_size` TAPs ready in the VM namespace so that creating a VM does
 // not wait for TAP creation. Each TAP is persistent, enslaved to the bridge, up,
 // and held open; Take() hands one out (name + fd for QEMU) with its MAC set; a
@@ -50,7 +74,7 @@ struct TapPoolOptions {
 // Lifecycle: Create → (daemon reaps stale TAPs) → Start → Take/Release … →
 // Shutdown (also run by the destructor), which stops the refill thread and
 // destroys the TAPs still in stock. Taken TAPs belong to their VMs and survive it.
-class TapPool {
+class TapPool final : public TapStock {
  public:
   // `ns` is duplicated; the pool does not keep a reference to it.
   static Result<std::unique_ptr<TapPool>> Create(const NetnsHandle& ns, TapPoolOptions options);
@@ -60,39 +84,31 @@ class TapPool {
 
   // Picks names above every <prefix><N> already in the namespace (TAPs of running
   // VMs keep theirs) and starts the refill thread. FailedPrecondition if called twice.
-  Status Start() EXCLUDES(mu_);
+  Status Start() override EXCLUDES(mu_);
 
   // A ready TAP, or, when the stock is empty, one created on the spot (slower,
   // counted in Stats::cold_takes). Its host-side MAC becomes TapMacFor(guest_mac).
   // The caller owns the TAP and must Release it when its VM is deleted.
   // FailedPrecondition after Shutdown.
-  Result<Tap> Take(const MacAddress& guest_mac) EXCLUDES(mu_);
+  Result<Tap> Take(const MacAddress& guest_mac) override EXCLUDES(mu_);
 
   // Destroys a TAP taken from the pool (or found at start). Idempotent: a TAP
   // that no longer exists is fine, so delete steps can be re-run after a crash.
-  Status Release(std::string_view name) EXCLUDES(mu_);
+  Status Release(std::string_view name) override EXCLUDES(mu_);
 
   // TAPs named <prefix><N> in the namespace, whoever made them.
-  Result<std::vector<std::string>> ListTaps() EXCLUDES(mu_);
+  Result<std::vector<std::string>> ListTaps() override EXCLUDES(mu_);
   // Destroys one TAP. NotFound if absent.
   Status Destroy(std::string_view name) EXCLUDES(mu_);
   // At daemon start, before Start(): destroys every <prefix><N> TAP not in
   // `owned_by_vms` (leftovers of a previous run: its pool stock, or VMs that are
   // gone). Returns the names destroyed, for the log / doctor.
-  Result<std::vector<std::string>> ReapStale(const std::set<std::string>& owned_by_vms)
+  Result<std::vector<std::string>> ReapStale(const std::set<std::string>& owned_by_vms) override
       EXCLUDES(mu_);
 
-  void Shutdown() EXCLUDES(mu_);
+  void Shutdown() override EXCLUDES(mu_);
 
-  struct Stats {
-    size_t ready = 0;
-    uint64_t warm_takes = 0;
-    uint64_t cold_takes = 0;
-    uint64_t created = 0;  // by the refill thread
-    uint64_t refill_errors = 0;
-    std::string last_refill_error;
-  };
-  Stats GetStats() EXCLUDES(mu_);
+  Stats GetStats() override EXCLUDES(mu_);
 
   // Waits until the stock reaches target_size; false on timeout. Tests and bench only.
   bool WaitForFillForTest(std::chrono::milliseconds timeout) EXCLUDES(mu_);

@@ -32,7 +32,7 @@ nlohmann::json StatusJson(const Services& s) {
                             {"dns_host_listen", s.network.dns_host_listen}};
   if (!s.network.uplink.empty()) network["uplink"] = s.network.uplink;
   if (s.tap_pool != nullptr) {
-    TapPool::Stats t = s.tap_pool->GetStats();
+    TapStock::Stats t = s.tap_pool->GetStats();
     network["tap_pool"] = {{"ready", t.ready},
                            {"warm_takes", t.warm_takes},
                            {"cold_takes", t.cold_takes},

@@ -16,7 +16,7 @@ class DnsRecords;
 class GuestDialer;
 class ImageRegistry;
 class SessionRegistry;
-class TapPool;
+class TapStock;
 class VmManager;
 }  // namespace warren
 
@@ -68,7 +68,7 @@ struct Services {
   // Detached sessions and the per-VM SSH connections exec reuses.
   SessionRegistry* sessions = nullptr;
   const DnsRecords* dns_records = nullptr;
-  TapPool* tap_pool = nullptr;
+  TapStock* tap_pool = nullptr;
   NetworkInfo network;
   // The daemon's own checks for `warren doctor` (rows {name, level, found, fix}).
   std::function<nlohmann::json()> health;

@@ -169,11 +169,10 @@ Status VmManager::CloneDisk(const VmRecord &vm, const ImageBoot &image,
 }
 
 Status VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
-  ASSIGN_OR_RETURN(SshKeyPair host_key,
-                   GenerateEd25519KeyPair(*deps_.runner, Dir(vm),
-                                          "warren-host-" + vm.name, stop));
-  RETURN_IF_ERROR(
-      WriteFileAtomically(Dir(vm) / "host_key.pub", host_key.public_key + "\n"));
+  ASSIGN_OR_RETURN(Ed25519Key host_key,
+                   Ed25519Key::Generate("warren-host-" + vm.name));
+  RETURN_IF_ERROR(WriteFileAtomically(Dir(vm) / "host_key.pub",
+                                      host_key.OpensshPublicLine() + "\n"));
   SeedSpec seed;
   seed.instance_id = vm.id;
   seed.hostname = vm.name;
@@ -184,8 +183,7 @@ Status VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
   seed.search_domain = options_.search_domain;
   seed.mac = vm.mac;
   seed.authorized_key = options_.client_public_key;
-  seed.host_key_ed25519_private = host_key.private_key;
-  seed.host_key_ed25519_public = host_key.public_key;
+  seed.host_key = std::move(host_key);
   return WriteSeedIso(*deps_.runner, seed, Dir(vm) / "seed.iso", stop)
       .Annotate("write seed of " + vm.name);
 }

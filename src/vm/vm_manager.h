@@ -98,7 +98,7 @@ struct VmHooks {
 struct VmManagerDeps {
   Store *store = nullptr;
   OpRegistry *ops = nullptr;
-  Runner *runner = nullptr; // qemu-img, ssh-keygen, genisoimage
+  Runner *runner = nullptr; // qemu-img, genisoimage
   Hypervisor *hypervisor = nullptr;
   TapSource *taps = nullptr;
   Clock *clock = nullptr;

@@ -8,8 +8,7 @@
 #include <fstream>
 #include <thread>
 
-#include "fakes/fake_host_probe.h"
-#include "fakes/fake_runner.h"
+#include "fakes/fake_daemon_deps.h"
 #include "rpc/client.h"
 
 namespace warren {
@@ -18,13 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 
 DaemonDeps FakeDeps(KvmState kvm = KvmState::kPvm) {
-  DaemonDeps deps;
-  deps.runner = std::make_unique<FakeRunner>();
-  deps.clock = std::make_unique<SystemClock>();
-  auto probe = std::make_unique<FakeHostProbe>();
-  probe->kvm = {kvm, "fake"};
-  deps.host_probe = std::move(probe);
-  return deps;
+  FakeDaemonDeps fakes(kvm);
+  return std::move(fakes.deps);
 }
 
 class DaemonTest : public ::testing::Test {

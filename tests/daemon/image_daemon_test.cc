@@ -8,9 +8,7 @@
 #include <thread>
 
 #include "daemon/daemon.h"
-#include "fakes/fake_host_probe.h"
-#include "fakes/fake_image_builder.h"
-#include "fakes/fake_runner.h"
+#include "fakes/fake_daemon_deps.h"
 #include "rpc/client.h"
 
 namespace warren {
@@ -33,16 +31,9 @@ class ImageDaemonTest : public ::testing::Test {
 
   // Opens a daemon whose builder is `builder_` (a fresh one per Start) and serves it.
   void Start() {
-    DaemonDeps deps;
-    deps.runner = std::make_unique<FakeRunner>();
-    deps.clock = std::make_unique<SystemClock>();
-    auto probe = std::make_unique<FakeHostProbe>();
-    probe->kvm = {KvmState::kPvm, "fake"};
-    deps.host_probe = std::move(probe);
-    auto builder = std::make_unique<FakeImageBuilder>();
-    builder_ = builder.get();
-    deps.image_builder = std::move(builder);
-    auto d = Daemon::Open(layout_, std::move(deps));
+    fakes_ = std::make_unique<FakeDaemonDeps>();
+    builder_ = fakes_->image_builder;
+    auto d = Daemon::Open(layout_, std::move(fakes_->deps));
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     daemon_ = std::move(d).value();
     serve_ = std::thread([this] { (void)daemon_->Serve(); });
@@ -69,6 +60,7 @@ class ImageDaemonTest : public ::testing::Test {
   }
 
   Layout layout_;
+  std::unique_ptr<FakeDaemonDeps> fakes_;  // its deps moved into daemon_
   FakeImageBuilder* builder_ = nullptr;  // owned by daemon_
   std::unique_ptr<Daemon> daemon_;
   std::thread serve_;

@@ -70,8 +70,8 @@ TEST_F(ImageBootTest, DefaultImageBootsToSshAndPowersOff) {
   EXPECT_EQ(image->facts["kernel_format"], "elf-pvh");
 
   // 2. Keys and seed.
-  Result<SshKeyPair> host = GenerateEd25519KeyPair(runner_, work_, "host");
-  Result<SshKeyPair> client = GenerateEd25519KeyPair(runner_, work_, "client");
+  Result<Ed25519Key> host = Ed25519Key::Generate("host");
+  Result<SshKeyPair> client = GenerateEd25519KeyPair("client");
   ASSERT_TRUE(host.ok() && client.ok());
   e2e::GuestNet net;
   SeedSpec seed{.instance_id = "e2e-1",
@@ -83,15 +83,14 @@ TEST_F(ImageBootTest, DefaultImageBootsToSshAndPowersOff) {
                 .search_domain = "vm.warren",
                 .mac = net.mac,
                 .authorized_key = client->public_key,
-                .host_key_ed25519_private = host->private_key,
-                .host_key_ed25519_public = host->public_key,
+                .host_key = *host,
                 .user_data = "#!/bin/sh\necho ran >/root/user-data-ran\n"};
   ASSERT_TRUE(WriteSeedIso(runner_, seed, work_ / "seed.iso").ok());
   e2e::SshTarget ssh{net.guest_ip, work_ / "client", work_ / "known_hosts"};
   {
     std::ofstream(ssh.identity) << client->private_key;
     fs::permissions(ssh.identity, fs::perms::owner_read | fs::perms::owner_write);
-    std::ofstream(ssh.known_hosts) << net.guest_ip << " " << host->public_key << "\n";
+    std::ofstream(ssh.known_hosts) << net.guest_ip << " " << host->OpensshPublicLine() << "\n";
   }
 
   // 3. Private namespace, TAP, QEMU.

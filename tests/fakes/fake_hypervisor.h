@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -16,13 +17,20 @@ namespace warren {
 
 // Scripted Hypervisor for tests. "Processes" are pids in a table; Stop/Kill end
 // them and call their exit callback on the calling thread (no fake lock held),
-// ExitForTest simulates a guest poweroff or crash, MarkDeadForTest a QEMU that
-// died while no daemon watched it. Thread-safe.
+// ExitForTest simulates a guest poweroff or crash (from any thread, as QEMU's
+// watcher thread would), MarkDeadForTest a QEMU that died while no daemon
+// watched it. As with QemuProcess (whose destructor joins its watcher),
+// destroying a handle waits for an exit callback already running.
+// Thread-safe.
 class FakeHypervisor : public Hypervisor {
 public:
   struct Proc {
     bool alive = true;
     QemuExitCallback on_exit; // cleared when its handle is destroyed
+    // Held while on_exit runs; the handle's destructor waits on it. A plain
+    // std::mutex: it is held across the callback, which takes warren's
+    // ranked locks.
+    std::shared_ptr<std::mutex> running = std::make_shared<std::mutex>();
   };
 
   Result<std::unique_ptr<VmProcess>> Launch(const VmSpec &spec, int tap_fd,
@@ -105,6 +113,7 @@ private:
 
   void End(pid_t pid, const QemuExit &exit) {
     QemuExitCallback cb;
+    std::unique_lock<std::mutex> running;
     {
       MutexLock lock(&mu_);
       Proc &p = procs_[pid];
@@ -113,15 +122,23 @@ private:
       p.alive = false;
       cb = std::move(p.on_exit);
       p.on_exit = nullptr;
+      if (cb)
+        running = std::unique_lock<std::mutex>(*p.running);
     }
     if (cb)
       cb(exit);
   }
   void Forget(pid_t pid) {
-    MutexLock lock(&mu_);
-    auto it = procs_.find(pid);
-    if (it != procs_.end())
+    std::shared_ptr<std::mutex> running;
+    {
+      MutexLock lock(&mu_);
+      auto it = procs_.find(pid);
+      if (it == procs_.end())
+        return;
       it->second.on_exit = nullptr;
+      running = it->second.running;
+    }
+    std::lock_guard<std::mutex> wait_for_callback(*running);
   }
 
   mutable Mutex mu_{LockRank::kLeaf, "FakeHypervisor"};

@@ -57,6 +57,11 @@ constexpr char kHostPrivate[] =
     "-----END OPENSSH PRIVATE KEY-----\n";
 constexpr char kHostPublic[] =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM2oc1P5aTcYkrle7bEZOJC4UXjxEl4/NgyEgS7q1G3y web1";
+// The 32-byte Ed25519 seed inside kHostPrivate.
+const std::string kHostSeed(
+    "\xf1\x06\x98\x49\xd1\x46\x27\xc5\x6b\xa7\xe5\x60\xe4\x26\x8d\xa3\x5c\x77\xf8\x26\xfa"
+    "\xe0\x8b\x1d\xbe\x5e\x95\xf5\xe9\x69\xdb\xcb",
+    32);
 constexpr char kHostDropbearBase64[] =
     "AAAAC3NzaC1lZDI1NTE5AAAAQPEGmEnRRifFa6flYOQmjaNcd/gm+uCLHb5elfXpadvLzahzU/"
     "lpNxiSuV7tsRk4kLhRePESXj82DISBLurUbfI=";
@@ -71,8 +76,9 @@ SeedSpec ValidSpec() {
   s.dns = "10.77.0.1";
   s.search_domain = "vm.warren";
   s.authorized_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClient warren";
-  s.host_key_ed25519_private = kHostPrivate;
-  s.host_key_ed25519_public = kHostPublic;
+  Result<Ed25519Key> key = Ed25519Key::FromSeed(kHostSeed, "web1");
+  CHECK(key.ok());
+  s.host_key = *key;
   return s;
 }
 
@@ -93,21 +99,7 @@ TEST(SeedTest, RejectsBadFields) {
   expect_bad([](SeedSpec& s) { s.search_domain = "a..b"; }, "search_domain");
   expect_bad([](SeedSpec& s) { s.authorized_key = "ssh-ed25519 A\nB"; }, "authorized_key");
   expect_bad([](SeedSpec& s) { s.authorized_key = "hello"; }, "authorized_key");
-  expect_bad([](SeedSpec& s) { s.host_key_ed25519_private = "x"; }, "host_key_ed25519_private");
-  expect_bad([](SeedSpec& s) { s.host_key_ed25519_public = "ssh-rsa AAA"; },
-             "host_key_ed25519_public");
-  expect_bad(
-      [](SeedSpec& s) {
-        s.host_key_ed25519_public =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClientClientClientClientClientClientClie web1";
-      },
-      "host_key_ed25519_public");
-  expect_bad(
-      [](SeedSpec& s) {
-        s.host_key_ed25519_private =
-            "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n";
-      },
-      "host_key_ed25519_private");
+  expect_bad([](SeedSpec& s) { s.host_key.reset(); }, "host_key");
   expect_bad([](SeedSpec& s) { s.user_data = "echo hi"; }, "user_data");
   expect_bad([](SeedSpec& s) { s.instance_id = ""; }, "instance_id");
 }
@@ -123,32 +115,20 @@ TEST(SeedTest, WarrenEnvGolden) {
             "SEARCH=vm.warren\n"
             "AUTHORIZED_KEY=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClient warren\n"
             "HOST_KEY_ED25519=" +
-                Base64Encode(s.host_key_ed25519_private) +
+                Base64Encode(s.host_key->OpensshPrivateFile()) +
                 "\n"
                 "HOST_KEY_ED25519_PUB=" + kHostPublic + "\n");
   EXPECT_EQ(files.count("warren-user-data"), 0u);
 }
 
-TEST(SeedTest, DropbearHostKeyMatchesDropbearconvert) {
-  Result<std::string> key = DropbearEd25519Key(kHostPrivate);
-  ASSERT_TRUE(key.ok()) << key.error().ToString();
-  EXPECT_EQ(Base64Encode(*key), kHostDropbearBase64);
-  EXPECT_EQ(SeedFiles(ValidSpec()).at("dropbear_ed25519_host_key"), *key);
-}
-
-TEST(SeedTest, DropbearHostKeyRejectsOtherKeys) {
-  EXPECT_EQ(DropbearEd25519Key("hello").error().code(), Code::kInvalidArgument);
-  std::string truncated = kHostPrivate;
-  truncated.erase(truncated.find("UXjxEl4"), 40);
-  EXPECT_EQ(DropbearEd25519Key(truncated).error().code(), Code::kInvalidArgument);
-  // An RSA key's header: a valid openssh-key-v1 file, but not ed25519.
-  std::string rsa = "openssh-key-v1";
-  rsa.push_back('\0');
-  EXPECT_EQ(DropbearEd25519Key("-----BEGIN OPENSSH PRIVATE KEY-----\n" + Base64Encode(rsa) +
-                               "\n-----END OPENSSH PRIVATE KEY-----\n")
-                .error()
-                .code(),
-            Code::kInvalidArgument);
+// Golden: the key ssh-keygen made (kHostPrivate), rebuilt from its seed, gives
+// the same public line, and the dropbear file dropbearconvert made of it.
+TEST(SeedTest, HostKeyFromSeedMatchesSshKeygenAndDropbearconvert) {
+  SeedSpec s = ValidSpec();
+  EXPECT_EQ(s.host_key->OpensshPublicLine(), kHostPublic);
+  EXPECT_EQ(Base64Encode(SeedFiles(s).at("dropbear_ed25519_host_key")), kHostDropbearBase64);
+  // ssh-keygen's check words are random; everything else is the same bytes.
+  EXPECT_EQ(s.host_key->OpensshPrivateFile().size(), std::string(kHostPrivate).size());
 }
 
 TEST(SeedTest, CloudInitFilesDescribeTheSameConfig) {
@@ -172,7 +152,8 @@ TEST(SeedTest, CloudInitFilesDescribeTheSameConfig) {
   ASSERT_EQ(ud.rfind("#cloud-config\n", 0), 0u);
   auto cc = nlohmann::json::parse(ud.substr(ud.find('\n') + 1));
   EXPECT_EQ(cc["users"][0]["ssh_authorized_keys"][0], s.authorized_key);
-  EXPECT_EQ(cc["ssh_keys"]["ed25519_private"], s.host_key_ed25519_private);
+  EXPECT_EQ(cc["ssh_keys"]["ed25519_private"], s.host_key->OpensshPrivateFile());
+  EXPECT_EQ(cc["ssh_keys"]["ed25519_public"], kHostPublic);
   EXPECT_EQ(cc["write_files"][0]["content"], Base64Encode(s.user_data));
   EXPECT_EQ(files.at("warren-user-data"), s.user_data);
 }
@@ -216,14 +197,10 @@ TEST(SeedTest, WriteSeedIsoRefusesInvalidSpecWithoutRunning) {
 TEST(SeedTest, RealIsoHasCidataLabelAndFiles) {
   TempDir dir;
   RealRunner runner;
-  Result<SshKeyPair> host = GenerateEd25519KeyPair(runner, dir.path(), "host");
+  Result<Ed25519Key> host = Ed25519Key::Generate("host");
   ASSERT_TRUE(host.ok()) << host.error().ToString();
-  EXPECT_THAT(host->private_key, HasSubstr("BEGIN OPENSSH PRIVATE KEY"));
-  EXPECT_EQ(host->public_key.rfind("ssh-ed25519 ", 0), 0u);
-  EXPECT_EQ(host->public_key.find('\n'), std::string::npos);
   SeedSpec s = ValidSpec();
-  s.host_key_ed25519_private = host->private_key;
-  s.host_key_ed25519_public = host->public_key;
+  s.host_key = *host;
   fs::path out = dir.path() / "seed.iso";
   ASSERT_TRUE(WriteSeedIso(runner, s, out).ok());
   Result<std::string> info = RunAndCheck(runner, Argv({"isoinfo", "-d", "-i", out}));
@@ -234,26 +211,6 @@ TEST(SeedTest, RealIsoHasCidataLabelAndFiles) {
   EXPECT_THAT(*ls, HasSubstr("/warren.env"));
   EXPECT_THAT(*ls, HasSubstr("/network-config"));
   EXPECT_THAT(*ls, HasSubstr("/dropbear_ed25519_host_key"));
-}
-
-// Real tools: dropbear's own converter agrees with DropbearEd25519Key on a
-// fresh key (dropbear-bin is a build dependency, see scripts/install-deps.sh).
-TEST(SeedTest, DropbearKeyEqualsDropbearconvertOutput) {
-  TempDir dir;
-  RealRunner runner;
-  Result<SshKeyPair> host = GenerateEd25519KeyPair(runner, dir.path(), "host");
-  ASSERT_TRUE(host.ok()) << host.error().ToString();
-  std::ofstream(dir.path() / "openssh") << host->private_key;
-  fs::permissions(dir.path() / "openssh", fs::perms::owner_read | fs::perms::owner_write);
-  Result<std::string> conv =
-      RunAndCheck(runner, Argv({"dropbearconvert", "openssh", "dropbear", dir.path() / "openssh",
-                                dir.path() / "dropbear"}));
-  ASSERT_TRUE(conv.ok()) << conv.error().ToString();
-  std::ifstream in(dir.path() / "dropbear", std::ios::binary);
-  std::string want((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  Result<std::string> got = DropbearEd25519Key(host->private_key);
-  ASSERT_TRUE(got.ok()) << got.error().ToString();
-  EXPECT_EQ(Base64Encode(*got), Base64Encode(want));
 }
 
 TEST(DigestTest, KnownVectors) {

@@ -1,5 +1,5 @@
 // VmManager over fakes: FakeHypervisor, FakeTapSource, a fake wait_for_ssh, and
-// a FakeRunner that runs the real qemu-img, ssh-keygen and genisoimage unless a
+// a FakeRunner that runs the real qemu-img and genisoimage unless a
 // test injects a failure.
 #include "vm/vm_manager.h"
 
@@ -29,8 +29,7 @@ protected:
     std::ofstream(dir_.path() / "rootfs.raw").write("\0", 1);
     fs::resize_file(dir_.path() / "rootfs.raw", 1 << 20);
     std::ofstream(dir_.path() / "vmlinuz") << "kernel";
-    Result<SshKeyPair> client =
-        GenerateEd25519KeyPair(real_, dir_.path(), "warren-client");
+    Result<SshKeyPair> client = GenerateEd25519KeyPair("warren-client");
     ASSERT_TRUE(client.ok()) << client.error().ToString();
     client_key_ = client->public_key;
     Result<std::unique_ptr<Store>> store =
@@ -188,7 +187,7 @@ TEST_F(VmManagerTest, RejectsBadRequestsBeforeReserving) {
 }
 
 // Each create step fails in turn; every one rolls back to nothing.
-enum class FailAt { kDisk, kHostKey, kSeed, kTap, kLaunch, kSsh };
+enum class FailAt { kDisk, kSeed, kTap, kLaunch, kSsh };
 
 class VmCreateFailureTest : public VmManagerTest,
                             public ::testing::WithParamInterface<FailAt> {};
@@ -197,9 +196,6 @@ TEST_P(VmCreateFailureTest, RollsBackEverything) {
   switch (GetParam()) {
   case FailAt::kDisk:
     runner_.OnError({"qemu-img"}, Internal("injected qemu-img failure"));
-    break;
-  case FailAt::kHostKey:
-    runner_.OnError({"ssh-keygen"}, Internal("injected ssh-keygen failure"));
     break;
   case FailAt::kSeed:
     runner_.OnError({"genisoimage"}, Internal("injected genisoimage failure"));
@@ -231,8 +227,7 @@ TEST_P(VmCreateFailureTest, RollsBackEverything) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EachStep, VmCreateFailureTest,
-                         ::testing::Values(FailAt::kDisk, FailAt::kHostKey,
-                                           FailAt::kSeed, FailAt::kTap,
+                         ::testing::Values(FailAt::kDisk, FailAt::kSeed, FailAt::kTap,
                                            FailAt::kLaunch, FailAt::kSsh));
 
 TEST_F(VmManagerTest, CancelWhileWaitingForSshRollsBack) {

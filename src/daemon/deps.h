@@ -1,0 +1,120 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "dns/listen.h"
+#include "image/builder.h"
+#include "net/bridge.h"
+#include "net/nat_uplink.h"
+#include "net/netns.h"
+#include "net/tap_pool.h"
+#include "session/guest_socket.h"
+#include "session/guest_ssh.h"
+#include "sys/host_probe.h"
+#include "sys/runner.h"
+#include "vm/hypervisor.h"
+
+namespace warren {
+
+namespace rpc {
+class Dispatcher;
+struct Services;
+}  // namespace rpc
+
+// The host side of the VM network as the daemon drives it: the factories of
+// the network namespace, the bridge (and nat uplink), the TAP stock and the
+// sockets opened inside the namespace. RealHostNetwork (below) needs root;
+// tests/fakes/fake_host_network.h needs nothing. Implementations are
+// thread-safe; handles they return must not outlive them.
+class HostNetwork {
+ public:
+  virtual ~HostNetwork() = default;
+
+  // The VM namespace: `name` opened or created (isolated and nat modes), or
+  // the daemon's own namespace when `name` is empty (host mode).
+  virtual Result<NetnsHandle> OpenNetns(std::string_view name) = 0;
+  // Removes the namespace `name` made by OpenNetns. NotFound if absent.
+  virtual Status DeleteNetns(std::string_view name) = 0;
+
+  // The bridge carrying the gateway, made or repaired (idempotent).
+  virtual Status EnsureBridge(const NetnsHandle& ns, const BridgeConfig& bridge) = 0;
+  // nat mode's uplink, made or repaired / removed (both idempotent).
+  virtual Status EnsureUplink(const NetnsHandle& ns, const NatUplinkConfig& uplink) = 0;
+  virtual Status RemoveUplink(const NatUplinkConfig& uplink) = 0;
+
+  // The TAP stock on the bridge (not started: the daemon reaps, then Starts).
+  virtual Result<std::unique_ptr<TapStock>> CreateTapStock(const NetnsHandle& ns,
+                                                           TapPoolOptions options) = 0;
+
+  // TCP connections to guests (the SSH dialer's sockets), made inside `ns`,
+  // which must outlive the factory.
+  virtual SocketFactory GuestSockets(const NetnsHandle& ns) = 0;
+  // The guest-facing DNS listener: UDP + TCP bound to ip:port inside `ns`.
+  virtual Result<DnsListenSockets> BindGuestDns(const NetnsHandle& ns, const std::string& ip,
+                                                uint16_t port) = 0;
+};
+
+// The real one: named namespaces under /run/netns, netlink, tun, libnftables.
+class RealHostNetwork final : public HostNetwork {
+ public:
+  Result<NetnsHandle> OpenNetns(std::string_view name) override;
+  Status DeleteNetns(std::string_view name) override;
+  Status EnsureBridge(const NetnsHandle& ns, const BridgeConfig& bridge) override;
+  Status EnsureUplink(const NetnsHandle& ns, const NatUplinkConfig& uplink) override;
+  Status RemoveUplink(const NatUplinkConfig& uplink) override;
+  Result<std::unique_ptr<TapStock>> CreateTapStock(const NetnsHandle& ns,
+                                                   TapPoolOptions options) override;
+  SocketFactory GuestSockets(const NetnsHandle& ns) override;
+  Result<DnsListenSockets> BindGuestDns(const NetnsHandle& ns, const std::string& ip,
+                                        uint16_t port) override;
+};
+
+// The seed's guestDial / guestWaitForSSH: makes the daemon's GuestDialer over
+// sockets from `sockets` (HostNetwork::GuestSockets). Real: LibsshDialer.
+using GuestDialerFactory = std::function<std::unique_ptr<GuestDialer>(SocketFactory sockets)>;
+
+// The seed's waitForGuestSessionReady: what a create or start waits for before
+// the VM is "running" — the guest accepts an authenticated session with the
+// pinned host key. Real: `dialer.WaitForSsh(...)`. Returns OK when ready,
+// DeadlineExceeded at `deadline`, Cancelled when `stop` fires, or the dialer's
+// non-retryable errors.
+using GuestReadyWait =
+    std::function<Status(GuestDialer& dialer, const GuestEndpoint& endpoint,
+                         std::chrono::steady_clock::time_point deadline, std::stop_token stop)>;
+
+// The seed's requestHandler: the dispatcher every transport calls (the unix
+// socket server today, the web UI next), built from the subsystems handlers
+// may reach. Real: rpc::Dispatcher over rpc::AllMethods(services).
+using RequestHandlerFactory =
+    std::function<std::unique_ptr<rpc::Dispatcher>(const rpc::Services& services)>;
+
+// The seams the daemon runs on, injected at construction and owned by the
+// Daemon. Every one must be set (Daemon::Open CHECKs it): there is no
+// "empty means default". DaemonDeps::Real() builds the production set; daemon
+// tests build fakes and run as an ordinary user.
+struct DaemonDeps {
+  std::unique_ptr<Runner> runner;
+  std::unique_ptr<Clock> clock;
+  std::unique_ptr<HostProbe> host_probe;
+  // The seed's `imageBuild`. Real: DebianImageBuilder over `runner`.
+  std::unique_ptr<ImageBuilder> image_builder;
+  // QEMU. Real: QemuHypervisor.
+  std::unique_ptr<Hypervisor> hypervisor;
+  std::unique_ptr<HostNetwork> network;
+  GuestDialerFactory guest_dialer;
+  GuestReadyWait wait_for_guest_ready;
+  RequestHandlerFactory request_handler;
+
+  static DaemonDeps Real();
+  // CHECK-fails naming the first seam left unset.
+  void CheckComplete() const;
+};
+
+}  // namespace warren

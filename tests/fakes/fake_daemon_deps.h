@@ -1,0 +1,76 @@
+#pragma once
+
+#include <memory>
+
+#include "base/check.h"
+#include "daemon/deps.h"
+#include "fakes/fake_guest_dialer.h"
+#include "fakes/fake_host_network.h"
+#include "fakes/fake_host_probe.h"
+#include "fakes/fake_hypervisor.h"
+#include "fakes/fake_image_builder.h"
+#include "fakes/fake_runner.h"
+#include "rpc/dispatcher.h"
+#include "rpc/services.h"
+#include "sys/runner.h"
+
+namespace warren {
+
+// A complete DaemonDeps on fakes, so a whole Daemon (VMs included) opens as an
+// ordinary user: no namespace, bridge, TAP or QEMU is made. The runner runs
+// the real programs a create needs on files only (qemu-img, genisoimage)
+// unless a test scripts them. The raw pointers stay valid while the Daemon
+// that took `deps` lives.
+struct FakeDaemonDeps {
+  DaemonDeps deps;
+  FakeRunner* runner = nullptr;
+  FakeHostProbe* host_probe = nullptr;
+  FakeImageBuilder* image_builder = nullptr;
+  FakeHypervisor* hypervisor = nullptr;
+  FakeHostNetwork* network = nullptr;
+  FakeGuestDialer* dialer = nullptr;
+
+  explicit FakeDaemonDeps(KvmState kvm = KvmState::kPvm) {
+    auto runner_owned = std::make_unique<FakeRunner>();
+    runner = runner_owned.get();
+    runner->SetUnmatched([real = std::make_shared<RealRunner>()](const RunSpec& spec,
+                                                                 std::stop_token stop) {
+      return real->Run(spec, stop);
+    });
+    deps.runner = std::move(runner_owned);
+    deps.clock = std::make_unique<SystemClock>();
+    auto probe = std::make_unique<FakeHostProbe>();
+    probe->kvm = {kvm, "fake"};
+    host_probe = probe.get();
+    deps.host_probe = std::move(probe);
+    auto builder = std::make_unique<FakeImageBuilder>();
+    image_builder = builder.get();
+    deps.image_builder = std::move(builder);
+    auto hv = std::make_unique<FakeHypervisor>();
+    hypervisor = hv.get();
+    deps.hypervisor = std::move(hv);
+    auto net = std::make_unique<FakeHostNetwork>();
+    network = net.get();
+    deps.network = std::move(net);
+    // Made now so `dialer` is known; handed over once, when the daemon asks.
+    auto made = std::make_shared<std::unique_ptr<FakeGuestDialer>>(
+        std::make_unique<FakeGuestDialer>());
+    dialer = made->get();
+    deps.guest_dialer = [made](SocketFactory) -> std::unique_ptr<GuestDialer> {
+      CHECK(*made != nullptr);  // one dialer per daemon
+      return std::move(*made);
+    };
+    deps.wait_for_guest_ready = [](GuestDialer& dialer, const GuestEndpoint& endpoint,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   std::stop_token stop) -> Status {
+      return dialer.WaitForSsh(endpoint, deadline, std::move(stop)).status();
+    };
+    deps.request_handler = [](const rpc::Services& services) {
+      return std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
+    };
+  }
+  FakeDaemonDeps(const FakeDaemonDeps&) = delete;
+  FakeDaemonDeps& operator=(const FakeDaemonDeps&) = delete;
+};
+
+}  // namespace warren
