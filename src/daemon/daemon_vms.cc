@@ -206,6 +206,7 @@ Status Daemon::OpenDns() {
   DnsServerOptions opts;
   opts.zone.domain = config_.dns.domain;
   opts.zone.ns_ipv4 = ips.Gateway();
+  opts.rate_qps = static_cast<double>(config_.dns.rate_limit_qps);
 
   // Guests ask the gateway (their seed names it as resolver), port 53, in the
   // VM namespace.
