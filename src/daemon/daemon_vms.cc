@@ -70,10 +70,6 @@ std::vector<std::string> UpstreamsFrom(const std::string& configured) {
   return out;
 }
 
-bool IsLive(const std::string& state) {
-  return state == "starting" || state == "running" || state == "stopping";
-}
-
 }  // namespace
 
 std::string Daemon::NetnsName() const {
