@@ -205,19 +205,17 @@ void DnsServer::OnUdp(int fd) {
     size_t replies = 0;
     for (size_t i = 0; i < static_cast<size_t>(got); ++i) {
       const mmsghdr& m = b.in[i];
+      const std::string_view query(b.query[i].data(), m.msg_len);
+      const bool cut = (m.msg_hdr.msg_flags & MSG_TRUNC) != 0;  // by our buffer: malformed
       const bool admitted = Admit(SourceKey(b.from[i]));
-      if (admitted && !(m.msg_hdr.msg_flags & MSG_TRUNC) &&
-          MaybeForward(std::string_view(b.query[i].data(), m.msg_len), /*tcp=*/false, fd,
-                       &b.from[i], m.msg_hdr.msg_namelen)) {
+      if (admitted && !cut &&
+          MaybeForward(query, /*tcp=*/false, fd, &b.from[i], m.msg_hdr.msg_namelen)) {
         continue;
       }
-      // A query cut short by our buffer is as good as malformed.
-      const std::string_view query(b.query[i].data(), m.msg_len);
-      Result<std::string> reply =
-          (m.msg_hdr.msg_flags & MSG_TRUNC)
-              ? Result<std::string>(InvalidArgument("dns: oversized datagram"))
-          : admitted ? Respond(query, Transport::kUdp)
-                     : TruncatedReply(query, options_.max_udp);
+      // Over the source's limit: TC and no records, so a real resolver retries over TCP.
+      Result<std::string> reply = cut ? Result<std::string>(InvalidArgument("dns: oversized datagram"))
+                                  : admitted ? Respond(query, Transport::kUdp)
+                                             : TruncatedReply(query, options_.max_udp);
       if (!reply.ok()) {
         ++malformed_;
         continue;
