@@ -82,9 +82,17 @@ void List(CliContext& ctx) {
   std::cout << t.Render();
 }
 
+// Says so when a call waits for a VM another call or op holds (`vm.waiting`);
+// Ctrl-C ends the CLI, and with it the wait (the daemon sees the disconnect).
+void SayWhenWaiting(std::string_view method, const json& p) {
+  if (method != "vm.waiting") return;
+  std::cerr << "waiting for " << p.value("holder", "another call") << " on "
+            << p.value("vm", "the VM") << " to finish... (Ctrl-C to give up)\n";
+}
+
 // inspect, start: one call, the VM printed.
 void CallAndPrint(CliContext& ctx, const char* method, const json& params) {
-  Result<json> r = ctx.Call(method, params);
+  Result<json> r = ctx.Call(method, params, SayWhenWaiting);
   if (!r) return ctx.Fail(r.error());
   if (ctx.opts.json) return PrintJson(*r);
   PrintVm(*r);
@@ -92,7 +100,7 @@ void CallAndPrint(CliContext& ctx, const char* method, const json& params) {
 
 void Stop(CliContext& ctx, const char* method, const StopArgs& a) {
   json params = {{"name", a.name}, {"force", a.force}, {"timeout_s", a.timeout_s}};
-  Result<json> r = ctx.Call(method, params);
+  Result<json> r = ctx.Call(method, params, SayWhenWaiting);
   if (!r) return ctx.Fail(r.error());
   if (ctx.opts.json) return PrintJson(*r);
   if (std::string_view(method) == "vm.rm") {

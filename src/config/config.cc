@@ -167,6 +167,8 @@ const std::vector<Field>& Fields() {
       Str("dns", "upstreams", "Resolvers for other names in host/nat modes (\"IPv4[:port] ...\"; \"\" = /etc/resolv.conf).", &C::dns,
           &DnsConfig::upstreams, checks::Upstreams),
       Bool("dns", "enabled", "Serve DNS for VMs.", &C::dns, &DnsConfig::enabled),
+      Int("dns", "rate_limit_qps", "Per-source UDP queries/s answered in full (beyond: TC); 0 = no limit.",
+          &C::dns, &DnsConfig::rate_limit_qps, 0, 100'000'000),
 
       Str("images", "mirror", "Debian mirror URL (\"\" = the host's apt sources).", &C::images,
           &ImagesConfig::mirror, checks::MirrorUrl),

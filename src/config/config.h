@@ -65,6 +65,9 @@ struct DnsConfig {
   std::string host_listen = "127.0.0.1:5354";  // IPv4:port in the host namespace; port 0 = any
   std::string upstreams;  // "IPv4[:port] ..." for host/nat modes; "" = /etc/resolv.conf
   bool enabled = true;
+  // Per-source UDP queries/s beyond which replies are TC (retry over TCP); 0 = no limit.
+  // Only worth setting when host_listen is reachable from other machines.
+  int64_t rate_limit_qps = 0;  // 0 .. 100'000'000
 
   bool operator==(const DnsConfig&) const = default;
 };

@@ -80,10 +80,6 @@ class StockTapSource final : public TapSource {
   TapStock* const stock_;
 };
 
-bool IsLive(const std::string& state) {
-  return state == "starting" || state == "running" || state == "stopping";
-}
-
 }  // namespace
 
 std::string Daemon::NetnsName() const {
@@ -217,6 +213,7 @@ Status Daemon::OpenDns() {
   DnsServerOptions opts;
   opts.zone.domain = config_.dns.domain;
   opts.zone.ns_ipv4 = ips.Gateway();
+  opts.rate_qps = static_cast<double>(config_.dns.rate_limit_qps);
 
   // Guests ask the gateway (their seed names it as resolver), port 53, in the
   // VM namespace.

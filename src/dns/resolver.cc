@@ -232,19 +232,25 @@ Result<PktPtr> ParseQuery(std::string_view wire) {
   return PktPtr(raw);
 }
 
+// The response's header fields taken from the query (id, opcode, RD, CD) and its OPT.
+PktPtr NewResponse(const ldns_pkt* query, uint16_t max_udp) {
+  PktPtr resp(ldns_pkt_new());
+  ldns_pkt_set_id(resp.get(), ldns_pkt_id(query));
+  ldns_pkt_set_qr(resp.get(), true);
+  ldns_pkt_set_opcode(resp.get(), ldns_pkt_get_opcode(query));
+  ldns_pkt_set_rd(resp.get(), ldns_pkt_rd(query));
+  ldns_pkt_set_cd(resp.get(), ldns_pkt_cd(query));
+  if (ldns_pkt_edns(query)) ldns_pkt_set_edns_udp_size(resp.get(), max_udp);
+  return resp;
+}
+
 }  // namespace
 
 Result<std::string> Answer(std::string_view query_wire, const Zone& zone, const DnsRecords& records,
                            Transport transport, uint16_t max_udp) {
   ASSIGN_OR_RETURN(PktPtr query, ParseQuery(query_wire));
-  PktPtr resp(ldns_pkt_new());
-  ldns_pkt_set_id(resp.get(), ldns_pkt_id(query.get()));
-  ldns_pkt_set_qr(resp.get(), true);
-  ldns_pkt_set_opcode(resp.get(), ldns_pkt_get_opcode(query.get()));
-  ldns_pkt_set_rd(resp.get(), ldns_pkt_rd(query.get()));
-  ldns_pkt_set_cd(resp.get(), ldns_pkt_cd(query.get()));
+  PktPtr resp = NewResponse(query.get(), max_udp);
   const bool edns = ldns_pkt_edns(query.get());
-  if (edns) ldns_pkt_set_edns_udp_size(resp.get(), max_udp);
 
   const ldns_rr_list* questions = ldns_pkt_question(query.get());
   if (ldns_pkt_get_opcode(query.get()) != LDNS_PACKET_QUERY) {
@@ -275,6 +281,18 @@ Result<std::string> Answer(std::string_view query_wire, const Zone& zone, const 
     }
   }
   return wire;
+}
+
+Result<std::string> TruncatedReply(std::string_view query_wire, uint16_t max_udp) {
+  ASSIGN_OR_RETURN(PktPtr query, ParseQuery(query_wire));
+  PktPtr resp = NewResponse(query.get(), max_udp);
+  const ldns_rr_list* questions = ldns_pkt_question(query.get());
+  if (ldns_rr_list_rr_count(questions) == 1) {
+    ldns_pkt_push_rr(resp.get(), LDNS_SECTION_QUESTION,
+                     ldns_rr_clone(ldns_rr_list_rr(questions, 0)));
+  }
+  ldns_pkt_set_tc(resp.get(), true);
+  return ToWire(resp.get());
 }
 
 bool IsOutsideZone(std::string_view query_wire, const Zone& zone, const DnsRecords& records) {

@@ -44,6 +44,11 @@ inline constexpr uint16_t kDefaultMaxUdp = 1232;
 Result<std::string> Answer(std::string_view query_wire, const Zone& zone, const DnsRecords& records,
                            Transport transport, uint16_t max_udp);
 
+// The reply to a UDP query the server will not answer in full (over its rate limit): the
+// question echoed, TC set, no records, so a real resolver retries over TCP. The same
+// InvalidArgument as Answer() for what must be dropped.
+Result<std::string> TruncatedReply(std::string_view query_wire, uint16_t max_udp);
+
 // True when the query parses and names something Answer() would refuse as outside the
 // zone (neither <domain> nor a VM's reverse name): what DnsServer forwards upstream.
 bool IsOutsideZone(std::string_view query_wire, const Zone& zone, const DnsRecords& records);

@@ -17,8 +17,7 @@ namespace {
 // Datagrams per recvmmsg/sendmmsg: one syscall pair per batch instead of per query.
 constexpr size_t kUdpBatch = 32;
 constexpr size_t kUdpRounds = 4;       // batches per wakeup, for fairness across sockets
-constexpr size_t kMaxUdpQuery = 4096;  // larger UDP queries are dropped (real ones are < 512) //
-                                       // datagrams per wakeup, for fairness across sockets
+constexpr size_t kMaxUdpQuery = 4096;  // larger UDP queries are dropped (real ones are < 512)
 constexpr size_t kMaxPendingOut = 64 * 1024;  // unsent TCP replies before we give up on a peer
 constexpr size_t kMaxDatagram = 65536;
 constexpr int kTickMs = 200;  // how often idle TCP connections are checked
@@ -162,6 +161,7 @@ void DnsServer::Loop() {
 
 bool DnsServer::Admit(const std::string& source) {
   if (options_.rate_qps <= 0) return true;
+  const double burst = std::max(1.0, options_.rate_qps);  // one second's worth
   const auto now = clock_->Monotonic();
   auto it = buckets_.find(source);
   if (it == buckets_.end()) {
@@ -169,15 +169,15 @@ bool DnsServer::Admit(const std::string& source) {
       // Full buckets belong to sources that went quiet: forgetting them changes nothing.
       std::erase_if(buckets_, [&](const auto& kv) {
         double elapsed = std::chrono::duration<double>(now - kv.second.last).count();
-        return kv.second.tokens + elapsed * options_.rate_qps >= options_.rate_burst;
+        return kv.second.tokens + elapsed * options_.rate_qps >= burst;
       });
       if (buckets_.size() >= options_.max_rate_sources) buckets_.clear();
     }
-    it = buckets_.emplace(source, Bucket{options_.rate_burst, now}).first;
+    it = buckets_.emplace(source, Bucket{burst, now}).first;
   }
   Bucket& b = it->second;
   double elapsed = std::chrono::duration<double>(now - b.last).count();
-  b.tokens = std::min(options_.rate_burst, b.tokens + std::max(0.0, elapsed) * options_.rate_qps);
+  b.tokens = std::min(burst, b.tokens + std::max(0.0, elapsed) * options_.rate_qps);
   b.last = now;
   if (b.tokens < 1) {
     ++rate_limited_;
@@ -205,17 +205,17 @@ void DnsServer::OnUdp(int fd) {
     size_t replies = 0;
     for (size_t i = 0; i < static_cast<size_t>(got); ++i) {
       const mmsghdr& m = b.in[i];
-      if (!Admit(SourceKey(b.from[i]))) continue;
-      if (!(m.msg_hdr.msg_flags & MSG_TRUNC) &&
-          MaybeForward(std::string_view(b.query[i].data(), m.msg_len), /*tcp=*/false, fd,
-                       &b.from[i], m.msg_hdr.msg_namelen)) {
+      const std::string_view query(b.query[i].data(), m.msg_len);
+      const bool cut = (m.msg_hdr.msg_flags & MSG_TRUNC) != 0;  // by our buffer: malformed
+      const bool admitted = Admit(SourceKey(b.from[i]));
+      if (admitted && !cut &&
+          MaybeForward(query, /*tcp=*/false, fd, &b.from[i], m.msg_hdr.msg_namelen)) {
         continue;
       }
-      // A query cut short by our buffer is as good as malformed.
-      Result<std::string> reply =
-          (m.msg_hdr.msg_flags & MSG_TRUNC)
-              ? Result<std::string>(InvalidArgument("dns: oversized datagram"))
-              : Respond(std::string_view(b.query[i].data(), m.msg_len), Transport::kUdp);
+      // Over the source's limit: TC and no records, so a real resolver retries over TCP.
+      Result<std::string> reply = cut ? Result<std::string>(InvalidArgument("dns: oversized datagram"))
+                                  : admitted ? Respond(query, Transport::kUdp)
+                                             : TruncatedReply(query, options_.max_udp);
       if (!reply.ok()) {
         ++malformed_;
         continue;
@@ -234,10 +234,7 @@ void DnsServer::OnUdp(int fd) {
 
 void DnsServer::OnAccept(int fd) {
   for (;;) {
-    sockaddr_storage peer{};
-    socklen_t peer_len = sizeof(peer);
-    int conn =
-        accept4(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int conn = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (conn < 0) return;
     if (conns_.size() >= options_.max_tcp_connections) {
       ++tcp_rejected_;  // before close(), which the peer can observe
@@ -246,7 +243,6 @@ void DnsServer::OnAccept(int fd) {
     }
     Conn c;
     c.fd = UniqueFd(conn);
-    c.source = SourceKey(peer);
     c.last_active = clock_->Monotonic();
     conns_.emplace(conn, std::move(c));
     Watch(conn, Kind::kConn, EPOLLIN);
@@ -280,7 +276,7 @@ bool DnsServer::ServeBuffered(Conn& c) {
     if (len == 0 || len > options_.max_tcp_message) return false;
     if (c.in.size() < 2 + len) return true;
     std::string_view msg(c.in.data() + 2, len);
-    if (Admit(c.source) && !MaybeForward(msg, /*tcp=*/true, c.fd.get(), nullptr, 0)) {
+    if (!MaybeForward(msg, /*tcp=*/true, c.fd.get(), nullptr, 0)) {
       Result<std::string> reply = Respond(msg, Transport::kTcp);
       if (!reply.ok()) {
         ++malformed_;

@@ -29,10 +29,14 @@ struct DnsServerOptions {
   size_t max_tcp_connections = 64;
   std::chrono::milliseconds tcp_idle_timeout{10'000};
   size_t max_tcp_message = 4096;
-  // Per-source-IP token bucket over UDP and TCP queries: `rate_qps` refill per second up to
-  // `rate_burst`; queries beyond it are dropped unanswered. rate_qps == 0 disables it.
-  double rate_qps = 200;
-  double rate_burst = 400;
+  // Optional per-source-IP limit on UDP queries (config dns.rate_limit_qps), for a host
+  // listener bound to an address other hosts can reach: a token bucket refilled at
+  // `rate_qps` per second holding one second's worth. A query beyond it is answered with
+  // TC set and empty sections (never silently dropped): a real resolver retries over TCP,
+  // which a spoofed source cannot, and which is not limited (connections are bounded
+  // above). 0, the default, is no limit: the loopback and VM-namespace listeners need none,
+  // and any limit there only slows legitimate tools (dnsperf, busy guests).
+  double rate_qps = 0;
   size_t max_rate_sources = 4096;  // bucket table bound; idle (full) buckets are evicted
   // Responses remembered per distinct question (see AnswerCache); 0 disables.
   size_t answer_cache_entries = 4096;
@@ -47,9 +51,9 @@ struct DnsServerOptions {
 
 // Counters for tests, `doctor` and logs. Monotonic since Start().
 struct DnsServerStats {
-  uint64_t answered = 0;
+  uint64_t answered = 0;      // replies sent (TC replies over the rate limit included)
   uint64_t malformed = 0;     // dropped: Answer() refused to parse
-  uint64_t rate_limited = 0;  // dropped: over the source's bucket
+  uint64_t rate_limited = 0;  // over the source's bucket: answered with TC
   uint64_t tcp_rejected = 0;  // connections closed at accept (over the bound)
   uint64_t forwarded = 0;     // queries sent upstream
 };
@@ -79,7 +83,6 @@ class DnsServer {
   struct Conn {
     UniqueFd fd;
     std::string in, out;
-    std::string source;  // peer address bytes, the rate-limit key
     std::chrono::steady_clock::time_point last_active;
   };
   struct Bucket {

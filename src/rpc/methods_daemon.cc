@@ -19,7 +19,7 @@ nlohmann::json StatusJson(const Services& s) {
     Result<std::vector<VmRecord>> vms = s.vms->List();
     if (vms.ok()) {
       size_t running = 0;
-      for (const VmRecord& vm : *vms) running += vm.state == "running";
+      for (const VmRecord& vm : *vms) running += vm.state == VmState::kRunning;
       counts["vms"] = vms->size();
       counts["vms_running"] = running;
     }

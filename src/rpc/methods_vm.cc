@@ -94,9 +94,18 @@ struct PromoteParams {
   }
 };
 
-// image.promote: the VM's lock (ExportDisk), then the image lock (inside
-// RegisterImage), as the seed orders them.
-Result<json> Promote(const Services& s, const PromoteParams& r, std::stop_token stop) {
+// How a call waits for a VM's lock: cancellable ($/cancel, disconnect), and the
+// client hears `vm.waiting` {vm, holder} while another call or op holds it.
+LockWait ClientWait(CallContext& ctx, const std::string& vm) {
+  return {ctx.stop, [&ctx, vm](const std::string& holder) {
+            if (ctx.notify) (void)ctx.notify("vm.waiting", json{{"vm", vm}, {"holder", holder}});
+          }};
+}
+
+// image.promote: the VM's lock to check and mark it (ExportDisk), then the copy
+// and the image lock (inside RegisterImage) without it.
+Result<json> Promote(const Services& s, const PromoteParams& r, CallContext& ctx) {
+  std::stop_token stop = ctx.stop;
   json out;
   RETURN_IF_ERROR(s.vms->ExportDisk(
       r.vm,
@@ -114,7 +123,7 @@ Result<json> Promote(const Services& s, const PromoteParams& r, std::stop_token 
         out = ImageInfoToJson(info);
         return Status::Ok();
       },
-      stop));
+      ClientWait(ctx, r.vm)));
   return out;
 }
 
@@ -193,31 +202,32 @@ std::vector<MethodRow> VmMethods(const Services& s) {
                           }),
       Method<NameRequest>("vm.start", Mutation::kMutating,
                           [s](const NameRequest& r, CallContext& ctx) -> Result<json> {
-                            RETURN_IF_ERROR(s.vms->StartVM(r.name, ctx.stop));
+                            RETURN_IF_ERROR(s.vms->StartVM(r.name, ClientWait(ctx, r.name)));
                             ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
                             return VmJson(s, vm);
                           }),
       Method<StopParams>("vm.stop", Mutation::kMutating,
-                         [s](const StopParams& r, CallContext&) -> Result<json> {
-                           RETURN_IF_ERROR(s.vms->StopVM(r.name, r.force, seconds(r.timeout_s)));
+                         [s](const StopParams& r, CallContext& ctx) -> Result<json> {
+                           RETURN_IF_ERROR(s.vms->StopVM(r.name, r.force, seconds(r.timeout_s),
+                                                         ClientWait(ctx, r.name)));
                            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
                            return VmJson(s, vm);
                          }),
       Method<StopParams>("vm.restart", Mutation::kMutating,
                          [s](const StopParams& r, CallContext& ctx) -> Result<json> {
                            RETURN_IF_ERROR(
-                               s.vms->RestartVM(r.name, seconds(r.timeout_s), ctx.stop));
+                               s.vms->RestartVM(r.name, seconds(r.timeout_s), ClientWait(ctx, r.name)));
                            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
                            return VmJson(s, vm);
                          }),
       Method<StopParams>("vm.rm", Mutation::kMutating,
-                         [vms](const StopParams& r, CallContext&) -> Result<json> {
-                           RETURN_IF_ERROR(vms->DeleteVM(r.name, r.force));
+                         [vms](const StopParams& r, CallContext& ctx) -> Result<json> {
+                           RETURN_IF_ERROR(vms->DeleteVM(r.name, r.force, ClientWait(ctx, r.name)));
                            return json{{"name", r.name}, {"removed", true}};
                          }),
       Method<PromoteParams>("image.promote", Mutation::kMutating,
                             [s](const PromoteParams& r, CallContext& ctx) -> Result<json> {
-                              return Promote(s, r, ctx.stop);
+                              return Promote(s, r, ctx);
                             }),
       Method<LogsParams>("vm.logs", Mutation::kReadOnly,
                          [vms](const LogsParams& r, CallContext& ctx) -> Result<json> {

@@ -48,8 +48,17 @@ struct ImageRecord {
   bool operator==(const ImageRecord&) const = default;
 };
 
-// A VM (see vm/vm_manager.h). `state` is one of "creating", "starting", "running",
-// "stopping", "stopped", "failed"; `step` is the last create step done (for
+// A VM's lifecycle phase (see vm/vm_manager.h for the transitions). The store
+// and JSON spell it VmStateName's way; those strings are the stable ones.
+enum class VmState { kCreating, kStarting, kRunning, kStopping, kStopped, kFailed };
+// "creating", "starting", "running", "stopping", "stopped", "failed".
+std::string_view VmStateName(VmState state);
+// The inverse of VmStateName; false for any other text.
+bool ParseVmState(std::string_view text, VmState* state);
+// Starting, running or stopping: a QEMU process may exist for it.
+bool IsLive(VmState state);
+
+// A VM (see vm/vm_manager.h). `step` is the last create step done (for
 // rollback after a crash). `ip` is the VM's guest IP lease: unique, released
 // with the row. `tap` is the TAP it holds ("" when none), `pid` its QEMU (0 = none).
 struct VmRecord {
@@ -59,7 +68,7 @@ struct VmRecord {
   int64_t cpus = 1;
   int64_t memory_mib = 512;
   int64_t disk_gib = 4;
-  std::string state = "creating";
+  VmState state = VmState::kCreating;
   std::string step;
   std::string ip;
   std::string mac;

@@ -3,6 +3,7 @@
 // statement.
 #include <sqlite3.h>
 
+#include "base/check.h"
 #include "store/statement.h"
 #include "store/store.h"
 
@@ -22,7 +23,8 @@ VmRecord ReadVm(const Statement &st) {
   vm.cpus = st.ColumnInt(3);
   vm.memory_mib = st.ColumnInt(4);
   vm.disk_gib = st.ColumnInt(5);
-  vm.state = st.ColumnText(6);
+  // The schema's CHECK constraint admits only VmStateName's strings.
+  CHECK(ParseVmState(st.ColumnText(6), &vm.state));
   vm.step = st.ColumnText(7);
   vm.ip = st.ColumnText(8);
   vm.mac = st.ColumnText(9);
@@ -40,7 +42,7 @@ void BindVmFields(Statement &st, const VmRecord &vm, int first) {
       .Bind(first + 2, vm.cpus)
       .Bind(first + 3, vm.memory_mib)
       .Bind(first + 4, vm.disk_gib)
-      .Bind(first + 5, vm.state)
+      .Bind(first + 5, VmStateName(vm.state))
       .Bind(first + 6, vm.step)
       .Bind(first + 7, vm.ip)
       .Bind(first + 8, vm.mac)
@@ -56,6 +58,34 @@ Status VmNotFound(std::string_view what) {
 }
 
 } // namespace
+
+std::string_view VmStateName(VmState state) {
+  switch (state) {
+  case VmState::kCreating: return "creating";
+  case VmState::kStarting: return "starting";
+  case VmState::kRunning: return "running";
+  case VmState::kStopping: return "stopping";
+  case VmState::kStopped: return "stopped";
+  case VmState::kFailed: return "failed";
+  }
+  return "failed"; // unreachable: every enumerator is named above
+}
+
+bool ParseVmState(std::string_view text, VmState *state) {
+  for (VmState s : {VmState::kCreating, VmState::kStarting, VmState::kRunning,
+                    VmState::kStopping, VmState::kStopped, VmState::kFailed}) {
+    if (VmStateName(s) == text) {
+      *state = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsLive(VmState state) {
+  return state == VmState::kStarting || state == VmState::kRunning ||
+         state == VmState::kStopping;
+}
 
 Status Tx::InsertVm(const VmRecord &vm) {
   for (const std::string *key : {&vm.name, &vm.id}) {

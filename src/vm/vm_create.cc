@@ -81,7 +81,7 @@ Result<VmRecord> VmManager::Reserve(const CreateRequest &request) {
   vm.cpus = request.cpus;
   vm.memory_mib = request.memory_mib;
   vm.disk_gib = request.disk_gib;
-  vm.state = "creating";
+  vm.state = VmState::kCreating;
   vm.step = "reserved";
   vm.created_ms = deps_.clock->NowUnixMillis();
   MutexLock lock(&create_mu_);
@@ -106,8 +106,9 @@ Result<VmRecord> VmManager::Reserve(const CreateRequest &request) {
 
 Result<nlohmann::json> VmManager::RunCreate(const std::string &id,
                                             OpContext &ctx) {
-  std::shared_ptr<Mutex> vm_mu = vm_locks_.For(id);
-  MutexLock lock(vm_mu.get());
+  std::shared_ptr<VmLock> vm_lock = vm_locks_.For(id);
+  vm_lock->Lock("vm.create");
+  VmLockHold hold(vm_lock.get());
   ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(id));
   Status st = CreateSteps(vm, ctx);
   if (!st.ok()) {

@@ -22,16 +22,12 @@ Result<std::string> ReadFirstLine(const std::filesystem::path &path) {
   return line;
 }
 
-bool IsLive(const std::string &state) {
-  return state == "starting" || state == "running" || state == "stopping";
-}
-
 } // namespace
 
 Status VmManager::Save(const VmRecord &vm) {
   RETURN_IF_ERROR(
       deps_.store->Transaction([&](Tx &tx) { return tx.UpdateVm(vm); }));
-  if (vm.state == "creating" && deps_.hooks.create_step)
+  if (vm.state == VmState::kCreating && deps_.hooks.create_step)
     deps_.hooks.create_step(vm.name, vm.step);
   return Status::Ok();
 }
@@ -72,7 +68,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
     if (ctx != nullptr)
       ctx->Progress(step, fraction);
   };
-  const bool creating = vm.state == "creating";
+  const bool creating = vm.state == VmState::kCreating;
   ASSIGN_OR_RETURN(ImageBoot image, deps_.images(vm.image));
   ASSIGN_OR_RETURN(std::string host_key,
                    ReadFirstLine(Dir(vm) / "host_key.pub"));
@@ -93,7 +89,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   if (creating) {
     vm.step = "tap";
   } else {
-    vm.state = "starting";
+    vm.state = VmState::kStarting;
   }
   RETURN_IF_ERROR(Save(vm));
   if (stop.stop_requested())
@@ -159,7 +155,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
                          "\" exited during boot; see `warren vm logs " +
                          vm.name + "`");
     }
-    vm.state = "running";
+    vm.state = VmState::kRunning;
     vm.step = creating ? "ready" : vm.step;
     vm.error.clear();
     return tx.UpdateVm(vm);
@@ -171,7 +167,7 @@ Status VmManager::Halt(VmRecord &vm, bool force,
   if (deps_.hooks.guest_down)
     deps_.hooks.guest_down(vm.name);
   if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
-    vm.state = "stopping";
+    vm.state = VmState::kStopping;
     RETURN_IF_ERROR(Save(vm));
     Status st = force ? proc->Kill() : proc->Stop(timeout);
     if (!st.ok()) {
@@ -184,7 +180,7 @@ Status VmManager::Halt(VmRecord &vm, bool force,
     vm.tap.clear();
   }
   vm.pid = 0;
-  vm.state = "stopped";
+  vm.state = VmState::kStopped;
   return Save(vm);
 }
 
@@ -204,10 +200,10 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
       return Status::Ok(); // a newer boot, or already handled
     name = vm.name;
     vm.pid = 0;
-    bool clean = exit.stop_requested || vm.state == "stopping" ||
+    bool clean = exit.stop_requested || vm.state == VmState::kStopping ||
                  (exit.status_known && exit.exit_code == 0);
-    if (vm.state != "creating")
-      vm.state = clean ? "stopped" : "failed";
+    if (vm.state != VmState::kCreating)
+      vm.state = clean ? VmState::kStopped : VmState::kFailed;
     if (!clean) {
       vm.error =
           exit.term_signal != 0
@@ -226,9 +222,10 @@ Result<std::set<std::string>> VmManager::Recover() {
   ASSIGN_OR_RETURN(std::vector<VmRecord> vms, deps_.store->ListVms());
   std::set<std::string> owned;
   for (VmRecord &vm : vms) {
-    std::shared_ptr<Mutex> vm_mu = vm_locks_.For(vm.id);
-    MutexLock lock(vm_mu.get());
-    if (vm.state == "creating") {
+    std::shared_ptr<VmLock> vm_lock = vm_locks_.For(vm.id);
+    vm_lock->Lock("daemon start (recover)");
+    VmLockHold hold(vm_lock.get());
+    if (vm.state == VmState::kCreating) {
       spdlog::info("vm {}: rolling back a create interrupted at \"{}\"",
                    vm.name, vm.step);
       RollbackCreate(vm);
@@ -244,7 +241,7 @@ Result<std::set<std::string>> VmManager::Recover() {
           });
       if (proc.ok()) {
         PutProcess(vm.id, std::move(*proc));
-        vm.state = "running";
+        vm.state = VmState::kRunning;
         RETURN_IF_ERROR(Save(vm));
         if (!vm.tap.empty())
           owned.insert(vm.tap);
@@ -260,7 +257,7 @@ Result<std::set<std::string>> VmManager::Recover() {
       vm.tap.clear();
     }
     if (IsLive(vm.state))
-      vm.state = "stopped";
+      vm.state = VmState::kStopped;
     vm.pid = 0;
     RETURN_IF_ERROR(Save(vm));
   }

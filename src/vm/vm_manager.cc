@@ -9,10 +9,6 @@
 namespace warren {
 namespace {
 
-bool IsLiveState(const std::string &state) {
-  return state == "starting" || state == "running" || state == "stopping";
-}
-
 Status BeingCreated(const VmRecord &vm) {
   return FailedPrecondition(
       "VM \"" + vm.name +
@@ -28,7 +24,7 @@ nlohmann::json VmRecordToJson(const VmRecord &vm) {
                         {"cpus", vm.cpus},
                         {"memory_mib", vm.memory_mib},
                         {"disk_gib", vm.disk_gib},
-                        {"state", vm.state},
+                        {"state", VmStateName(vm.state)},
                         {"step", vm.step},
                         {"ip", vm.ip},
                         {"mac", vm.mac},
@@ -66,76 +62,107 @@ VmManager::~VmManager() {
   procs.clear();
 }
 
-Status VmManager::WithVmLock(std::string_view name_or_id,
+Status VmManager::WithVmLock(std::string_view name_or_id, std::string holder,
+                             const LockWait &wait,
                              const std::function<Status(VmRecord &)> &fn) {
   ASSIGN_OR_RETURN(VmRecord found, deps_.store->GetVm(name_or_id));
-  std::shared_ptr<Mutex> vm_mu = vm_locks_.For(found.id);
-  MutexLock lock(vm_mu.get());
+  std::shared_ptr<VmLock> vm_lock = vm_locks_.For(found.id);
+  const std::string what = holder;
+  if (!vm_lock->LockOrCancel(std::move(holder), wait)) {
+    const std::string by = vm_lock->holder();
+    return Cancelled(what + " on VM \"" + found.name +
+                     "\" was cancelled while waiting for " +
+                     (by.empty() ? "its lock" : by + " to finish") +
+                     "; nothing was changed");
+  }
+  VmLockHold hold(vm_lock.get());
   // Re-read under the lock: the VM may have changed or gone while we waited.
   ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(found.id));
   return fn(vm);
 }
 
-Status VmManager::WithSettledVmLock(std::string_view name,
+Status VmManager::WithSettledVmLock(std::string_view name, std::string holder,
+                                    const LockWait &wait,
                                     const std::function<Status(VmRecord &)> &fn) {
   // Refused before waiting for the VM's lock, which its create op holds until
   // done, and again under the lock in case a create began meanwhile.
   ASSIGN_OR_RETURN(VmRecord pre, deps_.store->GetVm(name));
-  if (pre.state == "creating")
+  if (pre.state == VmState::kCreating)
     return BeingCreated(pre);
-  return WithVmLock(name, [&](VmRecord &vm) -> Status {
-    if (vm.state == "creating")
+  return WithVmLock(name, std::move(holder), wait, [&](VmRecord &vm) -> Status {
+    if (vm.state == VmState::kCreating)
       return BeingCreated(vm);
     return fn(vm);
   });
 }
 
-Status VmManager::StartVM(std::string_view name, std::stop_token stop) {
-  return WithSettledVmLock(name, [&](VmRecord &vm) -> Status {
-    if (IsLiveState(vm.state)) {
-      return FailedPrecondition("VM \"" + vm.name + "\" is already " +
-                                vm.state);
-    }
-    Status st = Boot(vm, stop, nullptr);
-    if (st.ok())
-      return st;
-    // Leave it failed, holding nothing.
-    if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id))
-      (void)proc->Kill();
-    if (!vm.tap.empty() && deps_.taps->Release(vm.tap).ok())
-      vm.tap.clear();
-    vm.pid = 0;
-    vm.state = "failed";
-    vm.error = st.ToString();
-    Status saved = Save(vm);
-    if (!saved.ok())
-      spdlog::error("vm {}: record failed start: {}", vm.name,
-                    saved.ToString());
+Status VmManager::NotExportingLocked(const VmRecord &vm) {
+  MutexLock lock(&exporting_mu_);
+  if (!exporting_.contains(vm.id))
+    return Status::Ok();
+  return FailedPrecondition("VM \"" + vm.name +
+                            "\" is being promoted to an image (its disk is "
+                            "being copied); wait for `warren image promote` "
+                            "to finish or cancel it");
+}
+
+Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
+  if (IsLive(vm.state)) {
+    return FailedPrecondition("VM \"" + vm.name + "\" is already " +
+                              std::string(VmStateName(vm.state)));
+  }
+  RETURN_IF_ERROR(NotExportingLocked(vm));
+  Status st = Boot(vm, stop, nullptr);
+  if (st.ok())
     return st;
+  // Leave it failed, holding nothing.
+  if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id))
+    (void)proc->Kill();
+  if (!vm.tap.empty() && deps_.taps->Release(vm.tap).ok())
+    vm.tap.clear();
+  vm.pid = 0;
+  vm.state = VmState::kFailed;
+  vm.error = st.ToString();
+  Status saved = Save(vm);
+  if (!saved.ok())
+    spdlog::error("vm {}: record failed start: {}", vm.name, saved.ToString());
+  return st;
+}
+
+Status VmManager::StartVM(std::string_view name, const LockWait &wait) {
+  return WithSettledVmLock(name, "vm.start", wait, [&](VmRecord &vm) {
+    return StartLocked(vm, wait.stop);
   });
 }
 
 Status VmManager::StopVM(std::string_view name, bool force,
-                         std::chrono::milliseconds timeout) {
-  return WithSettledVmLock(name, [&](VmRecord &vm) -> Status {
+                         std::chrono::milliseconds timeout,
+                         const LockWait &wait) {
+  return WithSettledVmLock(name, "vm.stop", wait, [&](VmRecord &vm) {
     return Halt(vm, force, timeout);
   });
 }
 
 Status VmManager::RestartVM(std::string_view name,
                             std::chrono::milliseconds timeout,
-                            std::stop_token stop) {
-  RETURN_IF_ERROR(StopVM(name, /*force=*/false, timeout));
-  return StartVM(name, stop);
+                            const LockWait &wait) {
+  return WithSettledVmLock(name, "vm.restart", wait, [&](VmRecord &vm) {
+    RETURN_IF_ERROR(NotExportingLocked(vm));
+    RETURN_IF_ERROR(Halt(vm, /*force=*/false, timeout));
+    return StartLocked(vm, wait.stop);
+  });
 }
 
-Status VmManager::DeleteVM(std::string_view name, bool force) {
-  return WithSettledVmLock(name, [&](VmRecord &vm) -> Status {
-    if (IsLiveState(vm.state) && !force) {
-      return FailedPrecondition("VM \"" + vm.name + "\" is " + vm.state +
+Status VmManager::DeleteVM(std::string_view name, bool force,
+                           const LockWait &wait) {
+  return WithSettledVmLock(name, "vm.rm", wait, [&](VmRecord &vm) -> Status {
+    if (IsLive(vm.state) && !force) {
+      return FailedPrecondition("VM \"" + vm.name + "\" is " +
+                                std::string(VmStateName(vm.state)) +
                                 "; stop it first (`warren vm stop " + vm.name +
                                 "`) or use --force");
     }
+    RETURN_IF_ERROR(NotExportingLocked(vm));
     if (deps_.hooks.guest_down)
       deps_.hooks.guest_down(vm.name);
     if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
@@ -172,39 +199,55 @@ Result<std::filesystem::path> VmManager::LogPath(std::string_view name) {
 }
 
 Status VmManager::ExportDisk(std::string_view name, const PublishDisk &publish,
-                             std::stop_token stop) {
-  return WithSettledVmLock(name, [&](VmRecord &vm) -> Status {
-    if (vm.state != "stopped" && vm.state != "failed") {
-      return FailedPrecondition("VM \"" + vm.name + "\" is " + vm.state +
-                                "; stop it first (`warren vm stop " + vm.name +
-                                "`) so its disk is consistent");
-    }
-    ASSIGN_OR_RETURN(ImageBoot boot, deps_.images(vm.image));
-    const std::filesystem::path raw = Dir(vm) / "promote.raw";
-    RunSpec run;
-    run.argv = {"qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw",
-                (Dir(vm) / "disk.qcow2").string(), raw.string()};
-    run.timeout = std::chrono::minutes(30);
-    Status st = RunAndCheck(*deps_.runner, run, stop)
-                    .status()
-                    .Annotate("flatten the disk of " + vm.name);
-    if (st.ok())
-      st = publish(vm, boot, raw);
-    std::error_code ec;
-    std::filesystem::remove(raw, ec);
-    return st;
-  });
+                             const LockWait &wait) {
+  // Under the lock: check, mark exporting, snapshot what the copy needs. The
+  // copy itself runs without it; the mark keeps start/restart/rm (the only
+  // writers of the disk) away until it is done.
+  VmRecord vm;
+  ImageBoot boot;
+  RETURN_IF_ERROR(WithSettledVmLock(
+      name, "image.promote", wait, [&](VmRecord &locked) -> Status {
+        if (locked.state != VmState::kStopped &&
+            locked.state != VmState::kFailed) {
+          return FailedPrecondition(
+              "VM \"" + locked.name + "\" is " +
+              std::string(VmStateName(locked.state)) +
+              "; stop it first (`warren vm stop " + locked.name +
+              "`) so its disk is consistent");
+        }
+        RETURN_IF_ERROR(NotExportingLocked(locked));
+        ASSIGN_OR_RETURN(boot, deps_.images(locked.image));
+        MutexLock lock(&exporting_mu_);
+        exporting_.insert(locked.id);
+        vm = locked;
+        return Status::Ok();
+      }));
+  const std::filesystem::path raw = Dir(vm) / "promote.raw";
+  RunSpec run;
+  run.argv = {"qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw",
+              (Dir(vm) / "disk.qcow2").string(), raw.string()};
+  run.timeout = std::chrono::minutes(30);
+  Status st = RunAndCheck(*deps_.runner, run, wait.stop)
+                  .status()
+                  .Annotate("flatten the disk of " + vm.name);
+  if (st.ok())
+    st = publish(vm, boot, raw);
+  std::error_code ec;
+  std::filesystem::remove(raw, ec);
+  MutexLock lock(&exporting_mu_);
+  exporting_.erase(vm.id);
+  return st;
 }
 
 Result<GuestTarget> VmManager::SshTarget(std::string_view name) {
   ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(name));
-  if (vm.state == "creating" || vm.state == "starting") {
-    return Unavailable("VM \"" + vm.name + "\" is still booting (" + vm.state +
+  if (vm.state == VmState::kCreating || vm.state == VmState::kStarting) {
+    return Unavailable("VM \"" + vm.name + "\" is still booting (" + std::string(VmStateName(vm.state)) +
                        "); wait for it (`warren op ls`) or retry");
   }
-  if (vm.state != "running") {
+  if (vm.state != VmState::kRunning) {
     return FailedPrecondition("VM \"" + vm.name + "\" is not running (" +
-                              vm.state + "); start it with `warren vm start " +
+                              std::string(VmStateName(vm.state)) + "); start it with `warren vm start " +
                               vm.name + "`");
   }
   ASSIGN_OR_RETURN(std::string host_key,
@@ -228,7 +271,7 @@ std::vector<ImageUser> VmManager::ImageUsers(std::string_view image) {
     if (vm.image != image)
       continue;
     users.push_back(
-        ImageUser{vm.name, vm.state != "stopped" && vm.state != "failed"});
+        ImageUser{vm.name, vm.state != VmState::kStopped && vm.state != VmState::kFailed});
   }
   return users;
 }

@@ -117,7 +117,8 @@ Status ValidateVmName(std::string_view name);
 // The VM registry and lifecycle: create (as an op), start, stop, delete,
 // recover.
 //
-// Locks, in the seed's order: a VM's own lock (VmLockSet, kVm) → create_mu_
+// Locks, in the seed's order: a VM's own lock (VmLockSet's VmLock, kVm; it
+// knows its holder, and client calls wait for it cancellably) → create_mu_
 // (createVMMu, kRegistry) → leaf locks (procs_mu_, the store's). create_mu_
 // covers only name uniqueness + IP allocation + the record insert (one store
 // transaction); every step that touches files, TAPs, QEMU or the guest runs
@@ -148,17 +149,22 @@ public:
   // name) whose result is the VM's JSON. Errors before the op starts:
   // InvalidArgument, AlreadyExists (name), ResourceExhausted (no IP left).
   Result<std::string> CreateVM(const CreateRequest &request);
-  // Boots a stopped (or failed) VM with a fresh TAP; returns once SSH is ready.
-  Status StartVM(std::string_view name, std::stop_token stop = {});
+  // The calls below wait for the VM's lock as `wait` says: the caller hears
+  // who holds it, and `wait.stop` ends the wait with Cancelled, nothing changed.
+  //
+  // Boots a stopped (or failed) VM with a fresh TAP; returns once SSH is ready
+  // (`wait.stop` also cancels the boot).
+  Status StartVM(std::string_view name, const LockWait &wait = {});
   // Graceful power-down (up to `timeout`) then kill; `force` kills at once.
   // OK for an already stopped VM.
   Status StopVM(std::string_view name, bool force,
-                std::chrono::milliseconds timeout);
+                std::chrono::milliseconds timeout, const LockWait &wait = {});
+  // Stop then start under one hold of the VM's lock.
   Status RestartVM(std::string_view name, std::chrono::milliseconds timeout,
-                   std::stop_token stop = {});
+                   const LockWait &wait = {});
   // Refuses a running VM unless `force`; refuses one being created (cancel its
-  // op).
-  Status DeleteVM(std::string_view name, bool force);
+  // op) or exported.
+  Status DeleteVM(std::string_view name, bool force, const LockWait &wait = {});
 
   Result<std::vector<VmRecord>> List();
   Result<VmRecord> Get(std::string_view name);
@@ -168,19 +174,24 @@ public:
   // when it is not running (or still booting); NotFound if there is no such VM.
   Result<GuestTarget> SshTarget(std::string_view name);
   // `warren image promote`: under the VM's lock, refuses unless it is stopped
-  // (or failed), flattens its disk (overlay + image) into one sparse raw file
-  // and calls `publish` with the VM, its image's boot files and that file,
-  // still under the VM's lock — so publish may take the image lock (the seed's
-  // order: VM lock → imageOpsMu). The raw file is removed afterwards.
+  // (or failed) and marks it exporting; then, without the VM's lock (a copy
+  // takes minutes), flattens its disk (overlay + image) into one sparse raw
+  // file and calls `publish` with the VM, its image's boot files and that file.
+  // While exporting, start/restart/rm are refused at once (FailedPrecondition
+  // naming the export): the disk must not change under the copy, and nobody
+  // queues for minutes behind it. The raw file is removed afterwards.
   using PublishDisk = std::function<Status(const VmRecord &, const ImageBoot &,
                                            const std::filesystem::path &raw)>;
   Status ExportDisk(std::string_view name, const PublishDisk &publish,
-                    std::stop_token stop = {});
+                    const LockWait &wait = {});
   // VMs built on `image` (for ImageRegistry::Options::users).
   std::vector<ImageUser> ImageUsers(std::string_view image);
 
-  // Runs `fn` under the VM's lock with its current record. NotFound if absent.
-  Status WithVmLock(std::string_view name_or_id,
+  // Runs `fn` under the VM's lock, held as `holder` ("vm.stop": what other
+  // waiters are told), with its current record. NotFound if absent; Cancelled
+  // (fn not run) when `wait.stop` fires before the lock is had.
+  Status WithVmLock(std::string_view name_or_id, std::string holder,
+                    const LockWait &wait,
                     const std::function<Status(VmRecord &)> &fn);
 
 private:
@@ -188,8 +199,13 @@ private:
 
   // WithVmLock for operations on a settled VM: FailedPrecondition while the VM
   // is still being created (checked without waiting for its lock, then under it).
-  Status WithSettledVmLock(std::string_view name,
+  Status WithSettledVmLock(std::string_view name, std::string holder,
+                           const LockWait &wait,
                            const std::function<Status(VmRecord &)> &fn);
+  // Under the VM's lock: boot, or leave it failed holding nothing.
+  Status StartLocked(VmRecord &vm, std::stop_token stop) EXCLUDES(procs_mu_);
+  // Under the VM's lock: FailedPrecondition while ExportDisk copies its disk.
+  Status NotExportingLocked(const VmRecord &vm) EXCLUDES(exporting_mu_);
 
   // Files of a VM.
   std::filesystem::path Dir(const VmRecord &vm) const {
@@ -232,6 +248,11 @@ private:
   VmLockSet vm_locks_;
   // createVMMu: name uniqueness + IP allocation + record insert, nothing else.
   Mutex create_mu_{LockRank::kRegistry, "createVMMu"};
+
+  Mutex exporting_mu_{LockRank::kLeaf, "vm_exporting"};
+  // VM ids whose disk ExportDisk is copying (without their lock); added and
+  // checked under the VM's lock.
+  std::set<std::string, std::less<>> exporting_ GUARDED_BY(exporting_mu_);
 
   // Taken under createVMMu or alone, never the other way (clang checks the
   // declared order; LockRank checks it at runtime).

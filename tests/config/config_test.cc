@@ -25,6 +25,7 @@ TEST(ConfigTest, EmptyTextIsDefaults) {
   EXPECT_EQ(c->network.subnet, "10.77.0.0/24");
   EXPECT_EQ(c->network.netns, "");  // derived from the root at start
   EXPECT_TRUE(c->dns.enabled);
+  EXPECT_EQ(c->dns.rate_limit_qps, 0);  // no DNS rate limit unless asked for
 }
 
 TEST(ConfigTest, DefaultFileRoundTrips) {
@@ -59,6 +60,7 @@ tap_pool_size = 0
 domain = "vm.test"
 host_listen = "127.0.0.2:53"
 enabled = false
+rate_limit_qps = 50000
 [images]
 mirror = "http://deb.debian.org/debian"
 )",
@@ -76,6 +78,7 @@ mirror = "http://deb.debian.org/debian"
   EXPECT_EQ(c->dns.domain, "vm.test");
   EXPECT_EQ(c->dns.host_listen, "127.0.0.2:53");
   EXPECT_FALSE(c->dns.enabled);
+  EXPECT_EQ(c->dns.rate_limit_qps, 50000);
   EXPECT_EQ(c->images.mirror, "http://deb.debian.org/debian");
   EXPECT_EQ(c->vm.default_cpus, 1);  // untouched keys keep defaults
 }

@@ -150,7 +150,28 @@ TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
   EXPECT_EQ(stopped->value("state", ""), "stopped");
   EXPECT_TRUE(d.QemuPids().empty());
 
-  Result<json> started = d.Call("vm.start", {{"name", "life"}});
+  // A call that has to wait for the VM says whom it waits for: `vm rm` behind
+  // the boot hears `vm.waiting`, then (the VM running) is refused.
+  Result<json> started = Internal("not run");
+  std::thread start([&] { started = d.Call("vm.start", {{"name", "life"}}); });
+  bool starting = false;
+  for (int i = 0; i < 1500 && !starting; ++i) {  // 30 s
+    Result<json> now = d.Call("vm.inspect", {{"name", "life"}});
+    starting = now.ok() && now->value("state", "") == "starting";
+    if (!starting) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::vector<json> waiting;
+  Result<json> rm_behind_start =
+      d.Call("vm.rm", {{"name", "life"}}, [&](std::string_view method, const json& p) {
+        if (method == "vm.waiting") waiting.push_back(p);
+      });
+  start.join();
+  EXPECT_TRUE(starting);
+  ASSERT_FALSE(waiting.empty());
+  EXPECT_EQ(waiting.front().value("holder", ""), "vm.start");
+  EXPECT_EQ(waiting.front().value("vm", ""), "life");
+  ASSERT_FALSE(rm_behind_start.ok());
+  EXPECT_NE(rm_behind_start.status().message().find("--force"), std::string::npos);
   ASSERT_TRUE(started.ok()) << started.status().ToString() << "\n" << d.Log();
   EXPECT_EQ(started->value("state", ""), "running");
   EXPECT_EQ(started->value("ip", ""), vm.value("ip", ""));  // the lease is kept

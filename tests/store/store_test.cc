@@ -251,6 +251,36 @@ TEST_F(StoreTest, DataSurvivesReopen) {
   EXPECT_EQ(*got, Op("op-1", "succeeded", 10));
 }
 
+// The state column keeps the strings clients and older databases know (the
+// schema's CHECK allows only those); VmState is only the in-memory spelling.
+TEST_F(StoreTest, VmStateIsStoredAsItsName) {
+  auto store = OpenOk();
+  VmRecord vm;
+  vm.id = "vm-1";
+  vm.name = "web";
+  vm.ip = "10.77.0.2";
+  vm.state = VmState::kStopping;
+  ASSERT_TRUE(store->Transaction([&](Tx& tx) { return tx.InsertVm(vm); }).ok());
+  Result<VmRecord> got = store->GetVm("web");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->state, VmState::kStopping);
+  EXPECT_TRUE(IsLive(got->state));
+  store.reset();
+  RawExec("UPDATE vms SET state = 'failed' WHERE name = 'web' AND state = 'stopping'");
+  store = OpenOk();
+  EXPECT_EQ(store->GetVm("web")->state, VmState::kFailed);  // so it was stored as "stopping"
+  for (VmState s : {VmState::kCreating, VmState::kStarting, VmState::kRunning, VmState::kStopping,
+                    VmState::kStopped, VmState::kFailed}) {
+    VmState back{};
+    ASSERT_TRUE(ParseVmState(VmStateName(s), &back)) << VmStateName(s);
+    EXPECT_EQ(back, s);
+  }
+  VmState unchanged = VmState::kRunning;
+  EXPECT_FALSE(ParseVmState("hibernating", &unchanged));
+  EXPECT_EQ(unchanged, VmState::kRunning);
+  EXPECT_FALSE(IsLive(VmState::kStopped));
+}
+
 TEST_F(StoreTest, IntegrityCheckReportsCorruption) {
   {
     auto store = OpenOk();

@@ -139,7 +139,7 @@ TEST_F(VmManagerTest, CreateStopStartDeleteLeavesNothing) {
 
   Result<VmRecord> vm = vms_->Get("web");
   ASSERT_TRUE(vm.ok());
-  EXPECT_EQ(vm->state, "running");
+  EXPECT_EQ(vm->state, VmState::kRunning);
   EXPECT_EQ(vm->mac, "52:54:00:4d:00:02");
   EXPECT_TRUE(fs::exists(dir_.path() / "vms/web/disk.qcow2"));
   EXPECT_TRUE(fs::exists(dir_.path() / "vms/web/seed.iso"));
@@ -154,19 +154,19 @@ TEST_F(VmManagerTest, CreateStopStartDeleteLeavesNothing) {
 
   EXPECT_EQ(vms_->DeleteVM("web", false).code(), Code::kFailedPrecondition);
   ASSERT_TRUE(vms_->StopVM("web", false, std::chrono::seconds(1)).ok());
-  EXPECT_EQ(vms_->Get("web")->state, "stopped");
+  EXPECT_EQ(vms_->Get("web")->state, VmState::kStopped);
   EXPECT_TRUE(taps_.held().empty());
   EXPECT_TRUE(hypervisor_.Alive().empty());
 
   ASSERT_TRUE(vms_->StartVM("web").ok());
-  EXPECT_EQ(vms_->Get("web")->state, "running");
+  EXPECT_EQ(vms_->Get("web")->state, VmState::kRunning);
   EXPECT_EQ(vms_->Get("web")->ip, "10.77.0.2");
   EXPECT_EQ(hypervisor_.launches().size(), 2u);
   EXPECT_EQ(taps_.held().size(), 1u);
   EXPECT_EQ(vms_->StartVM("web").code(), Code::kFailedPrecondition);
 
   ASSERT_TRUE(vms_->RestartVM("web", std::chrono::seconds(1)).ok());
-  EXPECT_EQ(vms_->Get("web")->state, "running");
+  EXPECT_EQ(vms_->Get("web")->state, VmState::kRunning);
   ASSERT_EQ(vms_->ImageUsers("base").size(), 1u);
   EXPECT_TRUE(vms_->ImageUsers("base")[0].running);
 
@@ -300,7 +300,7 @@ TEST_F(VmManagerTest, RecoverRollsBackInterruptedCreate) {
   vm.id = "vm-crashed";
   vm.name = "half";
   vm.image = "base";
-  vm.state = "creating";
+  vm.state = VmState::kCreating;
   vm.step = "tap";
   vm.ip = "10.77.0.9";
   vm.mac = "52:54:00:4d:00:09";
@@ -331,9 +331,9 @@ TEST_F(VmManagerTest, RecoverMarksDeadVmStoppedAndAdoptsLiveOne) {
   Result<std::set<std::string>> owned = vms_->Recover();
   ASSERT_TRUE(owned.ok());
   EXPECT_EQ(*owned, std::set<std::string>{alive.tap});
-  EXPECT_EQ(vms_->Get("dead")->state, "stopped");
+  EXPECT_EQ(vms_->Get("dead")->state, VmState::kStopped);
   EXPECT_EQ(vms_->Get("dead")->pid, 0);
-  EXPECT_EQ(vms_->Get("alive")->state, "running");
+  EXPECT_EQ(vms_->Get("alive")->state, VmState::kRunning);
   EXPECT_EQ(hypervisor_.adopted(), 1);
   EXPECT_EQ(taps_.held(), std::set<std::string>{alive.tap});
 
@@ -350,12 +350,12 @@ TEST_F(VmManagerTest, QemuExitingOnItsOwnIsRecorded) {
   ASSERT_EQ(CreateAndWait("b").state, OpState::kSucceeded);
   hypervisor_.ExitForTest(static_cast<pid_t>(vms_->Get("a")->pid), 0);
   hypervisor_.ExitForTest(static_cast<pid_t>(vms_->Get("b")->pid), -1, 11);
-  EXPECT_EQ(vms_->Get("a")->state, "stopped");
-  EXPECT_EQ(vms_->Get("b")->state, "failed");
+  EXPECT_EQ(vms_->Get("a")->state, VmState::kStopped);
+  EXPECT_EQ(vms_->Get("b")->state, VmState::kFailed);
   EXPECT_NE(vms_->Get("b")->error.find("signal 11"), std::string::npos);
   // A failed VM starts again; its TAP is replaced.
   ASSERT_TRUE(vms_->StartVM("b").ok());
-  EXPECT_EQ(vms_->Get("b")->state, "running");
+  EXPECT_EQ(vms_->Get("b")->state, VmState::kRunning);
   EXPECT_EQ(taps_.held().size(), 2u);
 }
 
@@ -364,9 +364,130 @@ TEST_F(VmManagerTest, FailedStartLeavesVmFailedHoldingNothing) {
   ASSERT_TRUE(vms_->StopVM("web", true, std::chrono::seconds(0)).ok());
   ssh_status_ = DeadlineExceeded("injected SSH timeout");
   EXPECT_EQ(vms_->StartVM("web").code(), Code::kDeadlineExceeded);
-  EXPECT_EQ(vms_->Get("web")->state, "failed");
+  EXPECT_EQ(vms_->Get("web")->state, VmState::kFailed);
   EXPECT_TRUE(taps_.held().empty());
   EXPECT_TRUE(hypervisor_.Alive().empty());
+}
+
+// Polls `done` until it holds or 10 s pass (every wait in a test has a deadline).
+bool Eventually(const std::function<bool()> &done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+// What a client call's wait heard, from any thread.
+struct Heard {
+  Mutex mu{LockRank::kLeaf, "heard"};
+  std::vector<std::string> holders GUARDED_BY(mu);
+  LockWait For(std::stop_token stop) {
+    return LockWait{stop, [this](const std::string &holder) {
+                      MutexLock lock(&mu);
+                      holders.push_back(holder);
+                    }};
+  }
+  std::vector<std::string> Get() {
+    MutexLock lock(&mu);
+    return holders;
+  }
+};
+
+// `vm stop` behind a slow `vm start` used to block silently until the start
+// ended. Now it hears who holds the VM, gives up when cancelled having changed
+// nothing, and a waiter that is not cancelled runs once the start is done.
+TEST_F(VmManagerTest, StopWaitingOnASlowStartHearsTheHolderAndCanBeCancelled) {
+  ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
+  ASSERT_TRUE(vms_->StopVM("web", true, std::chrono::seconds(0)).ok());
+  block_ssh_ = true;
+  const int waits_before = ssh_waits_;
+  std::stop_source start_stop;
+  Status started;
+  std::thread start([&] { started = vms_->StartVM("web", {start_stop.get_token(), {}}); });
+  ASSERT_TRUE(Eventually([&] { return ssh_waits_ > waits_before; }));  // holds the lock
+
+  Heard heard;
+  std::stop_source give_up;
+  Status stopped;
+  std::thread stop([&] {
+    stopped = vms_->StopVM("web", false, std::chrono::seconds(1), heard.For(give_up.get_token()));
+  });
+  ASSERT_TRUE(Eventually([&] { return !heard.Get().empty(); }));
+  EXPECT_EQ(heard.Get().front(), "vm.start");
+  give_up.request_stop();
+  stop.join();
+  EXPECT_EQ(stopped.code(), Code::kCancelled) << stopped.ToString();
+  EXPECT_NE(stopped.message().find("vm.start"), std::string::npos) << stopped.ToString();
+  EXPECT_EQ(vms_->Get("web")->state, VmState::kStarting);  // the stop changed nothing
+  EXPECT_EQ(hypervisor_.Alive().size(), 1u);
+
+  Heard patient;
+  std::thread stop2([&] {
+    stopped = vms_->StopVM("web", false, std::chrono::seconds(1), patient.For({}));
+  });
+  ASSERT_TRUE(Eventually([&] { return !patient.Get().empty(); }));
+  start_stop.request_stop();  // the start gives up; the waiting stop runs
+  start.join();
+  stop2.join();
+  EXPECT_EQ(started.code(), Code::kCancelled);
+  EXPECT_TRUE(stopped.ok()) << stopped.ToString();
+  EXPECT_EQ(vms_->Get("web")->state, VmState::kStopped);
+  EXPECT_TRUE(hypervisor_.Alive().empty());
+}
+
+// Cancellation ends a wait; it does not refuse a lock that is free.
+TEST_F(VmManagerTest, LockWaitAlreadyCancelledStillRunsWhenTheLockIsFree) {
+  ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
+  std::stop_source cancelled;
+  cancelled.request_stop();
+  bool ran = false;
+  EXPECT_TRUE(vms_->WithVmLock("web", "test", {cancelled.get_token(), {}},
+                               [&](VmRecord &) {
+                                 ran = true;
+                                 return Status::Ok();
+                               })
+                  .ok());
+  EXPECT_TRUE(ran);
+}
+
+// promote copies the disk without the VM's lock: a start meanwhile is refused at
+// once with the reason instead of queueing behind the copy; afterwards it works.
+TEST_F(VmManagerTest, ExportDiskDoesNotHoldTheVmLockForTheCopy) {
+  ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
+  ASSERT_TRUE(vms_->StopVM("web", true, std::chrono::seconds(0)).ok());
+  std::atomic<bool> copying{false}, release{false};
+  runner_.OnCall({"qemu-img", "convert"},
+                 [&](const RunSpec &, std::stop_token) -> Result<RunResult> {
+                   copying = true;
+                   while (!release)
+                     std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                   RunResult done;
+                   done.exit_code = 0;
+                   return done;
+                 });
+  Status exported;
+  bool published = false;
+  std::thread promote([&] {
+    exported = vms_->ExportDisk(
+        "web", [&](const VmRecord &, const ImageBoot &, const fs::path &) {
+          published = true;
+          return Status::Ok();
+        });
+  });
+  ASSERT_TRUE(Eventually([&] { return copying.load(); }));
+  Status start = vms_->StartVM("web");  // does not wait: the lock is free
+  EXPECT_EQ(start.code(), Code::kFailedPrecondition) << start.ToString();
+  EXPECT_NE(start.message().find("promoted"), std::string::npos) << start.ToString();
+  EXPECT_EQ(vms_->DeleteVM("web", true).code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(vms_->StopVM("web", false, std::chrono::seconds(1)).ok());  // already stopped
+  release = true;
+  promote.join();
+  EXPECT_TRUE(exported.ok()) << exported.ToString();
+  EXPECT_TRUE(published);
+  EXPECT_TRUE(vms_->StartVM("web").ok());
 }
 
 TEST_F(VmManagerTest, VmLockThenCreateFollowsLockOrder) {
@@ -375,7 +496,7 @@ TEST_F(VmManagerTest, VmLockThenCreateFollowsLockOrder) {
   ASSERT_EQ(CreateAndWait("outer").state, OpState::kSucceeded);
   std::string op;
   ASSERT_TRUE(vms_->WithVmLock(
-                      "outer",
+                      "outer", "test", {},
                       [&](VmRecord &vm) -> Status {
                         EXPECT_EQ(vm.name, "outer");
                         ASSIGN_OR_RETURN(op, vms_->CreateVM({"inner", "base"}));
