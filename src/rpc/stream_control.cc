@@ -84,30 +84,30 @@ std::string StreamControl::Encode() const {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-namespace {
-std::string Encoded(void (*set)(StreamControl*)) {
-  StreamControl c;
-  set(&c);
-  return c.Encode();
-}
-}  // namespace
-
 std::string ControlAck(uint64_t total) {
   StreamControl c;
   c.ack = total;
   return c.Encode();
 }
+
 std::string ControlReady() {
-  return Encoded([](StreamControl* c) { c->ready = true; });
+  StreamControl c;
+  c.ready = true;
+  return c.Encode();
 }
+
 std::string ControlEof() {
-  return Encoded([](StreamControl* c) { c->eof = true; });
+  StreamControl c;
+  c.eof = true;
+  return c.Encode();
 }
+
 std::string ControlSignal(std::string name) {
   StreamControl c;
   c.signal = std::move(name);
   return c.Encode();
 }
+
 std::string ControlResize(int cols, int rows) {
   StreamControl c;
   c.resize = std::make_pair(cols, rows);
