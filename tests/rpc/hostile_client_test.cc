@@ -133,8 +133,8 @@ TEST(HostileClientTest, HostileIdsAndStringsAreAnswered) {
   ExpectServes(h);
 }
 
-// Parsing is iterative but serializing is recursive: a value nested 200k deep,
-// echoed back, would overflow the worker's stack. It is refused up front.
+// nlohmann recurses per nesting level: a frame nested 200k deep overflowed the
+// reader thread's stack inside json::parse. It is refused before parsing.
 TEST(HostileClientTest, DeeplyNestedJsonIsRefused) {
   ServerHarness h({});
   ASSERT_TRUE(h.ok());
