@@ -41,10 +41,16 @@ step "clang -Wthread-safety (compile only) + fuzzers"
 cmake -S . -B build-ci-clang -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DWARREN_THREAD_SAFETY=ON -DWARREN_FUZZ=ON -DWARREN_TESTS=OFF -DWARREN_BENCH=OFF >/dev/null
 cmake --build build-ci-clang -j"$jobs"
+# Each target starts from its in-tree corpus (fuzz/corpus/<target>/, what earlier
+# runs found); new inputs go to a temporary directory, never into the tree.
+# To fold a run's finds back in: <target> -merge=1 fuzz/corpus/<target> <new dir>.
 for f in build-ci-clang/fuzz/*_fuzz; do
   [ -x "$f" ] || continue
-  corpus=$(mktemp -d)
-  "$f" -max_total_time="${WARREN_FUZZ_SECONDS:-30}" -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
-  rm -rf "$corpus"
+  seeds="fuzz/corpus/$(basename "$f")"
+  found=$(mktemp -d)
+  [ -d "$seeds" ] || seeds=""
+  "$f" -max_total_time="${WARREN_FUZZ_SECONDS:-30}" -print_final_stats=1 "$found" $seeds 2>&1 |
+    tail -n 3
+  rm -rf "$found"
 done
 step "all tests passed"

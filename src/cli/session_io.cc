@@ -82,7 +82,7 @@ void PumpStdin(rpc::Client* client, Shared& s, const StreamCallOptions& o) {
     ssize_t n = ::read(0, buf, sizeof(buf));
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
-      (void)client->SendStream(kStream, rpc::kChannelControl, json{{"eof", true}}.dump());
+      (void)client->SendStream(kStream, rpc::kChannelControl, rpc::ControlEof());
       return;
     }
     std::string_view chunk(buf, static_cast<size_t>(n));
@@ -117,12 +117,11 @@ void HandleSignals(rpc::Client* client, Shared& s, const sigset_t& set) {
     if (sig == SIGWINCH) {
       int cols = 0, rows = 0;
       if (TerminalSize(&cols, &rows)) {
-        (void)client->SendStream(kStream, rpc::kChannelControl,
-                                 json{{"resize", {cols, rows}}}.dump());
+        (void)client->SendStream(kStream, rpc::kChannelControl, rpc::ControlResize(cols, rows));
       }
     } else if (sig == SIGINT && !s.interrupted) {
       s.interrupted = true;
-      (void)client->SendStream(kStream, rpc::kChannelControl, json{{"signal", "INT"}}.dump());
+      (void)client->SendStream(kStream, rpc::kChannelControl, rpc::ControlSignal("INT"));
     } else {
       client->Cancel();
     }
@@ -162,12 +161,11 @@ Result<StreamCallResult> RunStreamCall(CliContext& ctx, const std::string& metho
   auto on_stream = [&](uint32_t stream, uint8_t channel, std::string_view bytes) {
     if (stream != kStream) return;
     if (channel == rpc::kChannelControl) {
-      json c = rpc::ParseControl(bytes);
+      Result<rpc::StreamControl> c = rpc::StreamControl::Parse(bytes);
+      if (!c.ok()) return;  // not from a warren daemon of this version: ignore it
       MutexLock lock(&s.mu);
-      if (c.contains("ack") && c["ack"].is_number_unsigned()) {
-        s.acked = std::max<uint64_t>(s.acked, c["ack"].get<uint64_t>());
-      }
-      if (c.value("ready", false)) s.ready = true;
+      if (c->ack) s.acked = std::max<uint64_t>(s.acked, *c->ack);
+      if (c->ready) s.ready = true;
       s.cv.SignalAll();
       return;
     }

@@ -45,12 +45,34 @@ Connection::~Connection() {
 }
 
 void Connection::Run() {
-  worker_ = std::thread([this] { WorkerLoop(); });
-  FrameDecoder decoder(limits_.max_frame_bytes);
-  while (ReadLoopOnce(&decoder)) {
+  try {
+    worker_ = std::thread([this] { WorkerLoop(); });
+  } catch (const std::exception& e) {  // out of threads: this client goes, the rest stay
+    spdlog::error("rpc: dropping connection from uid {} pid {}: cannot start its worker: {}",
+                  peer_.uid, peer_.pid, e.what());
+  }
+  if (worker_.joinable()) {
+    FrameDecoder decoder(limits_.max_frame_bytes);
+    while (ReadContained(&decoder)) {
+    }
   }
   CloseAll();
   done_.store(true, std::memory_order_release);
+}
+
+bool Connection::ReadContained(FrameDecoder* decoder) {
+  // Nothing a client sends may throw past this point: the reader thread
+  // carries no other call, so ending this connection contains the damage.
+  try {
+    return ReadLoopOnce(decoder);
+  } catch (const std::exception& e) {
+    spdlog::error("rpc: dropping connection from uid {} pid {}: reading its input threw: {}",
+                  peer_.uid, peer_.pid, e.what());
+  } catch (...) {
+    spdlog::error("rpc: dropping connection from uid {} pid {}: reading its input threw",
+                  peer_.uid, peer_.pid);
+  }
+  return false;
 }
 
 bool Connection::ReadLoopOnce(FrameDecoder* decoder) {
@@ -95,7 +117,20 @@ bool Connection::HandleFrame(Frame frame) {
   }
   if (frame.kind == FrameKind::kJson) return HandleJson(frame.payload);
   if (sink) {
-    (*sink)(frame.channel, frame.payload);
+    // A sink is handler code running on the reader thread; if it throws, the
+    // call it belongs to cannot be trusted with more input: end the connection
+    // (which cancels the call) and keep the daemon.
+    try {
+      (*sink)(frame.channel, frame.payload);
+    } catch (const std::exception& e) {
+      spdlog::error("rpc: dropping connection from uid {} pid {}: the sink of stream {} threw: {}",
+                    peer_.uid, peer_.pid, frame.stream, e.what());
+      return false;
+    } catch (...) {
+      spdlog::error("rpc: dropping connection from uid {} pid {}: the sink of stream {} threw",
+                    peer_.uid, peer_.pid, frame.stream);
+      return false;
+    }
   } else {
     spdlog::debug("rpc: dropping {} bytes for unknown stream {}", frame.payload.size(),
                   frame.stream);
@@ -165,7 +200,7 @@ void Connection::CloseAll() {
     work_cv_.SignalAll();
   }
   // The worker returns once its current handler honours the stop token.
-  worker_.join();
+  if (worker_.joinable()) worker_.join();
   MutexLock lock(&write_mu_);
   fd_closed_ = true;
   ::close(fd_);
@@ -201,11 +236,20 @@ void Connection::Execute(Pending& pending) {
   }
   std::string reply;
   std::vector<uint32_t> streams;
-  if (pending.stop.stop_requested()) {
-    reply = MakeError(req.id, StatusToJsonRpcError(Cancelled("request cancelled before it ran")));
-  } else {
-    CallContext ctx = MakeContext(pending, &streams);
-    reply = dispatcher_->HandleRequest(req, ctx);
+  try {
+    if (pending.stop.stop_requested()) {
+      reply = MakeError(req.id, StatusToJsonRpcError(Cancelled("request cancelled before it ran")));
+    } else {
+      CallContext ctx = MakeContext(pending, &streams);
+      reply = dispatcher_->HandleRequest(req, ctx);
+    }
+  } catch (const std::exception& e) {
+    // The Dispatcher already turns handler exceptions into Internal; this is
+    // the transport's own work (context, reply text). Fail the call only.
+    spdlog::error("rpc: call {} from uid {} pid {} failed: {}", req.method, peer_.uid, peer_.pid,
+                  e.what());
+    reply = MakeError(req.id, StatusToJsonRpcError(Internal(
+                                  std::string("the daemon failed this call: ") + e.what())));
   }
   {
     MutexLock lock(&mu_);

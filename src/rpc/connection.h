@@ -31,7 +31,9 @@ struct ConnectionLimits {
 };
 
 // Run() is the reader loop (on the server's per-connection thread); it starts
-// and joins the worker that executes requests in order. Owned by shared_ptr
+// and joins the worker that executes requests in order. Exceptions stop here:
+// one thrown while reading or in a stream sink drops this connection, one
+// thrown while executing a call fails that call; the daemon goes on. Owned by shared_ptr
 // because the CallContext callbacks keep it alive; once Run() returned, those
 // callbacks fail with Unavailable.
 //
@@ -57,6 +59,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Reader side. Each returns false when the connection must close.
   bool ReadLoopOnce(FrameDecoder* decoder) EXCLUDES(mu_, write_mu_);
+  // ReadLoopOnce with any exception logged and turned into "close".
+  bool ReadContained(FrameDecoder* decoder) EXCLUDES(mu_, write_mu_);
   bool HandleFrame(Frame frame) EXCLUDES(mu_, write_mu_);
   bool HandleJson(std::string_view payload) EXCLUDES(mu_, write_mu_);
   void CancelById(const nlohmann::json& id) EXCLUDES(mu_);

@@ -1,5 +1,6 @@
 #include "rpc/dispatcher.h"
 
+#include <array>
 #include <exception>
 
 #include "base/check.h"
@@ -9,7 +10,20 @@ namespace warren::rpc {
 
 using nlohmann::json;
 
+namespace {
+
+struct DescribeRequest {
+  static constexpr std::array<ParamSpec, 0> kParams{};
+  static Result<DescribeRequest> FromJson(const json&) { return DescribeRequest{}; }
+};
+
+}  // namespace
+
 Dispatcher::Dispatcher(std::vector<MethodRow> rows) {
+  // The table outlives every call, so the row may point back at it.
+  rows.push_back(Method<DescribeRequest>(
+      std::string(kDescribeMethod), Mutation::kReadOnly,
+      [this](const DescribeRequest&, CallContext&) -> Result<json> { return Describe(); }));
   for (MethodRow& row : rows) {
     CHECK(row.handler != nullptr);
     std::string name = row.name;
@@ -50,6 +64,16 @@ std::string Dispatcher::HandleRequest(const Request& request, CallContext& ctx) 
   Result<json> result = Dispatch(request.method, request.params, ctx);
   if (!result.ok()) return MakeError(request.id, StatusToJsonRpcError(result.error()));
   return MakeResult(request.id, *result);
+}
+
+json Dispatcher::Describe() const {
+  json methods = json::array();
+  for (const auto& [name, row] : rows_) {
+    json m = {{"name", name}, {"mutating", row.mutation == Mutation::kMutating}};
+    if (row.params_declared) m["params"] = ParamsToJson(row.params);
+    methods.push_back(std::move(m));
+  }
+  return json{{"methods", methods}};
 }
 
 void Dispatcher::SetDraining() { draining_.store(true, std::memory_order_release); }

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 
 #include "base/status.h"
 #include "rpc/jsonrpc.h"
+#include "rpc/params.h"
 
 namespace warren::rpc {
 
@@ -59,33 +61,50 @@ struct MethodRow {
   std::string name;
   Mutation mutation;
   Handler handler;
+  // What the handler accepts, checked before it runs (see Method<>). Rows built
+  // by hand (tests) leave params_declared false and check nothing.
+  std::vector<ParamSpec> params = {};
+  bool params_declared = false;
 };
 
 // Typed request structs are parsed and validated before any handler code (and
 // so before any lock). Req must have
+//   static constexpr std::array<ParamSpec, N> kParams;  // what it accepts
 //   static Result<Req> FromJson(const nlohmann::json& params);
-// whose InvalidArgument names the offending field. Non-object params are
-// refused with InvalidArgument (→ -32602) before FromJson runs.
+// CheckParams (params.h) refuses non-objects, undeclared members, wrong types,
+// out-of-range values and missing required members with InvalidArgument
+// (→ -32602) before FromJson runs; FromJson adds cross-field checks.
 // Fn: Result<nlohmann::json>(const Req&, CallContext&).
 template <typename Req, typename Fn>
-MethodRow Method(std::string name, Mutation mutation, Fn fn) {
-  Handler handler = [fn = std::move(fn)](const nlohmann::json& params,
-                                         CallContext& ctx) -> Result<nlohmann::json> {
-    if (!params.is_object()) {
-      return InvalidArgument("params must be a JSON object, got " +
-                             std::string(params.type_name()));
-    }
+MethodRow Method(std::string name, Mutation mutation, std::span<const ParamSpec> specs, Fn fn) {
+  std::vector<ParamSpec> declared(specs.begin(), specs.end());
+  Handler handler = [fn = std::move(fn), declared](const nlohmann::json& params,
+                                                   CallContext& ctx) -> Result<nlohmann::json> {
+    RETURN_IF_ERROR(CheckParams(params, declared));
     ASSIGN_OR_RETURN(Req req, Req::FromJson(params));
     return fn(static_cast<const Req&>(req), ctx);
   };
-  return MethodRow{std::move(name), mutation, std::move(handler)};
+  return MethodRow{std::move(name), mutation, std::move(handler), std::move(declared), true};
 }
+
+// The common case: the request struct's own declaration.
+template <typename Req, typename Fn>
+MethodRow Method(std::string name, Mutation mutation, Fn fn) {
+  return Method<Req>(std::move(name), mutation, std::span<const ParamSpec>(Req::kParams),
+                     std::move(fn));
+}
+
+// Built into every Dispatcher: `rpc.methods` (no params) answers
+// {"methods": [{"name", "mutating", "params": ParamsToJson(...)}]} for every row,
+// itself included; a row built by hand (tests only) has no "params".
+inline constexpr std::string_view kDescribeMethod = "rpc.methods";
 
 // Table dispatch over MethodRows. Immutable after construction except for the
 // draining flag; thread-safe.
 class Dispatcher {
  public:
-  explicit Dispatcher(std::vector<MethodRow> rows);  // CHECK on duplicate names
+  // CHECK on duplicate names. Adds the kDescribeMethod row.
+  explicit Dispatcher(std::vector<MethodRow> rows);
 
   // Runs the handler. Unknown method → NotFound ("unknown method ..."); a
   // mutating method while draining → Unavailable("daemon is shutting down");
@@ -106,6 +125,8 @@ class Dispatcher {
   std::vector<std::string> MethodNames() const;
   // nullptr when no such method.
   const MethodRow* Find(std::string_view method) const;
+  // The kDescribeMethod result.
+  nlohmann::json Describe() const;
 
  private:
   std::map<std::string, MethodRow, std::less<>> rows_;  // immutable after construction

@@ -1,5 +1,6 @@
 #include "rpc/jsonrpc.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace warren::rpc {
@@ -12,8 +13,40 @@ RequestError Invalid(json id, std::string message) {
   return RequestError{std::move(id), JsonRpcError{kInvalidRequest, std::move(message), nullptr}};
 }
 
+// How deeply arrays and objects nest in `text`, by a scan that skips strings.
+// nlohmann recurses per level (building or dumping a value): one frame of 200k
+// '[' crashed a thread inside json::parse, well under the frame size limit.
+size_t NestingDepth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 // Parses without exceptions escaping; nlohmann reports the byte offset in what().
 std::variant<json, RequestError> ParseJson(std::string_view payload) {
+  if (NestingDepth(payload) > kMaxJsonDepth) {
+    return RequestError{nullptr, JsonRpcError{kInvalidRequest,
+                                              "JSON nested deeper than " +
+                                                  std::to_string(kMaxJsonDepth) + " levels",
+                                              nullptr}};
+  }
   try {
     return json::parse(payload);
   } catch (const json::exception& e) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -45,6 +46,9 @@ struct RequestError {
   nlohmann::json id;
   JsonRpcError error;
 };
+
+// Messages nested deeper than this are refused (-32600) before they are parsed.
+inline constexpr size_t kMaxJsonDepth = 64;
 
 // Parses one kJson frame payload. Batches (arrays) are refused with -32600.
 std::variant<Request, RequestError> ParseRequest(std::string_view payload);

@@ -12,6 +12,7 @@ using json = nlohmann::json;
 
 struct NameRequest {
   std::string name;
+  static constexpr auto kParams = std::to_array<ParamSpec>({Str("name", kRequired, "the image")});
   static Result<NameRequest> FromJson(const json& p) {
     NameRequest r;
     ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
@@ -26,6 +27,11 @@ struct BuildRequest {
   std::string name;
   std::string recipe_text;  // "" = the built-in default
   Recipe recipe;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the new image's name"),
+      Str("recipe", kOptional, "the recipe's TOML text; empty = the built-in default", 1 << 20),
+      Str("recipe_origin", kOptional, "the recipe's file name, for error messages"),
+  });
   static Result<BuildRequest> FromJson(const json& p) {
     BuildRequest r;
     ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
@@ -43,6 +49,13 @@ struct BuildRequest {
 
 struct RegisterParams {
   RegisterRequest req;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the new image's name"),
+      Str("kernel", kRequired, "absolute path of the kernel on the daemon's host"),
+      Str("rootfs", kRequired, "absolute path of the root filesystem image"),
+      Str("initrd", kOptional, "absolute path of the initrd"),
+      Str("cmdline", kOptional, "extra kernel command line"),
+  });
   static Result<RegisterParams> FromJson(const json& p) {
     RegisterParams r;
     ASSIGN_OR_RETURN(r.req.name, RequiredString(p, "name"));
@@ -61,6 +74,10 @@ struct RegisterParams {
 struct RemoveRequest {
   std::string name;
   bool force = false;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the image"),
+      Bool("force", "remove even if VMs were created from it"),
+  });
   static Result<RemoveRequest> FromJson(const json& p) {
     RemoveRequest r;
     ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));

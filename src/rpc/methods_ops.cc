@@ -6,6 +6,7 @@ namespace {
 
 struct OpIdRequest {
   std::string id;
+  static constexpr auto kParams = std::to_array<ParamSpec>({Str("id", kRequired, "the op's id")});
   static Result<OpIdRequest> FromJson(const nlohmann::json& p) {
     OpIdRequest r;
     ASSIGN_OR_RETURN(r.id, RequiredString(p, "id"));
@@ -16,6 +17,10 @@ struct OpIdRequest {
 struct WaitRequest {
   std::string id;
   bool logs = false;  // also stream the op's log lines as "op.log" notifications
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("id", kRequired, "the op's id"),
+      Bool("logs", "also send the op's log lines as op.log notifications"),
+  });
   static Result<WaitRequest> FromJson(const nlohmann::json& p) {
     WaitRequest r;
     ASSIGN_OR_RETURN(r.id, RequiredString(p, "id"));

@@ -1,6 +1,8 @@
 // vm.exec (also `warren shell`) and session.*: commands in guests over the
 // daemon's pooled SSH connections, with stdin/stdout/stderr as stream frames
 // on the caller's connection (see rpc/stream_control.h for the control channel).
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -19,12 +21,29 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr int64_t kMaxSide = kMaxTerminalSide;
+
 struct SpecParams {
   std::string vm;
   ExecSpec spec;
   uint32_t stream = 1;
   bool wait = false;
   int64_t wait_timeout_s = 300;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("vm", kRequired, "the VM to run in"),
+      {"argv", ParamType::kStringList, kOptional, "the command; empty = a shell (needs tty)", kNoMin,
+       kNoMax, 128 << 10},
+      {"env", ParamType::kStringMap, kOptional, "extra environment variables", kNoMin, kNoMax,
+       128 << 10},
+      Str("workdir", kOptional, "the working directory in the guest"),
+      Bool("tty", "run on a pseudo-terminal"),
+      Str("term", kOptional, "TERM for the pseudo-terminal (default xterm-256color)"),
+      Int("cols", kOptional, "terminal columns (default 80)", 1, kMaxSide),
+      Int("rows", kOptional, "terminal rows (default 24)", 1, kMaxSide),
+      Int("stream", kOptional, "the stream id for stdin/stdout/stderr (default 1)", 1, UINT32_MAX),
+      Bool("wait", "wait for the VM to be reachable instead of failing"),
+      Int("wait_timeout_s", kOptional, "how long to wait (default 300)", 0, 86400),
+  });
 
   static Result<SpecParams> FromJson(const json& p, bool tty_default) {
     SpecParams r;
@@ -66,6 +85,9 @@ struct ExecParams : SpecParams {
 
 struct StartParams : SpecParams {
   std::string name;
+  static constexpr auto kParams = Concat(
+      SpecParams::kParams,
+      std::to_array<ParamSpec>({Str("name", kOptional, "a name for the session", 64)}));
   static Result<StartParams> FromJson(const json& p) {
     ASSIGN_OR_RETURN(SpecParams s, SpecParams::FromJson(p, true));
     StartParams r;
@@ -75,6 +97,29 @@ struct StartParams : SpecParams {
     return r;
   }
 };
+
+// session.attach, .logs, .send and .kill share IdParams but declare only what
+// each of them reads.
+constexpr ParamSpec kSessionId = Str("id", kRequired, "the session's id or name");
+constexpr ParamSpec kSessionStream =
+    Int("stream", kOptional, "the stream id output is sent on (default 1)", 1, UINT32_MAX);
+constexpr auto kAttachParams = std::to_array<ParamSpec>({
+    kSessionId,
+    kSessionStream,
+    Bool("scrollback", "replay the session's scrollback first (default true)"),
+    Int("cols", kOptional, "resize the terminal to this many columns", 0, kMaxSide),
+    Int("rows", kOptional, "resize the terminal to this many rows", 0, kMaxSide),
+});
+constexpr auto kLogsParams = std::to_array<ParamSpec>({
+    kSessionId,
+    kSessionStream,
+    Bool("follow", "keep sending output until the session ends"),
+    Bool("scrollback", "with follow: replay the scrollback first (default true)"),
+});
+constexpr auto kSendParams = std::to_array<ParamSpec>(
+    {kSessionId, Str("text", kRequired, "bytes for the session's stdin", 1 << 20)});
+constexpr auto kKillParams = std::to_array<ParamSpec>(
+    {kSessionId, Str("signal", kOptional, "signal name, e.g. TERM or SIGKILL (default TERM)", 16)});
 
 struct IdParams {
   std::string id;
@@ -102,6 +147,8 @@ struct IdParams {
 
 struct ListParams {
   std::string vm;
+  static constexpr auto kParams =
+      std::to_array<ParamSpec>({Str("vm", kOptional, "only this VM's sessions")});
   static Result<ListParams> FromJson(const json& p) {
     ListParams r;
     ASSIGN_OR_RETURN(r.vm, OptionalString(p, "vm"));
@@ -144,6 +191,17 @@ Result<T> WhenReady(const SpecParams& r, std::stop_token stop,
   }
 }
 
+// A control payload from the client, or nullopt (logged) when it is malformed:
+// a bad payload is refused whole and the stream goes on.
+std::optional<StreamControl> ClientControl(std::string_view bytes) {
+  Result<StreamControl> c = StreamControl::Parse(bytes);
+  if (!c.ok()) {
+    spdlog::debug("rpc: ignoring a control payload: {}", c.error().message());
+    return std::nullopt;
+  }
+  return *std::move(c);
+}
+
 void ApplyInput(GuestProcess& proc, uint8_t channel, std::string_view bytes) {
   if (channel == kChannelStdin) {
     // Only a client ignoring the ack window overfills the bounded buffer.
@@ -151,13 +209,11 @@ void ApplyInput(GuestProcess& proc, uint8_t channel, std::string_view bytes) {
     return;
   }
   if (channel != kChannelControl) return;
-  json c = ParseControl(bytes);
-  if (c.value("eof", false)) proc.CloseStdin();
-  if (c.contains("signal") && c["signal"].is_string()) proc.Signal(c["signal"]);
-  if (c.contains("resize") && c["resize"].is_array() && c["resize"].size() == 2 &&
-      c["resize"][0].is_number_integer() && c["resize"][1].is_number_integer()) {
-    proc.Resize(c["resize"][0].get<int>(), c["resize"][1].get<int>());
-  }
+  std::optional<StreamControl> c = ClientControl(bytes);
+  if (!c) return;
+  if (c->eof) proc.CloseStdin();
+  if (c->signal) proc.Signal(*c->signal);
+  if (c->resize) proc.Resize(c->resize->first, c->resize->second);
 }
 
 // Inbound stream frames for an exec. The sink is registered before the
@@ -252,10 +308,8 @@ Result<json> Attach(SessionRegistry* sessions, const IdParams& r, CallContext& c
         return;
       }
       if (channel != kChannelControl) return;
-      json c = ParseControl(bytes);
-      if (c.contains("resize") && c["resize"].is_array() && c["resize"].size() == 2) {
-        (void)sessions->Resize(id, c["resize"][0].get<int>(), c["resize"][1].get<int>());
-      }
+      std::optional<StreamControl> c = ClientControl(bytes);
+      if (c && c->resize) (void)sessions->Resize(id, c->resize->first, c->resize->second);
     });
     RETURN_IF_ERROR(ctx.send_stream(r.stream, kChannelControl, ControlReady()));
   }
@@ -306,20 +360,20 @@ std::vector<MethodRow> SessionMethods(const Services& s) {
                            }
                            return json{{"sessions", list}};
                          }),
-      Method<IdParams>("session.attach", Mutation::kMutating,
+      Method<IdParams>("session.attach", Mutation::kMutating, kAttachParams,
                        [sessions](const IdParams& r, CallContext& ctx) {
                          return Attach(sessions, r, ctx, true);
                        }),
-      Method<IdParams>("session.logs", Mutation::kReadOnly,
+      Method<IdParams>("session.logs", Mutation::kReadOnly, kLogsParams,
                        [sessions](const IdParams& r, CallContext& ctx) {
                          return Logs(sessions, r, ctx);
                        }),
-      Method<IdParams>("session.send", Mutation::kMutating,
+      Method<IdParams>("session.send", Mutation::kMutating, kSendParams,
                        [sessions](const IdParams& r, CallContext&) -> Result<json> {
                          RETURN_IF_ERROR(sessions->Send(r.id, r.text));
                          return json{{"id", r.id}, {"bytes", r.text.size()}};
                        }),
-      Method<IdParams>("session.kill", Mutation::kMutating,
+      Method<IdParams>("session.kill", Mutation::kMutating, kKillParams,
                        [sessions](const IdParams& r, CallContext&) -> Result<json> {
                          ASSIGN_OR_RETURN(SessionInfo info, sessions->Kill(r.id, r.signal));
                          return InfoJson(info);

@@ -18,8 +18,11 @@ using json = nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+inline constexpr uint32_t kMaxStream = UINT32_MAX;
+
 struct NameRequest {
   std::string name;
+  static constexpr auto kParams = std::to_array<ParamSpec>({Str("name", kRequired, "the VM")});
   static Result<NameRequest> FromJson(const json& p) {
     NameRequest r;
     ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
@@ -30,6 +33,13 @@ struct NameRequest {
 
 struct CreateParams {
   CreateRequest req;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the new VM's name"),
+      Str("image", kOptional, "the image to boot; default: the config's vm.default_image"),
+      Int("cpus", kOptional, "vCPUs; 0 = the config's default", 0, 1024),
+      Int("memory_mib", kOptional, "memory in MiB; 0 = the config's default", 0, 1 << 24),
+      Int("disk_gib", kOptional, "disk size in GiB; 0 = the config's default", 0, 1 << 16),
+  });
   // Defaults come from the config, applied by the handler when a field is 0/"".
   static Result<CreateParams> FromJson(const json& p) {
     CreateParams r;
@@ -50,6 +60,11 @@ struct StopParams {
   std::string name;
   bool force = false;
   int64_t timeout_s = 30;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the VM"),
+      Bool("force", "stop: kill without a clean shutdown; rm: remove even if running"),
+      Int("timeout_s", kOptional, "how long a clean shutdown may take (default 30)", 0, 3600),
+  });
   static Result<StopParams> FromJson(const json& p) {
     StopParams r;
     ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
@@ -69,6 +84,14 @@ struct LogsParams {
   int64_t stream = 1;
   bool follow = false;
   int64_t tail_bytes = 0;  // 0 = from the start
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the VM"),
+      Int("stream", kOptional, "the stream id the console log is sent on (default 1)", 1,
+          kMaxStream),
+      Bool("follow", "keep sending what the guest writes"),
+      Int("tail_bytes", kOptional, "start this many bytes before the end; 0 = the start", 0,
+          kNoMax),
+  });
   static Result<LogsParams> FromJson(const json& p) {
     LogsParams r;
     ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
@@ -84,6 +107,10 @@ struct LogsParams {
 
 struct PromoteParams {
   std::string vm, image;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("vm", kRequired, "the VM whose disk becomes the image"),
+      Str("name", kRequired, "the new image's name"),
+  });
   static Result<PromoteParams> FromJson(const json& p) {
     PromoteParams r;
     ASSIGN_OR_RETURN(r.vm, RequiredString(p, "vm"));

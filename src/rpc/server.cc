@@ -204,8 +204,14 @@ void Server::AcceptOne() {
     if (shutting_down_) return;  // conn's destructor closes fd
     refused = conns_.size() >= static_cast<size_t>(options_.max_connections);
     if (!refused) {
-      conns_.push_back(Slot{conn, std::thread([conn] { conn->Run(); })});
-      return;
+      try {
+        conns_.push_back(Slot{conn, std::thread([conn] { conn->Run(); })});
+        return;
+      } catch (const std::exception& e) {  // out of threads: refuse this one client
+        spdlog::error("rpc: cannot serve a connection from uid {} pid {}: {}", peer.uid, peer.pid,
+                      e.what());
+        return;  // conn's destructor closes fd
+      }
     }
   }
   spdlog::warn("rpc: refusing connection from uid {} pid {}: too many connections (limit {})",

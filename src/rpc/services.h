@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -22,9 +23,10 @@ class VmManager;
 
 namespace warren::rpc {
 
-// Request struct of methods that take no parameters (extra fields are ignored,
-// as JSON-RPC clients may send {}).
+// Request struct of methods that take no parameters ({} or absent params;
+// any member is refused).
 struct NoParams {
+  static constexpr std::array<ParamSpec, 0> kParams{};
   static Result<NoParams> FromJson(const nlohmann::json&) { return NoParams{}; }
 };
 

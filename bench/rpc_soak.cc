@@ -1,0 +1,163 @@
+// rpc_soak: many concurrent clients against a running `warren daemon` for a
+// while, mixing well-formed reads with hostile input, then a report. Not a
+// test: run it by hand or through bench/rpc_soak.sh (which starts a throwaway
+// daemon in a private network namespace).
+//
+//   rpc_soak --socket S --pid P [--clients 1000] [--seconds 30]
+//
+// Each client thread loops until the deadline over: daemon.status, vm.list,
+// op.list (each must succeed), a garbage frame on a fresh connection, a call
+// with wrong-typed params (must be refused with InvalidArgument), and hostile
+// control payloads on a vm.exec stream. Reports failed well-formed calls,
+// whether the daemon's pid survived, its RSS and fd count before and after.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rpc/client.h"
+#include "rpc/frame.h"
+#include "rpc/stream_control.h"
+
+namespace {
+
+using nlohmann::json;
+using warren::Result;
+using warren::rpc::Client;
+
+struct Counters {
+  std::atomic<int64_t> ok{0}, failed{0}, refused{0}, wrongly_accepted{0}, hostile{0},
+      connect_failed{0};
+};
+
+long RssKib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+long FdCount(int pid) {
+  std::error_code ec;
+  long n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return ec ? -1 : n;
+}
+
+// A raw connection that sends `bytes` and waits (bounded) for the daemon to
+// answer or hang up.
+void SendRaw(const std::string& socket, const std::string& bytes) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[4096];
+    (void)!::read(fd, buf, sizeof(buf));
+  }
+  ::close(fd);
+}
+
+void Hostile(const std::string& socket, int round, Client* client, Counters* c) {
+  using namespace warren::rpc;
+  switch (round % 3) {
+    case 0:
+      SendRaw(socket, "GARBAGE \x01\x02\x03 not a frame");
+      break;
+    case 1: {  // wrong types: must be refused, never run
+      Result<json> r = client->Call("vm.list", {{"bogus", {1, 2}}});
+      if (!r.ok() && r.error().code() == warren::Code::kInvalidArgument) {
+        ++c->refused;
+      } else {
+        ++c->wrongly_accepted;
+      }
+      break;
+    }
+    case 2: {  // hostile control payloads on an exec stream (no such VM here)
+      std::string frames;
+      for (const char* p : {R"({"resize":["a",1]})", R"({"eof":"yes"})", R"({"signal":5})"}) {
+        frames += EncodeStreamFrame(1, kChannelControl, p);
+      }
+      SendRaw(socket, EncodeJsonFrame(R"({"jsonrpc":"2.0","id":1,"method":"vm.exec",)"
+                                      R"("params":{"vm":"soak","argv":["true"],"stream":1}})") +
+                          frames);
+      break;
+    }
+  }
+  ++c->hostile;
+}
+
+void ClientLoop(const std::string& socket, std::chrono::steady_clock::time_point deadline,
+                Counters* c) {
+  auto connected = Client::Connect(socket);
+  if (!connected.ok()) {
+    ++c->connect_failed;
+    return;
+  }
+  std::unique_ptr<Client> client = std::move(*connected);
+  static const char* kReads[] = {"daemon.status", "vm.list", "op.list"};
+  for (int round = 0; std::chrono::steady_clock::now() < deadline; ++round) {
+    Result<json> r = client->Call(kReads[round % 3], json::object());
+    if (r.ok()) {
+      ++c->ok;
+    } else {
+      ++c->failed;
+      std::fprintf(stderr, "well-formed call failed: %s\n", r.error().ToString().c_str());
+    }
+    if (round % 4 == 3) Hostile(socket, round / 4, client.get(), c);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket;
+  int pid = 0, clients = 1000, seconds = 30;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--socket") socket = argv[i + 1];
+    if (flag == "--pid") pid = std::atoi(argv[i + 1]);
+    if (flag == "--clients") clients = std::atoi(argv[i + 1]);
+    if (flag == "--seconds") seconds = std::atoi(argv[i + 1]);
+  }
+  if (socket.empty() || pid <= 0) {
+    std::fprintf(stderr, "usage: rpc_soak --socket S --pid P [--clients N] [--seconds T]\n");
+    return 2;
+  }
+  const long rss_before = RssKib(pid), fds_before = FdCount(pid);
+  Counters c;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  std::vector<std::thread> threads;
+  threads.reserve(clients);
+  for (int i = 0; i < clients; ++i) threads.emplace_back(ClientLoop, socket, deadline, &c);
+  for (std::thread& t : threads) t.join();
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // let the daemon reap connections
+  const bool alive = ::kill(pid, 0) == 0;
+  std::printf("clients %d, %d s\n", clients, seconds);
+  std::printf("well-formed calls: %ld ok, %ld failed; connects failed: %ld\n", long(c.ok),
+              long(c.failed), long(c.connect_failed));
+  std::printf("hostile rounds: %ld (wrong-typed params refused %ld, accepted %ld)\n",
+              long(c.hostile), long(c.refused), long(c.wrongly_accepted));
+  std::printf("daemon pid %d alive after: %s\n", pid, alive ? "yes" : "NO");
+  std::printf("daemon RSS KiB before %ld after %ld; fds before %ld after %ld\n", rss_before,
+              RssKib(pid), fds_before, FdCount(pid));
+  return alive && c.failed == 0 && c.connect_failed == 0 && c.wrongly_accepted == 0 ? 0 : 1;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Starts a throwaway `warren daemon` on a temporary --root inside a private
+# network namespace (unshare -n), runs rpc_soak against it, stops it.
+#   bench/rpc_soak.sh [BUILD_DIR] [CLIENTS] [SECONDS]
+# Needs root (the daemon's isolated network mode) and a build with
+# -DWARREN_BENCH=ON (or RPC_SOAK=path/to/rpc_soak).
+set -euo pipefail
+build=${1:-build}
+clients=${2:-1000}
+seconds=${3:-30}
+root=$(mktemp -d /tmp/warren-soak-XXXXXX)
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+  rm -rf "$root"
+}
+trap cleanup EXIT
+cat >"$root/config.toml" <<CONF
+[rpc]
+max_connections = 4096
+[network]
+namespace = "wsoak$$"
+tap_pool_size = 0
+[dns]
+enabled = false
+CONF
+# unshare execs the daemon, so $! is the daemon's pid.
+unshare -n -- "$build/src/cli/warren" --root "$root" daemon >"$root/daemon.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -S "$root/run/warren.sock" ] && break; sleep 0.1; done
+[ -S "$root/run/warren.sock" ] || { cat "$root/daemon.out"; exit 1; }
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+"${RPC_SOAK:-$build/bench/rpc_soak}" --socket "$root/run/warren.sock" --pid "$pid" --clients "$clients" \
+  --seconds "$seconds"
