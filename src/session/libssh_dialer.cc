@@ -191,8 +191,9 @@ Result<std::unique_ptr<GuestConnection>> LibsshDialer::WaitForSsh(
   std::string last = "no attempt made";
   for (;;) {
     if (stop.stop_requested()) return Cancelled("waiting for SSH on " + where + " cancelled");
-    auto left =
-        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    // Rounded up: truncating made it give up with under 1 ms still left,
+    // i.e. before the deadline it promises to honour.
+    auto left = std::chrono::ceil<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       return DeadlineExceeded("SSH on " + where + " not ready by the deadline; last: " + last);
     }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "sys/runner.h"
+#include "sys/test_util.h"
 
 namespace warren {
 namespace {
@@ -44,20 +45,24 @@ class CliTest : public ::testing::Test {
 
   // Starts `warren daemon` on root_ and waits for its socket.
   void StartDaemon() {
+    const pid_t test_pid = getpid();
     daemon_pid_ = fork();
     ASSERT_GE(daemon_pid_, 0);
     if (daemon_pid_ == 0) {
+      // Dies with the test; never holds ctest's output pipes.
+      DieWithParentForTest(test_pid);
       std::string log = (root_ / "daemon.stderr").string();
-      FILE* f = freopen(log.c_str(), "a", stderr);
-      (void)f;
+      if (freopen(log.c_str(), "a", stderr) == nullptr ||
+          freopen(log.c_str(), "a", stdout) == nullptr ||
+          freopen("/dev/null", "r", stdin) == nullptr) {
+        _exit(126);
+      }
       execl(WARREN_BINARY, "warren", "--root", root_.c_str(), "daemon", nullptr);
       _exit(127);
     }
     // Connectable, not merely present: a SIGKILLed daemon leaves its socket file.
-    for (int i = 0; i < 200 && !SocketAccepts(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    ASSERT_TRUE(SocketAccepts()) << DaemonLog();
+    ASSERT_TRUE(PollUntil([&] { return SocketAccepts(); }, std::chrono::seconds(30)))
+        << "the daemon did not listen within 30 s:\n" << DaemonLog();
   }
 
   bool SocketAccepts() {
@@ -75,7 +80,12 @@ class CliTest : public ::testing::Test {
     if (daemon_pid_ <= 0) return -1;
     kill(daemon_pid_, sig);
     int status = 0;
-    waitpid(daemon_pid_, &status, 0);
+    if (!WaitPidFor(daemon_pid_, &status, std::chrono::seconds(60))) {
+      ADD_FAILURE() << "the daemon did not exit within 60 s of signal " << sig << ":\n"
+                    << DaemonLog();
+      kill(daemon_pid_, SIGKILL);
+      waitpid(daemon_pid_, &status, 0);
+    }
     daemon_pid_ = -1;
     return status;
   }

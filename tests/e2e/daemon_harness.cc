@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -60,6 +61,7 @@ WarrenDaemon::WarrenDaemon(const std::string& extra_config) {
   }
   if (!TestCacheDir().empty()) config << "[images]\ncache_dir = \"" << TestCacheDir() << "\"\n";
   config << extra << "\n";
+  reaper_ = std::make_unique<ReaperForTest>(root_.string());
 }
 
 WarrenDaemon::~WarrenDaemon() {
@@ -77,14 +79,21 @@ WarrenDaemon::~WarrenDaemon() {
   if (!netns_.empty()) (void)NetnsHandle::Delete(kDefaultNetnsDir, netns_);
   std::error_code ec;
   fs::remove_all(root_, ec);
+  reaper_.reset();  // everything is gone: the reaper exits without acting
 }
 
 Status WarrenDaemon::Start(const std::vector<std::string>& env, bool own_netns) {
+  const pid_t test_pid = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) return ErrnoError("fork", errno);
   if (pid_ == 0) {
+    DieWithParentForTest(test_pid);
+    // Its output goes to the log, never to ctest's pipes (which a daemon
+    // outliving the test would hold open).
     std::string log = (root_ / "daemon.log").string();
     if (std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(126);
+    if (std::freopen(log.c_str(), "a", stdout) == nullptr) _exit(126);
+    if (std::freopen("/dev/null", "r", stdin) == nullptr) _exit(126);
     if (own_netns) {
       if (::unshare(CLONE_NEWNET) != 0) _exit(125);
       if (std::system("ip link set lo up") != 0) _exit(124);
@@ -100,6 +109,7 @@ Status WarrenDaemon::Start(const std::vector<std::string>& env, bool own_netns) 
       if (!status.ok()) return status.status();
       host_mode_ = (*status)["network"].value("mode", "") == "host";
       netns_ = host_mode_ ? "" : (*status)["network"].value("namespace", "");
+      if (!netns_.empty()) reaper_->AddCleanup("ip netns delete " + netns_);
       return Status::Ok();
     }
     int st = 0;
@@ -121,7 +131,11 @@ int WarrenDaemon::Stop() {
 int WarrenDaemon::WaitExit() {
   if (pid_ <= 0) return -1;
   int st = 0;
-  ::waitpid(pid_, &st, 0);
+  if (!WaitPidFor(pid_, &st, std::chrono::seconds(90))) {
+    std::fprintf(stderr, "warren daemon %d still running after 90 s: SIGKILL\n", pid_);
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &st, 0);
+  }
   pid_ = -1;
   return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
 }

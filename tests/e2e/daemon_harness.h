@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "rpc/client.h"
 #include "session/guest_ssh.h"
 #include "sys/runner.h"
+#include "sys/test_util.h"
 
 namespace warren::e2e {
 
@@ -29,7 +31,10 @@ class WarrenDaemon {
   WarrenDaemon& operator=(const WarrenDaemon&) = delete;
 
   // Starts `warren daemon` (extra environment as "K=V") and waits for its
-  // socket. Error if it exits first. With `own_netns` the daemon runs in a
+  // socket. Call from the test's main thread: the daemon is SIGKILLed when
+  // the thread that started it ends (so a killed test process never leaves
+  // it running); its QEMUs outlive it, as in production, and are reaped by
+  // the destructor or, if the test process dies first, by the reaper. Error if it exits first. With `own_netns` the daemon runs in a
   // fresh network namespace made for it (loopback up): how `host` mode is
   // tested without touching the machine's own namespace.
   Status Start(const std::vector<std::string>& env = {}, bool own_netns = false);
@@ -70,6 +75,9 @@ class WarrenDaemon {
   RealRunner runner_;
   std::string netns_;
   bool host_mode_ = false;  // the VM network is the daemon's own namespace
+  // Kills the daemon and its QEMUs (their command lines name root_) and
+  // deletes the namespace if this test process dies before ~WarrenDaemon.
+  std::unique_ptr<ReaperForTest> reaper_;
 };
 
 // $WARREN_TEST_CACHE or "" (then images build from scratch).

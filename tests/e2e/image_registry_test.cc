@@ -20,6 +20,7 @@
 
 #include "image/digest.h"
 #include "sys/runner.h"
+#include "sys/test_util.h"
 
 namespace warren {
 namespace {
@@ -42,26 +43,35 @@ class ImageRegistryE2eTest : public ::testing::Test {
   void TearDown() override {
     if (daemon_pid_ > 0) {
       kill(daemon_pid_, SIGTERM);
-      waitpid(daemon_pid_, nullptr, 0);
+      int status = 0;
+      if (!WaitPidFor(daemon_pid_, &status, std::chrono::seconds(90))) {
+        ADD_FAILURE() << "the daemon did not exit within 90 s of SIGTERM";
+        kill(daemon_pid_, SIGKILL);
+        waitpid(daemon_pid_, &status, 0);
+      }
     }
     std::error_code ec;
     fs::remove_all(root_, ec);
   }
 
   void StartDaemon() {
+    const pid_t test_pid = getpid();
     daemon_pid_ = fork();
     ASSERT_GE(daemon_pid_, 0);
     if (daemon_pid_ == 0) {
+      // Dies with the test; never holds ctest's output pipes.
+      DieWithParentForTest(test_pid);
       std::string log = (root_ / "daemon.stderr").string();
-      FILE* f = freopen(log.c_str(), "a", stderr);
-      (void)f;
+      if (freopen(log.c_str(), "a", stderr) == nullptr ||
+          freopen(log.c_str(), "a", stdout) == nullptr ||
+          freopen("/dev/null", "r", stdin) == nullptr) {
+        _exit(126);
+      }
       execl(WARREN_BINARY, "warren", "--root", root_.c_str(), "daemon", nullptr);
       _exit(127);
     }
-    for (int i = 0; i < 400 && !SocketAccepts(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    ASSERT_TRUE(SocketAccepts());
+    ASSERT_TRUE(PollUntil([&] { return SocketAccepts(); }, std::chrono::seconds(30)))
+        << "the daemon did not listen within 30 s";
   }
 
   bool SocketAccepts() {

@@ -70,8 +70,10 @@ struct ChildInNetns {
     std::vector<char*> args;
     for (std::string& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
+    const pid_t test_pid = ::getpid();
     pid = ::fork();
     if (pid == 0) {
+      DieWithParentForTest(test_pid);
       if (::setns(ns.fd(), CLONE_NEWNET) != 0) _exit(126);
       ::execvp(args[0], args.data());
       _exit(127);
@@ -80,7 +82,11 @@ struct ChildInNetns {
   ~ChildInNetns() {
     if (pid <= 0) return;
     ::kill(pid, SIGTERM);
-    ::waitpid(pid, nullptr, 0);
+    int status = 0;
+    if (!WaitPidFor(pid, &status, std::chrono::seconds(30))) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
   }
 };
 
@@ -499,9 +505,8 @@ TEST(VmCrashE2eTest, KillAtEachCreateStepThenRestartLeavesNothing) {
   std::vector<pid_t> qemus = d.QemuPids();
   ASSERT_EQ(qemus.size(), 2u);
   for (pid_t p : qemus) ::kill(p, SIGKILL);
-  for (int i = 0; i < 100 && !d.QemuPids().empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  ASSERT_TRUE(PollUntil([&] { return d.QemuPids().empty(); }, std::chrono::seconds(30)))
+      << "SIGKILLed QEMUs still running after 30 s";
   ASSERT_TRUE(d.Start().ok());
   Result<json> vms = d.Call("vm.list");
   ASSERT_TRUE(vms.ok());

@@ -6,10 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
 #include "net/fresh_netns.h"
 #include "session/dropbear_server.h"
 #include "session/guest_socket.h"
 #include "session/libssh_dialer.h"
+#include "sys/test_util.h"
 
 namespace warren {
 namespace {
@@ -46,15 +52,68 @@ ExecSpec Cmd(std::vector<std::string> argv) {
   return s;
 }
 
-// Reads from `a` until `want` has been seen (or the session ends).
+// How long a test waits for output or an end before it fails (a broken
+// session, not a timing check: each wait here takes milliseconds when it works).
+constexpr std::chrono::seconds kWait{30};
+
+// A stop token that fires at a deadline, so a blocked Next() returns and the
+// test fails with a message instead of hanging.
+class StopAfter {
+ public:
+  explicit StopAfter(std::chrono::seconds d)
+      : timer_([this, d](std::stop_token cancelled) {
+          std::mutex m;
+          std::condition_variable_any cv;
+          std::unique_lock<std::mutex> lock(m);
+          cv.wait_for(lock, cancelled, d, [] { return false; });
+          if (!cancelled.stop_requested()) source_.request_stop();
+        }) {}
+  std::stop_token token() const { return source_.get_token(); }
+  bool expired() const { return source_.stop_requested(); }
+
+ private:
+  std::stop_source source_;
+  std::jthread timer_;  // last: joined before source_ goes
+};
+
+// Reads from `a` until `want` has been seen or the session ends; fails the
+// test after kWait.
 std::string ReadUntil(Attachment& a, const std::string& want) {
+  StopAfter deadline(kWait);
   std::string seen;
   while (seen.find(want) == std::string::npos) {
-    Attachment::Chunk c = a.Next(std::stop_token());
+    if (deadline.expired()) {
+      ADD_FAILURE() << "no \"" << want << "\" within " << kWait.count() << " s; saw "
+                    << seen.size() << " bytes: " << seen.substr(0, 200);
+      break;
+    }
+    Attachment::Chunk c = a.Next(deadline.token());
     seen += c.bytes;
     if (c.ended) break;
   }
   return seen;
+}
+
+// Reads from `a` until the session ends; fails the test after kWait.
+std::string ReadToEnd(Attachment& a) {
+  StopAfter deadline(kWait);
+  std::string seen;
+  while (true) {
+    if (deadline.expired()) {
+      ADD_FAILURE() << "the session did not end within " << kWait.count() << " s";
+      break;
+    }
+    Attachment::Chunk c = a.Next(deadline.token());
+    seen += c.bytes;
+    if (c.ended) break;
+  }
+  return seen;
+}
+
+// Waits until the session left "running"; fails the test after kWait.
+void WaitEnded(SessionRegistry& r, const std::string& id) {
+  EXPECT_TRUE(PollUntil([&] { return r.Get(id)->state != "running"; }, kWait))
+      << "session " << id << " still running after " << kWait.count() << " s";
 }
 
 TEST(SessionRegistryTest, ReattachSeesEarlierOutputAndSendReachesTheCommand) {
@@ -83,8 +142,7 @@ TEST(SessionRegistryTest, ReattachSeesEarlierOutputAndSendReachesTheCommand) {
 
     auto killed = r.Kill("dev", "");
     ASSERT_TRUE(killed.ok());
-    Attachment::Chunk c;
-    while (!c.ended) c = (*a)->Next(std::stop_token());
+    ReadToEnd(**a);
     EXPECT_EQ(r.Get("dev")->state, "killed");
     ASSERT_TRUE(r.Kill("dev", "").ok());  // an ended session is removed
     EXPECT_EQ(r.Get("dev").error().code(), Code::kNotFound);
@@ -108,8 +166,7 @@ TEST(SessionRegistryTest, ExitCodeSurvivesAndGuestDownMarksSessionsLost) {
     auto b = r.Attach("sleeper", true);
     ASSERT_TRUE(b.ok());
     r.GuestDown("vm1", "VM vm1 is stopping");
-    Attachment::Chunk c;
-    while (!c.ended) c = (*b)->Next(std::stop_token());
+    ReadToEnd(**b);
     SessionInfo lost = *r.Get("sleeper");
     EXPECT_EQ(lost.state, "lost");
     EXPECT_NE(lost.error.find("VM vm1 is stopping"), std::string::npos) << lost.error;
@@ -125,13 +182,8 @@ TEST(SessionRegistryTest, SlowAttacherGetsADropMarkerNotUnboundedMemory) {
     auto a = r.Attach(s->id, false);
     ASSERT_TRUE(a.ok());
     // Not reading until the session ended: its queue is capped.
-    while (r.Get(s->id)->state == "running") std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    std::string all;
-    Attachment::Chunk c;
-    while (!c.ended) {
-      c = (*a)->Next(std::stop_token());
-      all += c.bytes;
-    }
+    WaitEnded(r, s->id);
+    std::string all = ReadToEnd(**a);
     EXPECT_LT(all.size(), 8000000u);
     EXPECT_NE(all.find("bytes of output dropped"), std::string::npos);
     EXPECT_LE(r.Scrollback(s->id)->size(), (size_t{5} << 20) / 4);  // trimmed in steps of 1/4
