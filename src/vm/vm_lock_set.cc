@@ -22,7 +22,7 @@ bool VmLock::LockOrCancel(std::string holder, const LockWait& wait) {
     {
       MutexLock lock(&state_mu_);
       while (held_ && !wait.stop.stop_requested() && told && holder_ == *told) {
-        released_.WaitFor(kStopPoll);
+        released_.WaitFor(&state_mu_, kStopPoll);
       }
       if (!held_) {
         held_ = true;
