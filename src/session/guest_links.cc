@@ -55,15 +55,12 @@ Result<GuestLinks::Slot> GuestLinks::TakeOrReserveDial(const std::string& vm) {
   auto deadline = Clock::now() + 2 * options_.dial_timeout;
   MutexLock lock(&mu_);
   Pool& p = pools_[vm];
-  p.in_use = true;
-  p.last_start = Clock::now();
   while (true) {
     if (stopping_) return Unavailable("the daemon is shutting down");
     if (!p.idle.empty()) {
       std::shared_ptr<GuestLink> link = std::move(p.idle.back());
       p.idle.pop_back();
       p.busy.push_back(link);
-      cv_.SignalAll();  // the filler may top the pool up
       return Slot{std::move(link), p.generation};
     }
     if (p.dialing < options_.max_dials_per_vm) {
@@ -121,7 +118,10 @@ Result<std::shared_ptr<GuestProcess>> GuestLinks::Start(const std::string& vm,
       ASSIGN_OR_RETURN(link, Dial(vm, slot.generation, /*busy=*/true));
     }
     Result<std::shared_ptr<GuestProcess>> proc = link->Start(spec);
-    if (proc.ok()) return proc;
+    if (proc.ok()) {
+      MarkInUse(vm);
+      return proc;
+    }
     Retire(link);
     // An idle link may have died quietly (the guest's sshd went away) just
     // before it was taken; nothing ran on it, so another link may try.
@@ -129,6 +129,14 @@ Result<std::shared_ptr<GuestProcess>> GuestLinks::Start(const std::string& vm,
     last = proc.error();
   }
   return last;
+}
+
+void GuestLinks::MarkInUse(const std::string& vm) {
+  MutexLock lock(&mu_);
+  Pool& p = pools_[vm];
+  p.in_use = true;  // only a VM that ran a command is kept ready
+  p.last_start = Clock::now();
+  cv_.SignalAll();  // the filler may top the pool up
 }
 
 bool GuestLinks::RemoveLocked(Pool& pool, GuestLink* link, std::shared_ptr<GuestLink>* out) {
@@ -152,7 +160,7 @@ void GuestLinks::OnIdle(const std::string& vm, GuestLink* link, bool reusable) {
   std::shared_ptr<GuestLink> l;
   if (it == pools_.end() || !RemoveLocked(it->second, link, &l)) return;  // dropped already
   Pool& p = it->second;
-  if (reusable && !stopping_ && p.in_use && p.idle.size() < options_.idle_per_vm) {
+  if (reusable && !stopping_ && p.idle.size() < options_.idle_per_vm) {
     p.idle.push_back(std::move(l));
   } else {
     retired_.push_back(std::move(l));  // never the last owner here: the pump cannot join itself
