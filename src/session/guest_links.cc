@@ -40,7 +40,7 @@ GuestLinks::~GuestLinks() {
   {
     MutexLock lock(&mu_);
     for (auto& [vm, p] : pools_) {
-      links.insert(links.end(), p.idle.begin(), p.idle.end());
+      for (Idle& i : p.idle) links.push_back(std::move(i.link));
       links.insert(links.end(), p.busy.begin(), p.busy.end());
     }
     pools_.clear();
@@ -52,13 +52,13 @@ GuestLinks::~GuestLinks() {
 }
 
 Result<GuestLinks::Slot> GuestLinks::TakeOrReserveDial(const std::string& vm) {
-  auto deadline = Clock::now() + 2 * options_.dial_timeout;
+  auto deadline = Clock::now() + options_.wait_for_link;
   MutexLock lock(&mu_);
   Pool& p = pools_[vm];
   while (true) {
     if (stopping_) return Unavailable("the daemon is shutting down");
     if (!p.idle.empty()) {
-      std::shared_ptr<GuestLink> link = std::move(p.idle.back());
+      std::shared_ptr<GuestLink> link = std::move(p.idle.back().link);
       p.idle.pop_back();
       p.busy.push_back(link);
       return Slot{std::move(link), p.generation};
@@ -96,7 +96,8 @@ Result<std::shared_ptr<GuestLink>> GuestLinks::Dial(const std::string& vm, uint6
     cv_.SignalAll();
     if (link) {
       stale = p.generation != generation || stopping_;
-      if (!stale) (busy ? p.busy.push_back(link) : p.idle.push_back(link));
+      if (!stale && busy) p.busy.push_back(link);
+      if (!stale && !busy) p.idle.push_back(Idle{link, Clock::now()});
     }
   }
   if (!ep.ok()) return ep.error();
@@ -146,8 +147,10 @@ bool GuestLinks::RemoveLocked(Pool& pool, GuestLink* link, std::shared_ptr<Guest
     pool.busy.erase(it);
     return true;
   }
-  if (auto it = std::find_if(pool.idle.begin(), pool.idle.end(), same); it != pool.idle.end()) {
-    *out = std::move(*it);
+  auto idle_same = [link](const Idle& i) { return i.link.get() == link; };
+  if (auto it = std::find_if(pool.idle.begin(), pool.idle.end(), idle_same);
+      it != pool.idle.end()) {
+    *out = std::move(it->link);
     pool.idle.erase(it);
     return true;
   }
@@ -160,8 +163,8 @@ void GuestLinks::OnIdle(const std::string& vm, GuestLink* link, bool reusable) {
   std::shared_ptr<GuestLink> l;
   if (it == pools_.end() || !RemoveLocked(it->second, link, &l)) return;  // dropped already
   Pool& p = it->second;
-  if (reusable && !stopping_ && p.idle.size() < options_.idle_per_vm) {
-    p.idle.push_back(std::move(l));
+  if (reusable && !stopping_ && options_.idle_per_vm > 0) {
+    p.idle.push_back(Idle{std::move(l), Clock::now()});  // the filler trims the surplus
   } else {
     retired_.push_back(std::move(l));  // never the last owner here: the pump cannot join itself
   }
@@ -189,12 +192,16 @@ void GuestLinks::FillerLoop() {
       auto now = Clock::now();
       for (auto& [vm, p] : pools_) {
         if (p.in_use && now - p.last_start > options_.idle_ttl) p.in_use = false;
-        if (!p.in_use) {
-          to_close.insert(to_close.end(), p.idle.begin(), p.idle.end());
-          p.idle.clear();
-          continue;
+        // The oldest idle links are at the front: the surplus of a burst
+        // goes once it has lingered; all of them when the VM is not in use.
+        while (!p.idle.empty() &&
+               (!p.in_use || (p.idle.size() > options_.idle_per_vm &&
+                              now - p.idle.front().since > options_.surplus_linger))) {
+          to_close.push_back(std::move(p.idle.front().link));
+          p.idle.pop_front();
         }
-        to_check.insert(to_check.end(), p.idle.begin(), p.idle.end());
+        if (!p.in_use) continue;
+        for (Idle& i : p.idle) to_check.push_back(i.link);
         // Busy links count: most come back when their command ends, so a
         // sequence of execs reuses two links instead of dialing per command.
         while (p.idle.size() + p.busy.size() + p.dialing < options_.idle_per_vm &&
@@ -225,7 +232,7 @@ void GuestLinks::Drop(const std::string& vm, const std::string& reason) {
     Pool& p = pools_[vm];
     ++p.generation;
     p.in_use = false;
-    links.insert(links.end(), p.idle.begin(), p.idle.end());
+    for (Idle& i : p.idle) links.push_back(std::move(i.link));
     links.insert(links.end(), p.busy.begin(), p.busy.end());
     p.idle.clear();
     p.busy.clear();

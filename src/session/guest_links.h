@@ -34,7 +34,13 @@ struct PoolOptions {
   // drops new connections beyond 5 unauthenticated ones per client address
   // (MAX_UNAUTH_PER_IP), so this stays below.
   int max_dials_per_vm = 3;
-  std::chrono::milliseconds dial_timeout = std::chrono::seconds(10);
+  // Links beyond idle_per_vm that came back from a burst stay idle this long
+  // (a steady concurrent load keeps reusing them) before they are closed.
+  std::chrono::milliseconds surplus_linger = std::chrono::seconds(15);
+  // A handshake under TCG with the guest busy can take seconds.
+  std::chrono::milliseconds dial_timeout = std::chrono::seconds(30);
+  // How long a command waits for a link to come back or a dial slot.
+  std::chrono::milliseconds wait_for_link = std::chrono::seconds(60);
   LinkOptions link;  // keepalive; on_idle is the pool's own
 };
 
@@ -72,8 +78,12 @@ class GuestLinks {
 
  private:
   using Clock = std::chrono::steady_clock;
+  struct Idle {
+    std::shared_ptr<GuestLink> link;
+    Clock::time_point since;
+  };
   struct Pool {
-    std::deque<std::shared_ptr<GuestLink>> idle;  // newest at the back
+    std::deque<Idle> idle;  // the most recently idle at the back (taken first)
     std::vector<std::shared_ptr<GuestLink>> busy;
     uint64_t generation = 0;  // bumped by Drop
     int dialing = 0;          // handshakes in flight
