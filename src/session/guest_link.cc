@@ -249,8 +249,8 @@ void GuestLink::OpenPending(std::list<Active>& active) {
     Result<std::unique_ptr<GuestChannel>> ch = conn_->OpenChannel(req->spec);
     // A server may close a channel while it is being opened (dropbear does so
     // now and then under concurrent opens); on a live connection, try again.
-    for (int retry = 0; retry < 2 && !ch.ok() && ch.error().code() == Code::kUnavailable &&
-                        conn_->Connected();
+    for (int retry = 0;
+         retry < 2 && !ch.ok() && ch.error().code() == Code::kUnavailable && conn_->Connected();
          ++retry) {
       ch = conn_->OpenChannel(req->spec);
     }
@@ -357,8 +357,8 @@ bool GuestLink::WaitForWork(const std::list<Active>& active, bool progress) {
   if (progress) return false;
   bool want_socket = active.empty();  // idle: notice the guest hanging up at once
   for (const Active& a : active) {
-    want_socket = want_socket || a.proc->WantsOutput() || a.proc->HasInput() ||
-                  (a.eof[0] && a.eof[1]);
+    want_socket =
+        want_socket || a.proc->WantsOutput() || a.proc->HasInput() || (a.eof[0] && a.eof[1]);
   }
   // An unanswered keepalive: its reply must be seen even while every channel
   // is blocked on a slow reader.

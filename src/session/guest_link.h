@@ -194,9 +194,9 @@ class GuestLink {
   const LinkOptions options_;
   // Used only by the pump thread (and destroyed after it is joined).
   std::unique_ptr<GuestConnection> conn_;
-  std::optional<uint64_t> received_;                 // conn_->BytesReceived() last seen
-  std::chrono::steady_clock::time_point heard_;      // when it last moved
-  std::chrono::steady_clock::time_point probed_;     // last keepalive sent
+  std::optional<uint64_t> received_;              // conn_->BytesReceived() last seen
+  std::chrono::steady_clock::time_point heard_;   // when it last moved
+  std::chrono::steady_clock::time_point probed_;  // last keepalive sent
 
   Mutex mu_{LockRank::kLeaf, "guest link"};
   CondVar open_cv_{&mu_};

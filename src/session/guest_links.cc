@@ -17,7 +17,8 @@ Status DialError(const std::string& vm, const Status& s) {
   if (s.code() == Code::kUnavailable) {
     return Unavailable("cannot reach the guest of VM " + vm + " over SSH (" + s.message() +
                        "); if it was just started, retry with --wait, otherwise see its "
-                       "console log with `warren vm logs " + vm + "`");
+                       "console log with `warren vm logs " +
+                       vm + "`");
   }
   return s.Annotate("connecting to the guest of VM " + vm);
 }
@@ -61,6 +62,9 @@ Result<GuestLinks::Slot> GuestLinks::TakeOrReserveDial(const std::string& vm) {
       std::shared_ptr<GuestLink> link = std::move(p.idle.back().link);
       p.idle.pop_back();
       p.busy.push_back(link);
+      p.in_use = true;
+      p.last_start = Clock::now();
+      cv_.SignalAll();  // the filler may top the pool up
       return Slot{std::move(link), p.generation};
     }
     if (p.dialing < options_.max_dials_per_vm) {
@@ -96,7 +100,14 @@ Result<std::shared_ptr<GuestLink>> GuestLinks::Dial(const std::string& vm, uint6
     cv_.SignalAll();
     if (link) {
       stale = p.generation != generation || stopping_;
-      if (!stale && busy) p.busy.push_back(link);
+      if (!stale && busy) {
+        p.busy.push_back(link);
+        // Kept ready only once the guest was reached: a stopped or unreachable
+        // VM is not redialed in the background. Set here, before the command
+        // starts, so a link that comes back at once is not taken for unused.
+        p.in_use = true;
+        p.last_start = Clock::now();
+      }
       if (!stale && !busy) p.idle.push_back(Idle{link, Clock::now()});
     }
   }
@@ -119,10 +130,7 @@ Result<std::shared_ptr<GuestProcess>> GuestLinks::Start(const std::string& vm,
       ASSIGN_OR_RETURN(link, Dial(vm, slot.generation, /*busy=*/true));
     }
     Result<std::shared_ptr<GuestProcess>> proc = link->Start(spec);
-    if (proc.ok()) {
-      MarkInUse(vm);
-      return proc;
-    }
+    if (proc.ok()) return proc;
     Retire(link);
     // An idle link may have died quietly (the guest's sshd went away) just
     // before it was taken; nothing ran on it, so another link may try.
@@ -130,14 +138,6 @@ Result<std::shared_ptr<GuestProcess>> GuestLinks::Start(const std::string& vm,
     last = proc.error();
   }
   return last;
-}
-
-void GuestLinks::MarkInUse(const std::string& vm) {
-  MutexLock lock(&mu_);
-  Pool& p = pools_[vm];
-  p.in_use = true;  // only a VM that ran a command is kept ready
-  p.last_start = Clock::now();
-  cv_.SignalAll();  // the filler may top the pool up
 }
 
 bool GuestLinks::RemoveLocked(Pool& pool, GuestLink* link, std::shared_ptr<GuestLink>* out) {

@@ -87,7 +87,8 @@ class GuestLinks {
     std::vector<std::shared_ptr<GuestLink>> busy;
     uint64_t generation = 0;  // bumped by Drop
     int dialing = 0;          // handshakes in flight
-    bool in_use = false;      // refilled while true (a command started; cleared by Drop, idle_ttl)
+    bool in_use = false;      // refilled while true (a link was made or taken;
+                              // cleared by Drop, idle_ttl)
     Clock::time_point last_start;
     Clock::time_point retry_after;  // a background dial failed: wait before the next
   };
@@ -98,12 +99,11 @@ class GuestLinks {
   };
 
   Result<Slot> TakeOrReserveDial(const std::string& vm) EXCLUDES(mu_);
-  Result<std::shared_ptr<GuestLink>> Dial(const std::string& vm, uint64_t generation,
-                                          bool busy) EXCLUDES(mu_);
+  Result<std::shared_ptr<GuestLink>> Dial(const std::string& vm, uint64_t generation, bool busy)
+      EXCLUDES(mu_);
   // The pump's on_idle: back to idle, or retired for the filler to close.
   void OnIdle(const std::string& vm, GuestLink* link, bool reusable) EXCLUDES(mu_);
   void Retire(const std::shared_ptr<GuestLink>& link) EXCLUDES(mu_);
-  void MarkInUse(const std::string& vm) EXCLUDES(mu_);
   void FillerLoop() EXCLUDES(mu_);
   bool RemoveLocked(Pool& pool, GuestLink* link, std::shared_ptr<GuestLink>* out) REQUIRES(mu_);
 

@@ -5,7 +5,6 @@
 #include "session/guest_link.h"
 
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <atomic>
@@ -245,8 +244,9 @@ class CountingDialer final : public GuestDialer {
   GuestDialer* const inner_;
 };
 
-// Closes p's stdin and drains p until it ends or `within` passes (then the result has no exit code
-// and error DeadlineExceeded), so a test never hangs on a process.
+// Closes p's stdin and drains p until it ends or `within` passes (then the
+// result has no exit code and error DeadlineExceeded), so a test never hangs on
+// a process.
 Collected RunToEndWithin(GuestProcess& p, std::chrono::seconds within) {
   std::stop_source timeout;
   std::jthread timer([&timeout, within](std::stop_token done) {
@@ -311,8 +311,7 @@ TEST(GuestLinksTest, ReusesConnectionsAndDropEndsProcessesClearly) {
     EXPECT_EQ(links.IdleForTest("vm1") + links.BusyForTest("vm1"), 0u);
     Collected c = RunToEnd(**sleeper, "", false);
     EXPECT_EQ(c.error.code(), Code::kUnavailable);
-    EXPECT_NE(c.error.message().find("VM vm1 is stopping"), std::string::npos)
-        << c.error.message();
+    EXPECT_NE(c.error.message().find("VM vm1 is stopping"), std::string::npos) << c.error.message();
     // The next exec dials again.
     int before = dialer.dials.load();
     auto again = links.Start("vm1", Cmd({"echo", "back"}));
@@ -338,7 +337,7 @@ TEST(GuestLinksTest, ConcurrentMixedCommandsAllSucceed) {
         for (int i = 0; i < 10; ++i) {
           int kind = (t + i) % 3;
           std::string input;
-          ExecSpec spec = kind == 0 ? Cmd({"true"})
+          ExecSpec spec = kind == 0   ? Cmd({"true"})
                           : kind == 1 ? Cmd({"sleep", "0.3"})
                                       : Cmd({"cat"});
           if (kind == 2) {
@@ -354,9 +353,9 @@ TEST(GuestLinksTest, ConcurrentMixedCommandsAllSucceed) {
           if (c.exit_code == 0 && c.error.ok() && c.out == input) {
             ++good;
           } else {
-            ADD_FAILURE() << "client " << t << " #" << i << ": exit "
-                          << c.exit_code.value_or(-1) << " " << c.error.ToString() << " out "
-                          << c.out.size() << "/" << input.size() << " bytes";
+            ADD_FAILURE() << "client " << t << " #" << i << ": exit " << c.exit_code.value_or(-1)
+                          << " " << c.error.ToString() << " out " << c.out.size() << "/"
+                          << input.size() << " bytes";
           }
         }
       });
@@ -409,12 +408,12 @@ TEST(GuestLinksTest, KeepaliveNoticesAGuestThatStoppedAnswering) {
     // Quiet but healthy for several intervals: keepalives are answered.
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     ASSERT_FALSE((*p)->ended());
-    ASSERT_EQ(::kill(server, SIGSTOP), 0);  // the TCP connection stays up; SSH goes silent
+    ASSERT_EQ(::kill(server, SIGSTOP),
+              0);  // the TCP connection stays up; SSH goes silent
     Collected c = RunToEndWithin(**p, std::chrono::seconds(20));
     ::kill(server, SIGKILL);
     EXPECT_EQ(c.error.code(), Code::kUnavailable) << c.error.ToString();
-    EXPECT_NE(c.error.message().find("stopped answering"), std::string::npos)
-        << c.error.message();
+    EXPECT_NE(c.error.message().find("stopped answering"), std::string::npos) << c.error.message();
   });
 }
 
@@ -424,9 +423,8 @@ TEST(GuestLinksTest, UnreachableGuestSaysWhatToDo) {
     SshTestKeys keys;
     if (!keys.Make(scratch)) return;
     LibsshDialer dialer(HostSocketFactory());
-    GuestLinks links(&dialer, [&](const std::string&) -> Result<GuestEndpoint> {
-      return keys.Endpoint(kPort);
-    });
+    GuestLinks links(
+        &dialer, [&](const std::string&) -> Result<GuestEndpoint> { return keys.Endpoint(kPort); });
     auto p = links.Start("vm1", Cmd({"true"}));
     ASSERT_FALSE(p.ok());
     EXPECT_EQ(p.error().code(), Code::kUnavailable);
