@@ -6,13 +6,14 @@
 #   bench/exec_bench.sh WARREN_BINARY [RUNS=50] [MIB=64]
 #
 # Starts a daemon under a temp root (its own network namespace), creates one
-# VM, then measures:
-#   - `warren exec VM -- true`: CLI start + RPC + a channel on the daemon's warm
-#     connection to the guest;
-#   - `ssh ... true` (OpenSSH, in the daemon's namespace): a full handshake per run;
-#   - `ssh` over a ControlMaster connection (warm, like warren's);
+# VM, then measures, every client started inside the daemon's namespace:
+#   - `warren exec VM -- true` (CLI start + RPC + a channel on a pooled,
+#     authenticated connection) and `ssh` over a warm ControlMaster to the same
+#     guest, interleaved run by run: median and p10-p90 of each, and the ratio;
+#   - `ssh ... true` with a full handshake per run (a fifth as many runs);
+#   - the dynamic loader's startup cycles of each client;
 #   - MIB MiB from the host into `cat > /dev/null` and out of `head -c`.
-# Prints medians. Everything is removed at the end.
+# Everything is removed at the end.
 set -euo pipefail
 
 warren=${1:?usage: exec_bench.sh WARREN_BINARY [RUNS] [MIB]}
@@ -42,23 +43,42 @@ echo "bench $(cat "$root/vms/bench/host_key.pub")" > "$root/known_hosts"
 ssh_opts=(-i "$key" -o UserKnownHostsFile="$root/known_hosts" -o StrictHostKeyChecking=yes
           -o BatchMode=yes -o HostKeyAlias=bench -o ControlPath="$root/cm")
 
-median_ms() {  # command...: runs it $runs times, prints the median wall time in ms
-  local t=()
-  for _ in $(seq "$runs"); do
-    local s e
-    s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N)
-    t+=($(( (e - s) / 1000 )))
-  done
-  printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1000}'
+now_us() { echo $(( $(date +%s%N) / 1000 )); }
+# Prints "median p10-p90" in ms of the microsecond samples given.
+stats() {
+  printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {
+    printf "median %.1f ms (p10 %.1f, p90 %.1f)", a[int((NR+1)/2)]/1000, a[int(NR*0.1)+1]/1000,
+           a[int(NR*0.9)]/1000 }'
+}
+time_us() {  # command...: wall time of one run, microseconds
+  local s; s=$(now_us); "$@" >/dev/null; echo $(( $(now_us) - s ))
 }
 
-"${W[@]}" exec bench -- true  # warm the daemon's connection
-echo "exec true, median of $runs (ms):"
-echo "  warren exec (warm connection):   $(median_ms "${W[@]}" exec bench -- true)"
-echo "  ssh (new connection each time):  $(median_ms ip netns exec "$ns" ssh "${ssh_opts[@]}" "root@$ip" true)"
+# Both sides start from a process in the daemon's namespace (`ip netns exec`),
+# so the namespace switch costs both the same.
+in_ns=(ip netns exec "$ns")
+ssh_cm=("${in_ns[@]}" ssh "${ssh_opts[@]}" "root@$ip" true)
+warren_exec=("${in_ns[@]}" "${W[@]}" exec bench -- true)
 ip netns exec "$ns" ssh "${ssh_opts[@]}" -o ControlMaster=yes -o ControlPersist=600 -fN "root@$ip"
 master=1
-echo "  ssh (ControlMaster, warm):       $(median_ms ip netns exec "$ns" ssh "${ssh_opts[@]}" "root@$ip" true)"
+"${warren_exec[@]}"; "${ssh_cm[@]}"  # warm both: the daemon's pool, the master
+w=(); c=()
+for _ in $(seq "$runs"); do  # interleaved: w, c, w, c, ...
+  w+=("$(time_us "${warren_exec[@]}")")
+  c+=("$(time_us "${ssh_cm[@]}")")
+done
+echo "exec true, $runs runs interleaved, same guest:"
+echo "  warren exec (pooled connection):   $(stats "${w[@]}")"
+echo "  ssh over a warm ControlMaster:     $(stats "${c[@]}")"
+n=(); for _ in $(seq $(( (runs + 4) / 5 ))); do n+=("$(time_us "${in_ns[@]}" ssh -o ControlPath=none "${ssh_opts[@]}" "root@$ip" true)"); done
+echo "  ssh, new connection each time:     $(stats "${n[@]}")"
+printf '  ratio warren / ControlMaster (medians): '
+paste <(printf '%s\n' "${w[@]}" | sort -n) <(printf '%s\n' "${c[@]}" | sort -n) |
+  awk '{a[NR]=$1; b[NR]=$2} END {m=int((NR+1)/2); printf "%.2f\n", a[m]/b[m]}'
+# Where the time of one CLI goes before it talks to the daemon: the dynamic
+# loader's own statistics (cycles), warren vs ssh.
+loader_cycles() { LD_DEBUG=statistics "$@" 2>&1 >/dev/null | awk '/total startup time/ {print $(NF-1); exit}'; }
+echo "  dynamic loader, cycles: warren $(loader_cycles "${W[@]}" --help), ssh $(loader_cycles ssh -V)"
 
 throughput() {  # label, command...: MiB/s for $mib MiB
   local s e

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -18,6 +19,7 @@ constexpr size_t kWriteChunk = 64 * 1024;
 // another channel is being read, after which the socket no longer polls
 // readable. A short bounded wait makes such a packet late, never lost.
 constexpr int kPumpRecheckMillis = 200;
+using Clock = std::chrono::steady_clock;
 // How often a consumer blocked in Next() rechecks its stop token.
 constexpr std::chrono::milliseconds kStopRecheck{200};
 
@@ -188,8 +190,11 @@ bool GuestProcess::HasInput() {
 
 // ---- GuestLink ----
 
-GuestLink::GuestLink(std::string vm, std::unique_ptr<GuestConnection> conn)
-    : vm_(std::move(vm)), waker_(std::make_shared<PumpWaker>()), conn_(std::move(conn)) {
+GuestLink::GuestLink(std::string vm, std::unique_ptr<GuestConnection> conn, LinkOptions options)
+    : vm_(std::move(vm)),
+      waker_(std::make_shared<PumpWaker>()),
+      options_(std::move(options)),
+      conn_(std::move(conn)) {
   pump_ = std::thread([this] { PumpLoop(); });
 }
 
@@ -239,8 +244,8 @@ void GuestLink::OpenPending(std::list<Active>& active) {
     Result<std::unique_ptr<GuestChannel>> ch = conn_->OpenChannel(req->spec);
     // A server may close a channel while it is being opened (dropbear does so
     // now and then under concurrent opens); on a live connection, try again.
-    for (int retry = 0; retry < 2 && !ch.ok() && ch.error().code() == Code::kUnavailable &&
-                        conn_->Connected();
+    for (int retry = 0;
+         retry < 2 && !ch.ok() && ch.error().code() == Code::kUnavailable && conn_->Connected();
          ++retry) {
       ch = conn_->OpenChannel(req->spec);
     }
@@ -259,9 +264,10 @@ void GuestLink::OpenPending(std::list<Active>& active) {
   }
 }
 
-Status GuestLink::PumpOne(Active& a, bool& progress) {
+Status GuestLink::PumpOne(Active& a, bool& progress, bool& reusable) {
   GuestProcess::InputWork w = a.proc->TakeInput(kWriteChunk);
   if (w.terminate) {
+    reusable = false;  // its channel is closed by us while the command may run on
     (void)a.channel->Signal("HUP");
     a.proc->End(std::nullopt, Cancelled("terminated"));
     return Status::Ok();
@@ -304,31 +310,81 @@ Status GuestLink::PumpOne(Active& a, bool& progress) {
   }
   a.proc->Deliver(got[0], got[1]);
   if (a.eof[0] && a.eof[1] && a.channel->Closed()) {
-    a.proc->End(a.channel->ExitCode(), Status::Ok());
+    a.finished = true;  // PumpOnce ends the process once the link is free again
+    a.exit_code = a.channel->ExitCode();
     progress = true;
   }
   return Status::Ok();
 }
 
-Result<bool> GuestLink::PumpOnce(std::list<Active>& active) {
+Result<bool> GuestLink::PumpOnce(std::list<Active>& active, bool& reusable) {
   bool progress = false;
   for (auto it = active.begin(); it != active.end();) {
-    RETURN_IF_ERROR(PumpOne(*it, progress));
-    it = it->proc->ended() ? active.erase(it) : std::next(it);
+    RETURN_IF_ERROR(PumpOne(*it, progress, reusable));
+    if (!it->finished && !it->proc->ended()) {
+      ++it;
+      continue;
+    }
+    std::shared_ptr<GuestProcess> proc = it->proc;
+    std::optional<int> exit_code = it->exit_code;
+    bool finished = it->finished;
+    it = active.erase(it);  // the channel is gone before the link is handed on
+    // The link goes back to its pool before the process's end is told, so a
+    // caller that starts its next command at once finds it idle.
+    if (active.empty() && options_.on_idle) options_.on_idle(this, reusable);
+    if (finished) proc->End(exit_code, Status::Ok());
   }
   return progress;
 }
 
-void GuestLink::WaitForWork(const std::list<Active>& active, bool progress) {
-  if (progress) return;
-  bool want_socket = false;
+int GuestLink::PollTimeoutMillis(bool busy, Clock::time_point now) const {
+  int timeout = busy ? kPumpRecheckMillis : -1;
+  if (options_.keepalive_interval.count() <= 0 || !received_) return timeout;
+  // The next moment CheckAlive has something to do: a probe or the verdict.
+  Clock::time_point due = std::min(std::max(heard_, probed_) + options_.keepalive_interval,
+                                   heard_ + options_.keepalive_interval * options_.keepalive_count);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count() + 1;
+  int keepalive = static_cast<int>(std::clamp<int64_t>(left, 0, 60'000));
+  return timeout < 0 ? keepalive : std::min(timeout, keepalive);
+}
+
+bool GuestLink::WaitForWork(const std::list<Active>& active, bool progress) {
+  if (progress) return false;
+  bool want_socket = active.empty();  // idle: notice the guest hanging up at once
   for (const Active& a : active) {
-    want_socket = want_socket || a.proc->WantsOutput() || a.proc->HasInput() ||
-                  (a.eof[0] && a.eof[1]);
+    want_socket =
+        want_socket || a.proc->WantsOutput() || a.proc->HasInput() || (a.eof[0] && a.eof[1]);
   }
+  // An unanswered keepalive: its reply must be seen even while every channel
+  // is blocked on a slow reader.
+  bool for_probe = !want_socket && probed_ > heard_;
   pollfd fds[2] = {{waker_->fd(), POLLIN, 0}, {conn_->PollFd(), POLLIN, 0}};
-  int nfds = want_socket && fds[1].fd >= 0 ? 2 : 1;
-  ::poll(fds, nfds, active.empty() ? -1 : kPumpRecheckMillis);
+  int nfds = (want_socket || for_probe) && fds[1].fd >= 0 ? 2 : 1;
+  ::poll(fds, nfds, PollTimeoutMillis(!active.empty(), Clock::now()));
+  // Readable with no channel that will read it: libssh must take the packets
+  // in here, or the next poll returns at once.
+  return nfds == 2 && fds[1].revents != 0 && (active.empty() || for_probe);
+}
+
+Status GuestLink::CheckAlive(Clock::time_point now) {
+  std::optional<uint64_t> got = conn_->BytesReceived();
+  if (options_.keepalive_interval.count() <= 0 || !got) return Status::Ok();
+  if (got != received_) {
+    received_ = got;
+    heard_ = now;
+    return Status::Ok();
+  }
+  auto silent = now - heard_;
+  if (silent >= options_.keepalive_interval * options_.keepalive_count) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent).count();
+    return Unavailable("the guest of VM " + vm_ + " stopped answering over SSH (no reply to " +
+                       "keepalives for " + std::to_string(ms) + " ms)");
+  }
+  if (silent >= options_.keepalive_interval && now - probed_ >= options_.keepalive_interval) {
+    probed_ = now;
+    return conn_->SendKeepalive();
+  }
+  return Status::Ok();
 }
 
 void GuestLink::FinishAll(std::list<Active>& active, const Status& why) {
@@ -348,26 +404,38 @@ void GuestLink::FinishAll(std::list<Active>& active, const Status& why) {
 void GuestLink::PumpLoop() {
   std::list<Active> active;
   bool progress = true;
+  bool reusable = true;  // no command was hung up on (its channel closed by us)
+  received_ = conn_->BytesReceived();
+  heard_ = probed_ = Clock::now();
+  Status why;
   while (true) {
-    WaitForWork(active, progress);
+    bool take_in = WaitForWork(active, progress);
     waker_->Drain();
-    Status closing;
     {
       MutexLock lock(&mu_);
-      if (closing_) closing = close_reason_;
+      if (closing_) why = close_reason_;
     }
-    if (!closing.ok()) return FinishAll(active, closing);
+    if (!why.ok()) break;
+    if (take_in) why = conn_->SendKeepalive();
     size_t before = active.size();
     OpenPending(active);
-    Result<bool> moved = PumpOnce(active);
-    if (!moved.ok() || !conn_->Connected()) {
-      Status why = moved.ok() ? Unavailable("the SSH connection to VM " + vm_ + " dropped")
-                              : Unavailable("the SSH connection to VM " + vm_ +
-                                            " broke: " + moved.error().message());
-      return FinishAll(active, why);
+    Result<bool> moved = false;
+    if (why.ok()) moved = PumpOnce(active, reusable);
+    if (!why.ok() || !moved.ok() || !conn_->Connected()) {
+      if (why.ok()) {
+        why = moved.ok() ? Unavailable("the SSH connection to VM " + vm_ + " dropped")
+                         : Unavailable("the SSH connection to VM " + vm_ +
+                                       " broke: " + moved.error().message());
+      }
+      break;
     }
+    why = CheckAlive(Clock::now());
+    if (!why.ok()) break;
     progress = *moved || active.size() != before;
   }
+  FinishAll(active, why);
+  conn_.reset();  // hang up now, not when the last owner lets go
+  if (options_.on_idle) options_.on_idle(this, false);
 }
 
 }  // namespace warren

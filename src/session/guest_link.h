@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -116,15 +118,32 @@ class GuestProcess {
   std::vector<std::string> signals_ GUARDED_BY(in_mu_);
 };
 
-// One SSH connection to one guest, shared by every exec and session on it:
-// a pump thread owns the connection (libssh sessions are single-threaded) and
-// drives all its channels; other threads talk to it through GuestProcess.
+class GuestLink;
+
+struct LinkOptions {
+  // A keepalive@openssh.com request goes out after this long without a byte
+  // from the guest (busy or idle); zero turns keepalive off.
+  std::chrono::milliseconds keepalive_interval{2000};
+  // The link is declared dead when nothing arrived for this many intervals
+  // (keepalives unanswered), and its processes end with Unavailable.
+  int keepalive_count = 5;
+  // Set by GuestLinks' pool: called on the pump thread, with no lock held,
+  // when the link's last process ended (`reusable`: it ended cleanly, the
+  // guest closed its channel) and once more when the pump stops (false). It
+  // must not destroy the link (the pump cannot join itself).
+  std::function<void(GuestLink*, bool reusable)> on_idle;
+};
+
+// One SSH connection to one guest: a pump thread owns the connection (libssh
+// sessions are single-threaded) and drives its channels; other threads talk to
+// it through GuestProcess. GuestLinks runs one command at a time on each link
+// (see docs/SESSIONS.md); the link itself can multiplex several.
 //
 // Thread-safety: thread-safe. mu_ is a leaf (open requests, the process list,
 // the closed flag); no lock is held across SSH I/O.
 class GuestLink {
  public:
-  GuestLink(std::string vm, std::unique_ptr<GuestConnection> conn);
+  GuestLink(std::string vm, std::unique_ptr<GuestConnection> conn, LinkOptions options = {});
   ~GuestLink();  // Close("connection closed")
   GuestLink(const GuestLink&) = delete;
   GuestLink& operator=(const GuestLink&) = delete;
@@ -150,21 +169,33 @@ class GuestLink {
     std::shared_ptr<GuestProcess> proc;
     std::unique_ptr<GuestChannel> channel;
     bool eof[2] = {false, false};
+    bool finished = false;  // the guest closed the channel; exit_code is final
+    std::optional<int> exit_code;
   };
 
   void PumpLoop() EXCLUDES(mu_);
   // One round over every channel: true if anything moved.
-  Result<bool> PumpOnce(std::list<Active>& active);
-  Status PumpOne(Active& a, bool& progress);
+  // `reusable` turns false once a command was hung up on.
+  Result<bool> PumpOnce(std::list<Active>& active, bool& reusable);
+  Status PumpOne(Active& a, bool& progress, bool& reusable);
   void OpenPending(std::list<Active>& active) EXCLUDES(mu_);
-  void WaitForWork(const std::list<Active>& active, bool progress);
+  // Sleeps until there is work; true when the socket is readable and no
+  // channel will read it (the caller lets libssh take the packets in).
+  bool WaitForWork(const std::list<Active>& active, bool progress);
   void FinishAll(std::list<Active>& active, const Status& why) EXCLUDES(mu_);
+  // Keepalive bookkeeping: an error once the guest has been silent too long.
+  Status CheckAlive(std::chrono::steady_clock::time_point now);
+  int PollTimeoutMillis(bool busy, std::chrono::steady_clock::time_point now) const;
 
   // Immutable after construction.
   const std::string vm_;
   const std::shared_ptr<PumpWaker> waker_;
+  const LinkOptions options_;
   // Used only by the pump thread (and destroyed after it is joined).
   std::unique_ptr<GuestConnection> conn_;
+  std::optional<uint64_t> received_;              // conn_->BytesReceived() last seen
+  std::chrono::steady_clock::time_point heard_;   // when it last moved
+  std::chrono::steady_clock::time_point probed_;  // last keepalive sent
 
   Mutex mu_{LockRank::kLeaf, "guest link"};
   CondVar open_cv_{&mu_};

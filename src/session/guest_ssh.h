@@ -106,6 +106,13 @@ class GuestConnection {
   virtual int PollFd() const { return -1; }
   // Whether the session is still connected (false after the guest went away).
   virtual bool Connected() const { return true; }
+  // Sends a keepalive@openssh.com request (want_reply) unless one is still
+  // unanswered, and takes in whatever arrived, without blocking. Unavailable
+  // when the connection broke.
+  virtual Status SendKeepalive() { return Status::Ok(); }
+  // Bytes received on the socket so far; nullopt when the connection cannot
+  // tell (fakes), which turns keepalive off for it.
+  virtual std::optional<uint64_t> BytesReceived() const { return std::nullopt; }
 };
 
 // The command line OpenChannel sends for spec (spec.argv not empty):

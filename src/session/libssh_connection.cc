@@ -1,5 +1,6 @@
 #include "session/libssh_connection.h"
 
+#include <libssh/server.h>  // ssh_send_keepalive: declared there, usable by clients
 #include <poll.h>
 
 #include <algorithm>
@@ -124,6 +125,21 @@ Result<GuestConnection::ExecResult> LibsshConnection::Exec(const std::vector<std
   }
   result.exit_code = ssh_channel_get_exit_status(ch.get());
   return result;
+}
+
+LibsshConnection::LibsshConnection(UniqueFd socket, SessionPtr session, std::string ip)
+    : socket_(std::move(socket)), session_(std::move(session)), ip_(std::move(ip)) {
+  // Counts from here on; the handshake's bytes are not needed.
+  ssh_set_counters(session_.get(), &socket_counter_, nullptr);
+}
+
+Status LibsshConnection::SendKeepalive() {
+  // Non-blocking: libssh sends the request (or, while one is unanswered, only
+  // takes in packets) and returns; the answer shows up in BytesReceived().
+  NonBlockingScope non_blocking(session_.get());
+  (void)ssh_send_keepalive(session_.get());
+  if (!Connected()) return Unavailable("the SSH connection to " + ip_ + " closed");
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<GuestChannel>> LibsshConnection::OpenChannel(const ExecSpec& spec) {

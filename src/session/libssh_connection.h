@@ -27,18 +27,23 @@ using SessionPtr = std::unique_ptr<ssh_session_struct, SessionDeleter>;
 // Thread-safety: not thread-safe (see GuestConnection); one thread at a time.
 class LibsshConnection final : public GuestConnection {
  public:
-  LibsshConnection(UniqueFd socket, SessionPtr session, std::string ip)
-      : socket_(std::move(socket)), session_(std::move(session)), ip_(std::move(ip)) {}
+  LibsshConnection(UniqueFd socket, SessionPtr session, std::string ip);
 
   Result<ExecResult> Exec(const std::vector<std::string>& argv, std::string_view stdin_data,
                           std::stop_token stop) override;
   Result<std::unique_ptr<GuestChannel>> OpenChannel(const ExecSpec& spec) override;
   int PollFd() const override { return socket_.get(); }
   bool Connected() const override { return ssh_is_connected(session_.get()) != 0; }
+  Status SendKeepalive() override;
+  std::optional<uint64_t> BytesReceived() const override { return socket_counter_.in_bytes; }
 
  private:
   // Declared before session_ so it is closed after the session is freed.
   UniqueFd socket_;
+  // libssh adds the socket's traffic here (ssh_set_counters); a keepalive
+  // answer, or any other packet, moves in_bytes. Declared before session_,
+  // which writes to it until freed.
+  ssh_counter_struct socket_counter_{};
   SessionPtr session_;
   const std::string ip_;  // for messages
 };
