@@ -117,7 +117,7 @@ void Remove(CliContext& ctx, const std::string& name, bool force) {
 }
 
 void Promote(CliContext& ctx, const std::string& vm, const std::string& name) {
-  Result<json> r = ctx.Call("image.promote", {{"vm", vm}, {"name", name}});
+  Result<json> r = ctx.Call("image.promote", {{"vm", vm}, {"name", name}}, SayWhenWaiting);
   if (!r) return ctx.Fail(r.error());
   if (ctx.opts.json) return PrintJson(*r);
   PrintImage(*r);

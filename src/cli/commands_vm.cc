@@ -84,12 +84,6 @@ void List(CliContext& ctx) {
 
 // Says so when a call waits for a VM another call or op holds (`vm.waiting`);
 // Ctrl-C ends the CLI, and with it the wait (the daemon sees the disconnect).
-void SayWhenWaiting(std::string_view method, const json& p) {
-  if (method != "vm.waiting") return;
-  std::cerr << "waiting for " << p.value("holder", "another call") << " on "
-            << p.value("vm", "the VM") << " to finish... (Ctrl-C to give up)\n";
-}
-
 // inspect, start: one call, the VM printed.
 void CallAndPrint(CliContext& ctx, const char* method, const json& params) {
   Result<json> r = ctx.Call(method, params, SayWhenWaiting);

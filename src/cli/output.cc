@@ -91,4 +91,10 @@ void ProgressLine::Finish() {
 
 void PrintJson(const nlohmann::json& doc) { std::cout << doc.dump(2) << std::endl; }
 
+void SayWhenWaiting(std::string_view method, const nlohmann::json& params) {
+  if (method != "vm.waiting") return;
+  std::cerr << "waiting for " << params.value("holder", "another call") << " on "
+            << params.value("vm", "the VM") << " to finish... (Ctrl-C to give up)\n";
+}
+
 }  // namespace warren::cli

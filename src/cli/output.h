@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace warren::cli {
@@ -43,5 +44,9 @@ class ProgressLine {
 
 // Prints one JSON document on stdout (the --json contract).
 void PrintJson(const nlohmann::json& doc);
+
+// A notification handler for calls that may wait for a VM's lock: prints the
+// daemon's `vm.waiting` {vm, holder} on stderr, ignores everything else.
+void SayWhenWaiting(std::string_view method, const nlohmann::json& params);
 
 }  // namespace warren::cli
