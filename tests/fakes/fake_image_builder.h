@@ -47,7 +47,12 @@ class FakeImageBuilder final : public ImageBuilder {
       last_cache_dir_ = cache_dir;
     }
     entered_ = true;
+    // Bounded, so a test that forgets to release fails instead of hanging.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (block && !released_ && !stop.stop_requested()) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        return DeadlineExceeded("fake build was never released (test bug)");
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     if (stop.stop_requested()) return Cancelled("fake build cancelled");

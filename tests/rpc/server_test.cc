@@ -17,6 +17,7 @@
 #include "rpc/errors.h"
 #include "rpc/jsonrpc.h"
 #include "rpc/rpc_socket_test_util.h"
+#include "sys/test_util.h"
 #include "rpc/test_methods.h"
 
 namespace warren::rpc {
@@ -120,7 +121,9 @@ TEST(ServerTest, TruncatedFrameThenCloseLeavesOthersServed) {
   }
   ExpectServes(*bystander);
   // The truncated connection is reaped; only the bystander remains.
-  while (h.server().ConnectionCountForTest() != 1) std::this_thread::yield();
+  ASSERT_TRUE(PollUntil([&] { return h.server().ConnectionCountForTest() == 1; },
+                        std::chrono::seconds(30)))
+      << "the server never counted the connection";
 }
 
 TEST(ServerTest, OversizedFrameGetsAnErrorThenClose) {
@@ -336,7 +339,9 @@ TEST(ServerTest, ConnectionCap) {
   ExpectServes(*a);
   // A freed slot is usable again once the server has reaped it.
   a.reset();
-  while (h.server().ConnectionCountForTest() != 1) std::this_thread::yield();
+  ASSERT_TRUE(PollUntil([&] { return h.server().ConnectionCountForTest() == 1; },
+                        std::chrono::seconds(30)))
+      << "the server never counted the connection";
   auto d = MustConnect(h.socket());
   ExpectServes(*d);
 }

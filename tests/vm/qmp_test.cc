@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,7 +27,11 @@ constexpr const char* kGreeting =
 // The QEMU side of one connection, scripted by a test on its own thread.
 class FakeQmpPeer {
  public:
-  explicit FakeQmpPeer(int fd) : fd_(fd) {}
+  // Reads time out (30 s) so a daemon side that never writes fails the test.
+  explicit FakeQmpPeer(int fd) : fd_(fd) {
+    timeval tv{30, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
   void Send(const std::string& text) {
     ASSERT_GT(::send(fd_.get(), text.data(), text.size(), MSG_NOSIGNAL), 0);
   }

@@ -234,8 +234,8 @@ TEST_F(VmManagerTest, CancelWhileWaitingForSshRollsBack) {
   block_ssh_ = true;
   Result<std::string> op = vms_->CreateVM({"web", "base"});
   ASSERT_TRUE(op.ok());
-  while (ssh_waits_ == 0)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(PollUntil([&] { return ssh_waits_ > 0; }, std::chrono::seconds(30)))
+      << "the create never reached its wait for SSH";
   EXPECT_EQ(vms_->DeleteVM("web", true).code(), Code::kFailedPrecondition);
   ASSERT_TRUE(ops_->Cancel(*op).ok());
   EXPECT_EQ(WaitOp(*op).state, OpState::kCancelled);
