@@ -4,12 +4,17 @@
 // daemon in a private network namespace).
 //
 //   rpc_soak --socket S --pid P [--clients 1000] [--seconds 30]
+//            [--vm-workers 5 --warren BINARY --root DIR]
 //
 // Each client thread loops until the deadline over: daemon.status, vm.list,
 // op.list (each must succeed), a garbage frame on a fresh connection, a call
 // with wrong-typed params (must be refused with InvalidArgument), and hostile
-// control payloads on a vm.exec stream. Reports failed well-formed calls,
-// whether the daemon's pid survived, its RSS and fd count before and after.
+// control payloads on a vm.exec stream. With --vm-workers, that many more
+// threads each loop through the real CLI: `vm create soakN` (default image),
+// `exec soakN` of a command fed stdin, a raw vm.exec on that running guest
+// whose stream carries wrong-typed control payloads, and `vm rm soakN`; each
+// step must succeed. Reports failed well-formed calls and VM cycles, whether
+// the daemon's pid survived, its RSS and fd count before and after.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "rpc/client.h"
+#include "sys/runner.h"
 #include "rpc/frame.h"
 #include "rpc/stream_control.h"
 
@@ -37,7 +43,7 @@ using warren::rpc::Client;
 
 struct Counters {
   std::atomic<int64_t> ok{0}, failed{0}, refused{0}, wrongly_accepted{0}, hostile{0},
-      connect_failed{0};
+      connect_failed{0}, vm_cycles{0}, vm_steps_failed{0}, execs{0};
 };
 
 long RssKib(int pid) {
@@ -126,20 +132,69 @@ void ClientLoop(const std::string& socket, std::chrono::steady_clock::time_point
   }
 }
 
+// One VM's life through the real CLI, over and over until the deadline: create
+// (default image), exec with stdin, a raw exec whose control stream is
+// hostile, rm. A failed step is counted and reported; the VM is always removed.
+void VmWorker(const std::string& warren, const std::string& root, const std::string& socket,
+              int n, std::chrono::steady_clock::time_point deadline, Counters* c) {
+  warren::RealRunner runner;
+  const std::string vm = "soak" + std::to_string(n);
+  auto cli = [&](std::vector<std::string> args, const std::string& in = "") {
+    args.insert(args.begin(), {warren, "--root", root});
+    warren::RunSpec spec;
+    spec.argv = args;
+    spec.timeout = std::chrono::minutes(5);
+    spec.stdin_data = in;
+    Result<warren::RunResult> r = runner.Run(spec);
+    bool ok = r.ok() && r->exit_code == 0;
+    if (!ok) {
+      ++c->vm_steps_failed;
+      std::fprintf(stderr, "%s %s failed: %s\n", vm.c_str(), args[3].c_str(),
+                   r.ok() ? r->err.c_str() : r.error().ToString().c_str());
+    }
+    return ok ? r->out : std::string("\x01failed");
+  };
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cli({"vm", "create", vm, "--memory", "256"}) != "\x01failed") {
+      std::string out = cli({"exec", vm, "--", "wc", "-c"}, std::string(100000, 'x'));
+      if (out.find("100000") == std::string::npos) {
+        ++c->vm_steps_failed;
+        std::fprintf(stderr, "%s: exec read back %s\n", vm.c_str(), out.c_str());
+      }
+      ++c->execs;
+      using namespace warren::rpc;
+      std::string frames;
+      for (const char* p : {R"({"resize":["a",1]})", R"({"eof":"yes"})", R"({"signal":5})",
+                            R"({"resize":[1e300,-1]})"}) {
+        frames += EncodeStreamFrame(7, kChannelControl, p);
+      }
+      SendRaw(socket, EncodeJsonFrame(R"({"jsonrpc":"2.0","id":1,"method":"vm.exec","params":{"vm":")" +
+                                      vm + R"(","argv":["sleep","1"],"stream":7}})") +
+                          frames);
+      ++c->hostile;
+    }
+    if (cli({"vm", "rm", vm, "--force"}) != "\x01failed") ++c->vm_cycles;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string socket;
-  int pid = 0, clients = 1000, seconds = 30;
+  std::string socket, warren, root;
+  int pid = 0, clients = 1000, seconds = 30, vm_workers = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--socket") socket = argv[i + 1];
     if (flag == "--pid") pid = std::atoi(argv[i + 1]);
     if (flag == "--clients") clients = std::atoi(argv[i + 1]);
     if (flag == "--seconds") seconds = std::atoi(argv[i + 1]);
+    if (flag == "--vm-workers") vm_workers = std::atoi(argv[i + 1]);
+    if (flag == "--warren") warren = argv[i + 1];
+    if (flag == "--root") root = argv[i + 1];
   }
-  if (socket.empty() || pid <= 0) {
-    std::fprintf(stderr, "usage: rpc_soak --socket S --pid P [--clients N] [--seconds T]\n");
+  if (socket.empty() || pid <= 0 || (vm_workers > 0 && (warren.empty() || root.empty()))) {
+    std::fprintf(stderr, "usage: rpc_soak --socket S --pid P [--clients N] [--seconds T] "
+                         "[--vm-workers N --warren BINARY --root DIR]\n");
     return 2;
   }
   const long rss_before = RssKib(pid), fds_before = FdCount(pid);
@@ -148,6 +203,9 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   threads.reserve(clients);
   for (int i = 0; i < clients; ++i) threads.emplace_back(ClientLoop, socket, deadline, &c);
+  for (int i = 0; i < vm_workers; ++i) {
+    threads.emplace_back(VmWorker, warren, root, socket, i, deadline, &c);
+  }
   for (std::thread& t : threads) t.join();
   std::this_thread::sleep_for(std::chrono::seconds(2));  // let the daemon reap connections
   const bool alive = ::kill(pid, 0) == 0;
@@ -156,8 +214,13 @@ int main(int argc, char** argv) {
               long(c.failed), long(c.connect_failed));
   std::printf("hostile rounds: %ld (wrong-typed params refused %ld, accepted %ld)\n",
               long(c.hostile), long(c.refused), long(c.wrongly_accepted));
+  std::printf("VM workers %d: %ld create/exec/rm cycles, %ld execs, %ld failed steps\n",
+              vm_workers, long(c.vm_cycles), long(c.execs), long(c.vm_steps_failed));
   std::printf("daemon pid %d alive after: %s\n", pid, alive ? "yes" : "NO");
   std::printf("daemon RSS KiB before %ld after %ld; fds before %ld after %ld\n", rss_before,
               RssKib(pid), fds_before, FdCount(pid));
-  return alive && c.failed == 0 && c.connect_failed == 0 && c.wrongly_accepted == 0 ? 0 : 1;
+  return alive && c.failed == 0 && c.connect_failed == 0 && c.wrongly_accepted == 0 &&
+                 c.vm_steps_failed == 0
+             ? 0
+             : 1;
 }

@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 export DEBIAN_FRONTEND=noninteractive
-BUILD=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+BUILD=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
        nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
        libssl-dev libgtest-dev libgmock-dev libbenchmark-dev)
