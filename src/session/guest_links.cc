@@ -76,7 +76,7 @@ Result<GuestLinks::Slot> GuestLinks::TakeOrReserveDial(const std::string& vm) {
     if (left.count() <= 0) {
       return Unavailable("no SSH connection to VM " + vm + " became free in time; retry");
     }
-    cv_.WaitFor(std::min(left, kFillerTick));
+    cv_.WaitFor(&mu_, std::min(left, kFillerTick));
   }
 }
 
@@ -186,7 +186,7 @@ void GuestLinks::FillerLoop() {
     std::vector<std::pair<std::string, uint64_t>> dials;
     {
       MutexLock lock(&mu_);
-      if (retired_.empty() && !stopping_) cv_.WaitFor(kFillerTick);
+      if (retired_.empty() && !stopping_) cv_.WaitFor(&mu_, kFillerTick);
       if (stopping_) return;
       to_close.swap(retired_);
       auto now = Clock::now();
