@@ -135,13 +135,11 @@ GuestProcess::InputWork GuestProcess::TakeInput(size_t max_bytes) {
   return w;
 }
 
-void GuestProcess::ConsumedInput(size_t n) {
-  bool all = false;
+void GuestProcess::ConsumedInput(size_t n, bool eof_sent) {
   {
     MutexLock lock(&in_mu_);
     in_.erase(0, n);
-    all = in_.empty() && eof_;
-    if (all) eof_taken_ = true;
+    if (eof_sent) eof_taken_ = true;
   }
   if (n == 0) return;
   MutexLock lock(&out_mu_);
@@ -277,9 +275,10 @@ Status GuestLink::PumpOne(Active& a, bool& progress, bool& reusable) {
   if (!w.stdin_bytes.empty()) {
     ASSIGN_OR_RETURN(written, a.channel->Write(w.stdin_bytes));
   }
-  if (w.eof && written == w.stdin_bytes.size()) RETURN_IF_ERROR(a.channel->SendEof());
-  if (written > 0 || (w.eof && written == w.stdin_bytes.size())) {
-    a.proc->ConsumedInput(written);
+  const bool send_eof = w.eof && written == w.stdin_bytes.size();
+  if (send_eof) RETURN_IF_ERROR(a.channel->SendEof());
+  if (written > 0 || send_eof) {
+    a.proc->ConsumedInput(written, send_eof);
     progress = true;
   }
   std::string got[2];
