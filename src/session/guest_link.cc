@@ -42,7 +42,6 @@ void PumpWaker::Drain() {
 
 // ---- GuestProcess ----
 
-
 ProcessUpdate GuestProcess::Next(std::stop_token stop) {
   // Wakes the wait promptly; takes no lock (the stopping thread may hold one).
   std::stop_callback on_stop(stop, [this] { out_cv_.SignalAll(); });
@@ -136,13 +135,11 @@ GuestProcess::InputWork GuestProcess::TakeInput(size_t max_bytes) {
   return w;
 }
 
-void GuestProcess::ConsumedInput(size_t n) {
-  bool all = false;
+void GuestProcess::ConsumedInput(size_t n, bool eof_sent) {
   {
     MutexLock lock(&in_mu_);
     in_.erase(0, n);
-    all = in_.empty() && eof_;
-    if (all) eof_taken_ = true;
+    if (eof_sent) eof_taken_ = true;
   }
   if (n == 0) return;
   MutexLock lock(&out_mu_);
@@ -278,9 +275,10 @@ Status GuestLink::PumpOne(Active& a, bool& progress, bool& reusable) {
   if (!w.stdin_bytes.empty()) {
     ASSIGN_OR_RETURN(written, a.channel->Write(w.stdin_bytes));
   }
-  if (w.eof && written == w.stdin_bytes.size()) RETURN_IF_ERROR(a.channel->SendEof());
-  if (written > 0 || (w.eof && written == w.stdin_bytes.size())) {
-    a.proc->ConsumedInput(written);
+  const bool send_eof = w.eof && written == w.stdin_bytes.size();
+  if (send_eof) RETURN_IF_ERROR(a.channel->SendEof());
+  if (written > 0 || send_eof) {
+    a.proc->ConsumedInput(written, send_eof);
     progress = true;
   }
   std::string got[2];
@@ -358,12 +356,19 @@ bool GuestLink::WaitForWork(const std::list<Active>& active, bool progress) {
   // An unanswered keepalive: its reply must be seen even while every channel
   // is blocked on a slow reader.
   bool for_probe = !want_socket && probed_ > heard_;
-  pollfd fds[2] = {{waker_->fd(), POLLIN, 0}, {conn_->PollFd(), POLLIN, 0}};
-  int nfds = (want_socket || for_probe) && fds[1].fd >= 0 ? 2 : 1;
+  // Bytes libssh could not write yet (stdin, our EOF, a window adjust the
+  // guest waits for before it sends more output) leave only when the socket
+  // is writable and the pump flushes them: wait for that too, whatever the
+  // channels want.
+  short events = static_cast<short>(((want_socket || for_probe) ? POLLIN : 0) |
+                                    (conn_->WritePending() ? POLLOUT : 0));
+  pollfd fds[2] = {{waker_->fd(), POLLIN, 0}, {conn_->PollFd(), events, 0}};
+  int nfds = events != 0 && fds[1].fd >= 0 ? 2 : 1;
   ::poll(fds, nfds, PollTimeoutMillis(!active.empty(), Clock::now()));
   // Readable with no channel that will read it: libssh must take the packets
   // in here, or the next poll returns at once.
-  return nfds == 2 && fds[1].revents != 0 && (active.empty() || for_probe);
+  bool readable = nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+  return readable && (active.empty() || for_probe);
 }
 
 Status GuestLink::CheckAlive(Clock::time_point now) {
@@ -417,6 +422,8 @@ void GuestLink::PumpLoop() {
     }
     if (!why.ok()) break;
     if (take_in) why = conn_->SendKeepalive();
+    // Before the channels are read: what the flush takes in is read below.
+    if (why.ok() && conn_->WritePending()) why = conn_->Flush();
     size_t before = active.size();
     OpenPending(active);
     Result<bool> moved = false;

@@ -88,7 +88,10 @@ class GuestProcess {
     std::vector<std::string> signals;
   };
   InputWork TakeInput(size_t max_bytes) EXCLUDES(in_mu_);
-  void ConsumedInput(size_t n) EXCLUDES(in_mu_, out_mu_);
+  // `n` bytes of what TakeInput gave were written; `eof_sent` when the pump
+  // also sent the EOF TakeInput asked for. Only that marks the EOF taken: a
+  // CloseStdin that arrives between TakeInput and here must still be sent.
+  void ConsumedInput(size_t n, bool eof_sent) EXCLUDES(in_mu_, out_mu_);
   size_t OutputRoom(int stream) EXCLUDES(out_mu_);
   void Deliver(std::string_view out, std::string_view err) EXCLUDES(out_mu_);
   void End(std::optional<int> exit_code, Status error) EXCLUDES(out_mu_, in_mu_);

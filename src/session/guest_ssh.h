@@ -106,6 +106,14 @@ class GuestConnection {
   virtual int PollFd() const { return -1; }
   // Whether the session is still connected (false after the guest went away).
   virtual bool Connected() const { return true; }
+  // True while the connection holds outgoing bytes the socket did not take
+  // yet (channel data, EOF, window adjusts, keepalives). They go out only in
+  // Flush(): the caller polls PollFd() for POLLOUT meanwhile and calls Flush()
+  // when it is writable, or the peer may wait for them forever.
+  virtual bool WritePending() const { return false; }
+  // Writes as much pending output as the socket takes now, without blocking
+  // (and takes in whatever arrived). Unavailable when the connection broke.
+  virtual Status Flush() { return Status::Ok(); }
   // Sends a keepalive@openssh.com request (want_reply) unless one is still
   // unanswered, and takes in whatever arrived, without blocking. Unavailable
   // when the connection broke.

@@ -59,8 +59,14 @@ class Pump {
         }
       }
       if (!progress && !(done_[0] && done_[1])) {
-        pollfd pfd{ssh_get_fd(s_), POLLIN, 0};
+        // Queued stdin, EOF or window adjusts leave only in a libssh poll
+        // that sees the socket writable (see LibsshConnection::Flush).
+        bool pending = (ssh_get_status(s_) & SSH_WRITE_PENDING) != 0;
+        pollfd pfd{ssh_get_fd(s_), static_cast<short>(POLLIN | (pending ? POLLOUT : 0)), 0};
         ::poll(&pfd, 1, kIdleWaitMs);
+        if (pending && ssh_blocking_flush(s_, 0) == SSH_ERROR) {
+          return Unavailable(what + ": sending: " + ssh_get_error(s_));
+        }
       }
     }
     return Status::Ok();
@@ -139,6 +145,25 @@ Status LibsshConnection::SendKeepalive() {
   NonBlockingScope non_blocking(session_.get());
   (void)ssh_send_keepalive(session_.get());
   if (!Connected()) return Unavailable("the SSH connection to " + ip_ + " closed");
+  return Status::Ok();
+}
+
+bool LibsshConnection::WritePending() const {
+  // libssh's own output buffer (not its poll flags, which keep POLLOUT set
+  // after every write whether or not bytes are left).
+  return (ssh_get_status(session_.get()) & SSH_WRITE_PENDING) != 0;
+}
+
+Status LibsshConnection::Flush() {
+  // In non-blocking mode libssh sends a packet at once only if its socket was
+  // seen writable since its last write; otherwise the packet waits in its
+  // output buffer until one of its own polls sees POLLOUT. With timeout 0
+  // this is exactly one such poll (it also takes in what arrived).
+  NonBlockingScope non_blocking(session_.get());
+  if (ssh_blocking_flush(session_.get(), 0) == SSH_ERROR || !Connected()) {
+    return Unavailable("the SSH connection to " + ip_ +
+                       " broke while sending: " + ssh_get_error(session_.get()));
+  }
   return Status::Ok();
 }
 

@@ -34,6 +34,8 @@ class LibsshConnection final : public GuestConnection {
   Result<std::unique_ptr<GuestChannel>> OpenChannel(const ExecSpec& spec) override;
   int PollFd() const override { return socket_.get(); }
   bool Connected() const override { return ssh_is_connected(session_.get()) != 0; }
+  bool WritePending() const override;
+  Status Flush() override;
   Status SendKeepalive() override;
   std::optional<uint64_t> BytesReceived() const override { return socket_counter_.in_bytes; }
 

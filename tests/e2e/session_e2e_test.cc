@@ -48,6 +48,29 @@ WarrenDaemon* SessionE2eTest::daemon_ = nullptr;
 
 std::string Sha256(const std::string& data) { return Sha256Hex(data); }
 
+// One CLI call with a deadline of its own: an exec that hangs fails its test
+// with a message (the runner kills it) instead of holding the whole suite
+// until ctest's timeout.
+RunResult CliWithin(WarrenDaemon& d, std::chrono::seconds deadline,
+                    const std::vector<std::string>& args, const std::string& stdin_data = "") {
+  RunSpec spec;
+  spec.argv = {WARREN_BINARY, "--root", d.root().string()};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.stdin_data = stdin_data;
+  spec.timeout = deadline;
+  RealRunner runner;
+  Result<RunResult> r = runner.Run(spec);
+  if (!r.ok()) return RunResult{-1, 0, "", r.error().ToString()};
+  if (r->term_signal != 0) {
+    r->err += "\n[test: no end within " + std::to_string(deadline.count()) +
+              " s; killed by signal " + std::to_string(r->term_signal) + "]";
+  }
+  return *r;
+}
+
+// Generous next to what one exec needs even on a loaded TCG guest.
+constexpr std::chrono::seconds kExecDeadline{120};
+
 // An attached client over the daemon's socket, reading on its own thread.
 class Attacher {
  public:
@@ -157,14 +180,14 @@ TEST_F(SessionE2eTest, TwoHundredConcurrentMixedExecsAllSucceed) {
         RunResult r;
         std::string want;
         if (kind == 0) {
-          r = d.Cli({"exec", kVm, "--", "true"});
+          r = CliWithin(d, kExecDeadline, {"exec", kVm, "--", "true"});
         } else if (kind == 1) {
-          r = d.Cli({"exec", kVm, "--", "sh", "-c", "sleep 1; echo slept"});
+          r = CliWithin(d, kExecDeadline, {"exec", kVm, "--", "sh", "-c", "sleep 1; echo slept"});
           want = "slept\n";
         } else {
           std::string input(16 * 1024 + rng() % 4096, '\0');
           for (char& ch : input) ch = static_cast<char>(rng());
-          r = d.Cli({"exec", kVm, "--", "sha256sum"}, input);
+          r = CliWithin(d, kExecDeadline, {"exec", kVm, "--", "sha256sum"}, input);
           want = Sha256(input) + "  -\n";
         }
         if (r.exit_code == 0 && r.out == want) {
@@ -184,7 +207,9 @@ TEST_F(SessionE2eTest, TwoHundredConcurrentMixedExecsAllSucceed) {
 // only the command on that connection fails, and the next exec works.
 TEST_F(SessionE2eTest, AKilledGuestConnectionTakesOnlyItsCommand) {
   WarrenDaemon& d = *daemon_;
-  ASSERT_EQ(d.Cli({"exec", kVm, "--", "sh", "-c", "rm -rf /tmp/pp && mkdir /tmp/pp"}).exit_code,
+  ASSERT_EQ(CliWithin(d, kExecDeadline,
+                      {"exec", kVm, "--", "sh", "-c", "rm -rf /tmp/pp && mkdir /tmp/pp"})
+                .exit_code,
             0);
   // Each records its connection's server process ($PPID), then runs on.
   constexpr int kCommands = 5;  // #0 is the victim
@@ -194,24 +219,26 @@ TEST_F(SessionE2eTest, AKilledGuestConnectionTakesOnlyItsCommand) {
     running.emplace_back([&, i] {
       std::string body = "echo $PPID > /tmp/pp/" + std::to_string(i) + "; sleep " +
                          (i == 0 ? "60" : "12") + "; echo ok";
-      results[i] = d.Cli({"exec", kVm, "--", "sh", "-c", body});
+      results[i] = CliWithin(d, kExecDeadline, {"exec", kVm, "--", "sh", "-c", body});
     });
   }
   std::atomic<bool> loading{true};
   std::thread load([&] {  // short execs keep coming meanwhile
     while (loading) {
-      RunResult r = d.Cli({"exec", kVm, "--", "true"});
+      RunResult r = CliWithin(d, kExecDeadline, {"exec", kVm, "--", "true"});
       EXPECT_EQ(r.exit_code, 0) << r.err;
     }
   });
   bool all_recorded = false;
   for (int i = 0; i < 200 && !all_recorded; ++i) {
-    RunResult ls = d.Cli({"exec", kVm, "--", "sh", "-c", "ls /tmp/pp | wc -l"});
+    RunResult ls =
+        CliWithin(d, kExecDeadline, {"exec", kVm, "--", "sh", "-c", "ls /tmp/pp | wc -l"});
     all_recorded = ls.out == std::to_string(kCommands) + "\n";
     if (!all_recorded) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(all_recorded);
-  RunResult kill = d.Cli({"exec", kVm, "--", "sh", "-c", "kill -9 $(cat /tmp/pp/0)"});
+  RunResult kill =
+      CliWithin(d, kExecDeadline, {"exec", kVm, "--", "sh", "-c", "kill -9 $(cat /tmp/pp/0)"});
   EXPECT_EQ(kill.exit_code, 0) << kill.err;
   for (auto& t : running) t.join();
   loading = false;
@@ -222,7 +249,7 @@ TEST_F(SessionE2eTest, AKilledGuestConnectionTakesOnlyItsCommand) {
     EXPECT_EQ(results[i].exit_code, 0) << "#" << i << ": " << results[i].err;
     EXPECT_EQ(results[i].out, "ok\n");
   }
-  RunResult next = d.Cli({"exec", kVm, "--", "echo", "next"});
+  RunResult next = CliWithin(d, kExecDeadline, {"exec", kVm, "--", "echo", "next"});
   EXPECT_EQ(next.exit_code, 0) << next.err;
   EXPECT_EQ(next.out, "next\n");
 }
