@@ -173,7 +173,7 @@ class GuestLink {
     std::unique_ptr<GuestChannel> channel;
     bool eof[2] = {false, false};
     bool finished = false;  // the guest closed the channel; exit_code is final
-    std::optional<int> exit_code;
+    std::optional<int> exit_code{};
   };
 
   void PumpLoop() EXCLUDES(mu_);
