@@ -4,7 +4,7 @@
 // daemon in a private network namespace).
 //
 //   rpc_soak --socket S --pid P [--clients 1000] [--seconds 30]
-//            [--vm-workers 5 --warren BINARY --root DIR]
+//            [--vm-workers 5 --warren BINARY --root DIR] [--rounds 1]
 //
 // Each client thread loops until the deadline over: daemon.status, vm.list,
 // op.list (each must succeed), a garbage frame on a fresh connection, a call
@@ -181,7 +181,7 @@ void VmWorker(const std::string& warren, const std::string& root, const std::str
 
 int main(int argc, char** argv) {
   std::string socket, warren, root;
-  int pid = 0, clients = 1000, seconds = 30, vm_workers = 0;
+  int pid = 0, clients = 1000, seconds = 30, vm_workers = 0, rounds = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--socket") socket = argv[i + 1];
@@ -189,27 +189,34 @@ int main(int argc, char** argv) {
     if (flag == "--clients") clients = std::atoi(argv[i + 1]);
     if (flag == "--seconds") seconds = std::atoi(argv[i + 1]);
     if (flag == "--vm-workers") vm_workers = std::atoi(argv[i + 1]);
+    if (flag == "--rounds") rounds = std::atoi(argv[i + 1]);
     if (flag == "--warren") warren = argv[i + 1];
     if (flag == "--root") root = argv[i + 1];
   }
   if (socket.empty() || pid <= 0 || (vm_workers > 0 && (warren.empty() || root.empty()))) {
     std::fprintf(stderr, "usage: rpc_soak --socket S --pid P [--clients N] [--seconds T] "
-                         "[--vm-workers N --warren BINARY --root DIR]\n");
+                         "[--vm-workers N --warren BINARY --root DIR] [--rounds N]\n");
     return 2;
   }
   const long rss_before = RssKib(pid), fds_before = FdCount(pid);
   Counters c;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  std::vector<std::thread> threads;
-  threads.reserve(clients);
-  for (int i = 0; i < clients; ++i) threads.emplace_back(ClientLoop, socket, deadline, &c);
-  for (int i = 0; i < vm_workers; ++i) {
-    threads.emplace_back(VmWorker, warren, root, socket, i, deadline, &c);
+  bool alive = true;
+  // Several rounds show whether what the daemon keeps after one (RSS) is a
+  // plateau (caches: freed thread stacks, malloc arenas) or grows (a leak).
+  for (int round = 1; round <= rounds && alive; ++round) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    std::vector<std::thread> threads;
+    threads.reserve(clients + vm_workers);
+    for (int i = 0; i < clients; ++i) threads.emplace_back(ClientLoop, socket, deadline, &c);
+    for (int i = 0; i < vm_workers; ++i) {
+      threads.emplace_back(VmWorker, warren, root, socket, i, deadline, &c);
+    }
+    for (std::thread& t : threads) t.join();
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // let the daemon reap connections
+    alive = ::kill(pid, 0) == 0;
+    std::printf("round %d: daemon RSS KiB %ld, fds %ld\n", round, RssKib(pid), FdCount(pid));
   }
-  for (std::thread& t : threads) t.join();
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // let the daemon reap connections
-  const bool alive = ::kill(pid, 0) == 0;
-  std::printf("clients %d, %d s\n", clients, seconds);
+  std::printf("clients %d, %d s x %d rounds\n", clients, seconds, rounds);
   std::printf("well-formed calls: %ld ok, %ld failed; connects failed: %ld\n", long(c.ok),
               long(c.failed), long(c.connect_failed));
   std::printf("hostile rounds: %ld (wrong-typed params refused %ld, accepted %ld)\n",

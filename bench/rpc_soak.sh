@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts a throwaway `warren daemon` on a temporary --root inside a private
 # network namespace (unshare -n), runs rpc_soak against it, stops it.
-#   bench/rpc_soak.sh [BUILD_DIR] [CLIENTS] [SECONDS] [VM_WORKERS]
+#   bench/rpc_soak.sh [BUILD_DIR] [CLIENTS] [SECONDS] [VM_WORKERS] [ROUNDS]
 # Needs root (the daemon's isolated network mode) and a build with
 # -DWARREN_BENCH=ON (or RPC_SOAK=path/to/rpc_soak). With VM_WORKERS > 0 the
 # default image is built first (seconds with $WARREN_TEST_CACHE) and that many
@@ -11,6 +11,7 @@ build=${1:-build}
 clients=${2:-1000}
 seconds=${3:-30}
 vm_workers=${4:-0}
+rounds=${5:-1}
 root=$(mktemp -d /tmp/warren-soak-XXXXXX)
 pid=""
 cleanup() {
@@ -47,4 +48,4 @@ if [ "$vm_workers" -gt 0 ]; then
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 "${RPC_SOAK:-$build/bench/rpc_soak}" --socket "$root/run/warren.sock" --pid "$pid" --clients "$clients" \
-  --seconds "$seconds" --vm-workers "$vm_workers" --warren "$warren" --root "$root"
+  --seconds "$seconds" --vm-workers "$vm_workers" --warren "$warren" --root "$root" --rounds "$rounds"
