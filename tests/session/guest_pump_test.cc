@@ -1,11 +1,11 @@
-// The pump must send what libssh queued. In non-blocking mode libssh writes a
-// packet at once only if its own poll saw the socket writable since its last
-// write; otherwise the packet (stdin, EOF, a window adjust, a keepalive) waits
-// in its output buffer until one of its polls sees POLLOUT. Here the guest's
-// side stops reading for a moment (a relay between the link and dropbear that
-// can pause), so stdin and EOF are queued while the command's output fills
-// the daemon's buffer and the pump has nothing to read: only a pump that polls
-// for POLLOUT and flushes delivers them, and the command finishes.
+// Stdin and its EOF must reach the guest even when the guest stops reading
+// for a while and the command's output has filled the daemon's buffer (so the
+// pump has nothing to read and no reason to call into libssh). A relay
+// between the link and dropbear pauses the guest-bound direction, with tiny
+// socket buffers: the pump's send of stdin then waits, the client's EOF
+// arrives meanwhile (it must not be recorded as sent with those bytes), and
+// libssh may keep the last packets in its output buffer until a poll sees the
+// socket writable (the pump must wait for POLLOUT and flush).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -141,7 +141,7 @@ bool WaitUntil(std::chrono::seconds deadline, F done) {
   return true;
 }
 
-TEST(GuestPumpTest, StdinAndEofQueuedByLibsshReachAGuestWhoseOutputIsNotRead) {
+TEST(GuestPumpTest, StdinAndEofReachAGuestThatPausedWhileOutputBacksUp) {
   IN_FRESH_NETNS([&](const std::string& scratch) {
     ASSERT_TRUE(RunForTest("ip link set lo up"));
     SshTestKeys keys;
@@ -199,9 +199,12 @@ TEST(GuestPumpTest, StdinAndEofQueuedByLibsshReachAGuestWhoseOutputIsNotRead) {
     relay.Pause();
     const std::string input(16 * 1024, 'x');  // within dropbear's first window
     ASSERT_TRUE((*p)->Write(input).ok());
-    (*p)->CloseStdin();
     ASSERT_TRUE(WaitUntil(std::chrono::seconds(10), [&] { return relay.UnreadFromClient() > 0; }))
         << "the pump never started sending stdin";
+    // The client's EOF right behind its last bytes, while the pump is still
+    // busy sending them (libssh keeps the socket blocking, so the pump waits
+    // in send() until the relay goes on): it must still be sent afterwards.
+    (*p)->CloseStdin();
     // Time for the pump to hand everything to libssh and go idle; if it did
     // not, this test can only pass, never fail wrongly.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -210,8 +213,8 @@ TEST(GuestPumpTest, StdinAndEofQueuedByLibsshReachAGuestWhoseOutputIsNotRead) {
     // The command can finish only if every stdin byte and the EOF reached it.
     bool finished =
         WaitUntil(std::chrono::seconds(20), [&] { return std::filesystem::exists(got); });
-    EXPECT_TRUE(finished) << "the guest never got all of stdin and its EOF: they stayed in "
-                             "libssh's output buffer while the pump waited";
+    EXPECT_TRUE(finished) << "the guest never got all of stdin and its EOF (an EOF recorded as "
+                             "sent but never sent, or bytes left in libssh)";
     if (!finished) {
       (*p)->Terminate();
       return;
