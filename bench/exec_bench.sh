@@ -62,14 +62,24 @@ warren_exec=("${in_ns[@]}" "${W[@]}" exec bench -- true)
 ip netns exec "$ns" ssh "${ssh_opts[@]}" -o ControlMaster=yes -o ControlPersist=600 -fN "root@$ip"
 master=1
 "${warren_exec[@]}"; "${ssh_cm[@]}"  # warm both: the daemon's pool, the master
-w=(); c=()
-for _ in $(seq "$runs"); do  # interleaved: w, c, w, c, ...
+# `ssh host true` lets the guest's /bin/sh (dash) run its builtin `true`;
+# warren runs argv as a program (`exec 'true'`, /usr/bin/true), which costs the
+# guest an exec of a dynamically linked binary (~55 ms under TCG). The same
+# command line over the ControlMaster is the like-for-like reference.
+ssh_same=("${in_ns[@]}" ssh "${ssh_opts[@]}" "root@$ip" "exec 'true'")
+w=(); c=(); x=()
+for _ in $(seq "$runs"); do  # interleaved: w, c, x, w, c, x, ...
   w+=("$(time_us "${warren_exec[@]}")")
   c+=("$(time_us "${ssh_cm[@]}")")
+  x+=("$(time_us "${ssh_same[@]}")")
 done
 echo "exec true, $runs runs interleaved, same guest:"
 echo "  warren exec (pooled connection):   $(stats "${w[@]}")"
 echo "  ssh over a warm ControlMaster:     $(stats "${c[@]}")"
+echo "  same, warren's command line:       $(stats "${x[@]}")"
+printf '  ratio warren / ControlMaster running exec true (medians): '
+paste <(printf '%s\n' "${w[@]}" | sort -n) <(printf '%s\n' "${x[@]}" | sort -n) |
+  awk '{a[NR]=$1; b[NR]=$2} END {m=int((NR+1)/2); printf "%.2f\n", a[m]/b[m]}'
 n=(); for _ in $(seq $(( (runs + 4) / 5 ))); do n+=("$(time_us "${in_ns[@]}" ssh -o ControlPath=none "${ssh_opts[@]}" "root@$ip" true)"); done
 echo "  ssh, new connection each time:     $(stats "${n[@]}")"
 printf '  ratio warren / ControlMaster (medians): '
