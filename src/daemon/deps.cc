@@ -64,15 +64,19 @@ DaemonDeps DaemonDeps::Real() {
   deps.guest_dialer = [](SocketFactory sockets) -> std::unique_ptr<GuestDialer> {
     return std::make_unique<LibsshDialer>(std::move(sockets));
   };
-  deps.wait_for_guest_ready = [](GuestDialer& dialer, const GuestEndpoint& endpoint,
-                                 std::chrono::steady_clock::time_point deadline,
-                                 std::stop_token stop) -> Status {
-    return dialer.WaitForSsh(endpoint, deadline, std::move(stop)).status();
-  };
-  deps.request_handler = [](const rpc::Services& services) {
-    return std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
-  };
+  deps.wait_for_guest_ready = &DaemonDeps::WaitForSshReady;
+  deps.request_handler = &DaemonDeps::TableDispatcher;
   return deps;
+}
+
+Status DaemonDeps::WaitForSshReady(GuestDialer& dialer, const GuestEndpoint& endpoint,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   std::stop_token stop) {
+  return dialer.WaitForSsh(endpoint, deadline, std::move(stop)).status();
+}
+
+std::unique_ptr<rpc::Dispatcher> DaemonDeps::TableDispatcher(const rpc::Services& services) {
+  return std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
 }
 
 void DaemonDeps::CheckComplete() const {

@@ -113,6 +113,12 @@ struct DaemonDeps {
   RequestHandlerFactory request_handler;
 
   static DaemonDeps Real();
+  // The production wait and request handler, also what fakes use when a test
+  // fakes only the dialer below them.
+  static Status WaitForSshReady(GuestDialer& dialer, const GuestEndpoint& endpoint,
+                                std::chrono::steady_clock::time_point deadline,
+                                std::stop_token stop);
+  static std::unique_ptr<rpc::Dispatcher> TableDispatcher(const rpc::Services& services);
   // CHECK-fails naming the first seam left unset.
   void CheckComplete() const;
 };

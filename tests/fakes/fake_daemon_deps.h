@@ -60,14 +60,8 @@ struct FakeDaemonDeps {
       CHECK(*made != nullptr);  // one dialer per daemon
       return std::move(*made);
     };
-    deps.wait_for_guest_ready = [](GuestDialer& dialer, const GuestEndpoint& endpoint,
-                                   std::chrono::steady_clock::time_point deadline,
-                                   std::stop_token stop) -> Status {
-      return dialer.WaitForSsh(endpoint, deadline, std::move(stop)).status();
-    };
-    deps.request_handler = [](const rpc::Services& services) {
-      return std::make_unique<rpc::Dispatcher>(rpc::AllMethods(services));
-    };
+    deps.wait_for_guest_ready = &DaemonDeps::WaitForSshReady;  // over the fake dialer
+    deps.request_handler = &DaemonDeps::TableDispatcher;
   }
   FakeDaemonDeps(const FakeDaemonDeps&) = delete;
   FakeDaemonDeps& operator=(const FakeDaemonDeps&) = delete;
