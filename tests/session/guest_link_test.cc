@@ -50,9 +50,20 @@ struct Collected {
   Status error;
 };
 
-// Drains a process to its end; feeds `input` (then EOF) as the stdin budget
-// allows, like the RPC handler does.
-Collected RunToEnd(GuestProcess& p, std::string_view input = "", bool close_stdin = true) {
+// Drains a process to its end; feeds `input` (then EOF, unless !close_stdin)
+// as the stdin budget allows, like the RPC handler does. Gives up after
+// `within` (the result then has no exit code and error DeadlineExceeded), so a
+// test never hangs on a process.
+Collected RunToEnd(GuestProcess& p, std::string_view input = "", bool close_stdin = true,
+                   std::chrono::seconds within = std::chrono::seconds(120)) {
+  std::stop_source timeout;
+  std::jthread timer([&timeout, within](std::stop_token done) {
+    auto until = std::chrono::steady_clock::now() + within;
+    while (!done.stop_requested() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!done.stop_requested()) timeout.request_stop();
+  });
   Collected c;
   size_t sent = 0;
   bool closed = false;
@@ -66,12 +77,16 @@ Collected RunToEnd(GuestProcess& p, std::string_view input = "", bool close_stdi
       p.CloseStdin();
       closed = true;
     }
-    ProcessUpdate u = p.Next(std::stop_token());
+    ProcessUpdate u = p.Next(timeout.get_token());
     c.out += u.out;
     c.err += u.err;
     if (u.ended) {
       c.exit_code = u.exit_code;
       c.error = u.error;
+      return c;
+    }
+    if (timeout.stop_requested()) {
+      c.error = DeadlineExceeded("the process did not end in time");
       return c;
     }
   }
@@ -253,30 +268,7 @@ class CountingDialer final : public GuestDialer {
 // result has no exit code and error DeadlineExceeded), so a test never hangs on
 // a process.
 Collected RunToEndWithin(GuestProcess& p, std::chrono::seconds within) {
-  std::stop_source timeout;
-  std::jthread timer([&timeout, within](std::stop_token done) {
-    auto until = std::chrono::steady_clock::now() + within;
-    while (!done.stop_requested() && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    timeout.request_stop();
-  });
-  p.CloseStdin();
-  Collected c;
-  while (true) {
-    ProcessUpdate u = p.Next(timeout.get_token());
-    c.out += u.out;
-    c.err += u.err;
-    if (u.ended) {
-      c.exit_code = u.exit_code;
-      c.error = u.error;
-      return c;
-    }
-    if (timeout.stop_requested()) {
-      c.error = DeadlineExceeded("the process did not end in time");
-      return c;
-    }
-  }
+  return RunToEnd(p, "", true, within);
 }
 
 // The first line of a command run as `sh -c 'echo $PPID; ...'`: the dropbear
