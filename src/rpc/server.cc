@@ -1,6 +1,7 @@
 #include "rpc/server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <stdio.h>
@@ -27,6 +28,14 @@ namespace {
 
 // How often the accept loop wakes to join finished connections.
 constexpr int kReapIntervalMillis = 500;
+// After a burst of connections ends, freed memory goes back to the kernel:
+// each connection thread allocated from one of glibc's per-thread arenas, and
+// glibc keeps an arena's free pages mapped for reuse, so without a trim the
+// daemon's RSS stays at its peak after the clients leave (docs/BENCHMARKS.md,
+// soak). Trimming when at least kTrimAfterEnded connections ended since the
+// last trim and at most kTrimWhenLive remain costs a few ms, rarely.
+constexpr int kTrimAfterEnded = 64;
+constexpr size_t kTrimWhenLive = 8;
 
 Result<sockaddr_un> UnixAddress(const fs::path& path) {
   sockaddr_un addr{};
@@ -226,6 +235,7 @@ void Server::AcceptOne() {
 
 void Server::Reap() {
   std::list<Slot> finished;
+  bool trim = false;
   {
     MutexLock lock(&mu_);
     for (auto it = conns_.begin(); it != conns_.end();) {
@@ -233,8 +243,13 @@ void Server::Reap() {
       if (it->conn->done()) finished.splice(finished.end(), conns_, it);
       it = next;
     }
+    ended_since_trim_ += static_cast<int>(finished.size());
+    trim = ended_since_trim_ >= kTrimAfterEnded && conns_.size() <= kTrimWhenLive;
+    if (trim) ended_since_trim_ = 0;
   }
   for (Slot& slot : finished) slot.thread.join();
+  finished.clear();
+  if (trim) ::malloc_trim(0);
 }
 
 void Server::Shutdown() {

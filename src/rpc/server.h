@@ -91,6 +91,7 @@ class Server {
   Mutex mu_{LockRank::kLeaf, "rpc server"};
   CondVar cv_{&mu_};
   std::list<Slot> conns_ GUARDED_BY(mu_);
+  int ended_since_trim_ GUARDED_BY(mu_) = 0;  // connections reaped since malloc_trim
   bool shutting_down_ GUARDED_BY(mu_) = false;
   bool shutdown_done_ GUARDED_BY(mu_) = false;
 };
