@@ -1,0 +1,147 @@
+// A browser terminal on a detached guest session: xterm.js (served by the
+// daemon from /assets/vendor/) attached through session.attach. Closing the
+// page only detaches; attaching again replays the session's scrollback. The
+// terminal's size follows its box and goes to the guest as a resize control.
+import { Channel, controlPayload } from './rpc.js';
+
+const VENDOR = '/assets/vendor';
+let xtermLoaded = null;
+
+// Loads xterm.js and its fit addon once (ES modules, as npm ships them).
+export function loadXterm() {
+  if (!xtermLoaded) {
+    xtermLoaded = Promise.all([import(`${VENDOR}/xterm.mjs`), import(`${VENDOR}/addon-fit.mjs`)])
+      .then(([x, f]) => ({ Terminal: x.Terminal, FitAddon: f.FitAddon }))
+      .catch((err) => {
+        xtermLoaded = null;
+        throw new Error(`cannot load xterm.js from ${VENDOR}/ (${err.message}); ` +
+          'the daemon was built without web/vendor: run scripts/fetch-web-assets.sh and rebuild');
+      });
+  }
+  return xtermLoaded;
+}
+
+export class TerminalView {
+  // host: the element the terminal fills. onEnd(info|error): the attach ended.
+  constructor(host, daemon, { onEnd = () => {}, onError = () => {} } = {}) {
+    this.host = host;
+    this.daemon = daemon;
+    this.onEnd = onEnd;
+    this.onError = onError;
+    this.term = null;
+    this.fit = null;
+    this.attach = null;  // {conn, stream, result, cancel}
+    this.ready = false;
+    this.queued = [];
+    this.encoder = new TextEncoder();
+    this.resizeObserver = null;
+    this.disposed = false;
+  }
+
+  async init() {
+    const { Terminal, FitAddon } = await loadXterm();
+    if (this.disposed) return;
+    this.term = new Terminal({
+      cursorBlink: true,
+      scrollback: 10000,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Cascadia Mono", Menlo, Consolas, monospace',
+      fontSize: 13,
+      theme: { background: '#0b0f14', foreground: '#d6dde6', cursor: '#7cc4ff',
+               selectionBackground: '#2b4a66' },
+    });
+    this.fit = new FitAddon();
+    this.term.loadAddon(this.fit);
+    this.term.open(this.host);
+    this.fitNow();
+    this.term.onData((data) => this.input(this.encoder.encode(data)));
+    this.term.onBinary((data) => this.input(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+    this.term.onResize(({ cols, rows }) => this.control({ resize: [cols, rows] }));
+    this.resizeObserver = new ResizeObserver(() => this.fitNow());
+    this.resizeObserver.observe(this.host);
+  }
+
+  fitNow() {
+    if (!this.fit || !this.host.offsetParent) return;
+    try {
+      this.fit.fit();
+    } catch {
+      // a hidden or zero-sized box: the next resize fits it
+    }
+  }
+
+  size() {
+    return this.term ? { cols: this.term.cols, rows: this.term.rows } : { cols: 80, rows: 24 };
+  }
+
+  // Attaches to session `id`; the daemon replays its scrollback first.
+  async attachTo(id) {
+    this.detach();
+    this.term.reset();
+    this.ready = false;
+    this.queued = [];
+    const { cols, rows } = this.size();
+    const decoder = new TextDecoder();
+    const handle = await this.daemon.open('session.attach', { id, scrollback: true, cols, rows }, {
+      withStream: true,
+      onStream: (channel, bytes) => {
+        if (channel === Channel.STDOUT || channel === Channel.STDERR) {
+          this.term.write(bytes);
+        } else if (channel === Channel.CONTROL) {
+          let c = null;
+          try { c = JSON.parse(decoder.decode(bytes)); } catch { return; }
+          if (c && c.ready) this.onReady();
+        }
+      },
+    });
+    this.attach = handle;
+    this.sessionId = id;
+    handle.result.then((info) => {
+      if (this.attach === handle) this.attach = null;
+      this.onEnd(info);
+    }, (err) => {
+      if (this.attach === handle) this.attach = null;
+      if (err.code !== 'cancelled') this.onError(err);
+      this.onEnd(null);
+    });
+    this.term.focus();
+    return handle;
+  }
+
+  onReady() {
+    this.ready = true;
+    const q = this.queued;
+    this.queued = [];
+    for (const [ch, b] of q) this.attach.conn.sendStream(this.attach.stream, ch, b);
+    const { cols, rows } = this.size();
+    this.control({ resize: [cols, rows] });
+  }
+
+  input(bytes) {
+    if (!this.attach) return;
+    if (!this.ready) {
+      this.queued.push([Channel.STDIN, bytes]);  // the daemon takes stdin after "ready"
+      return;
+    }
+    this.attach.conn.sendStream(this.attach.stream, Channel.STDIN, bytes);
+  }
+
+  control(obj) {
+    if (!this.attach || !this.ready) return;
+    this.attach.conn.sendStream(this.attach.stream, Channel.CONTROL, controlPayload(obj));
+  }
+
+  detach() {
+    if (this.attach) {
+      const a = this.attach;
+      this.attach = null;
+      a.cancel();
+    }
+  }
+
+  dispose() {
+    this.disposed = true;
+    this.detach();
+    if (this.resizeObserver) this.resizeObserver.disconnect();
+    if (this.term) this.term.dispose();
+  }
+}
