@@ -55,9 +55,20 @@ export class TerminalView {
     this.fitNow();
     this.term.onData((data) => this.input(this.encoder.encode(data)));
     this.term.onBinary((data) => this.input(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
-    this.term.onResize(({ cols, rows }) => this.control({ resize: [cols, rows] }));
+    this.term.onResize(({ cols, rows }) => {
+      this.showSize();
+      this.control({ resize: [cols, rows] });
+    });
+    this.showSize();
     this.resizeObserver = new ResizeObserver(() => this.fitNow());
     this.resizeObserver.observe(this.host);
+  }
+
+  // The size the guest is told, on the box (a tooltip, and what tests read).
+  showSize() {
+    this.host.dataset.cols = this.term.cols;
+    this.host.dataset.rows = this.term.rows;
+    this.host.title = `${this.term.cols}×${this.term.rows}`;
   }
 
   fitNow() {
