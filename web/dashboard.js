@@ -17,7 +17,7 @@ export class Dashboard {
     this.counts = { vm: h('span', { class: 'count' }), image: h('span', { class: 'count' }),
                     op: h('span', { class: 'count' }), session: h('span', { class: 'count' }) };
     this.el = h('div', { class: 'dashboard' },
-      this.vmSection(), this.imageSection(), this.opSection(), this.sessionSection());
+      this.vmSection(), this.imageSection(), this.sessionSection(), this.opSection());
     this.pending = false;
     this.unsubscribe = ctx.store.subscribe(() => this.schedule());
     this.ticker = setInterval(() => this.schedule(), 1000);  // uptimes, durations
@@ -82,8 +82,10 @@ export class Dashboard {
       const state = [badge(vm.state)];
       if (op) state.push(progress(op.fraction, op.step || op.kind));
       else if (vm.error) state.push(h('div', { class: 'muted small' }, vm.error));
-      const uptime = vm.state !== 'running' ? '—' :
-        since ? duration(Date.now() - since) : h('span', { class: 'muted', title: 'created' }, ago(vm.created_ms));
+      // The daemon keeps no start time: a VM that was running before this
+      // page opened shows its age as the bound it is.
+      const uptime = vm.state !== 'running' ? '—' : since ? duration(Date.now() - since) :
+        h('span', { class: 'muted', title: 'up at most since it was created' }, `≤ ${duration(Date.now() - vm.created_ms)}`);
       return h('tr', { dataset: { vm: vm.name, state: vm.state } },
         h('td', { class: 'name' }, h('a', { href: `/vm/${encodeURIComponent(vm.name)}`, 'data-nav': true }, vm.name)),
         h('td', { class: 'state' }, state),
@@ -176,7 +178,7 @@ export class Dashboard {
         h('td', null, op.kind),
         h('td', null, op.target),
         h('td', null, badge(op.state)),
-        h('td', { class: 'progress-cell' }, progress(fraction, op.step || op.state),
+        h('td', { class: 'progress-cell' }, progress(fraction, op.step || op.state, op.state),
           op.error ? h('div', { class: 'op-error' }, op.error) : null),
         h('td', { class: 'num' }, ago(op.started_ms)),
         h('td', { class: 'num' }, op.started_ms && end ? duration(end - op.started_ms) : '—'),

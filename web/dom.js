@@ -68,9 +68,9 @@ export function clock(ms) {
 }
 
 // A progress bar; fraction 0..1.
-export function progress(fraction, label = '') {
+export function progress(fraction, label = '', state = 'running') {
   const pct = Math.max(0, Math.min(1, Number(fraction) || 0)) * 100;
-  return h('div', { class: 'bar', role: 'progressbar', 'aria-valuenow': Math.round(pct),
+  return h('div', { class: `bar bar-${String(state).replace(/[^a-z]/g, '')}`, role: 'progressbar', 'aria-valuenow': Math.round(pct),
                     'aria-valuemin': 0, 'aria-valuemax': 100, title: label },
     h('div', { class: 'fill', style: { width: `${pct.toFixed(1)}%` } }),
     h('span', { class: 'bar-label' }, label || `${Math.round(pct)}%`));

@@ -7,13 +7,39 @@ import { Channel, controlPayload } from './rpc.js';
 const VENDOR = '/assets/vendor';
 let xtermLoaded = null;
 
+// xterm.js writes its theme and cell sizes into <style> elements it creates,
+// which the page's CSP (default-src 'self', no inline styles) blocks. A
+// constructed stylesheet is CSSOM, which CSP allows: xterm gets an inert
+// element whose textContent feeds such a sheet, adopted by the document and
+// dropped again when xterm removes the element.
+function cspSafeStyleElements() {
+  const create = document.createElement.bind(document);
+  document.createElement = (tag, options) => {
+    if (String(tag).toLowerCase() !== 'style') return create(tag, options);
+    const el = create('template');  // never rendered
+    const sheet = new CSSStyleSheet();
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+    let text = '';
+    Object.defineProperty(el, 'textContent', {
+      get: () => text,
+      set: (v) => { text = String(v); sheet.replaceSync(text); },
+    });
+    const remove = el.remove.bind(el);
+    el.remove = () => {
+      document.adoptedStyleSheets = document.adoptedStyleSheets.filter((s) => s !== sheet);
+      remove();
+    };
+    return el;
+  };
+}
+
 // Loads xterm.js and its fit addon once (ES modules, as npm ships them).
 export function loadXterm() {
   if (!xtermLoaded) {
+    cspSafeStyleElements();
     xtermLoaded = Promise.all([import(`${VENDOR}/xterm.mjs`), import(`${VENDOR}/addon-fit.mjs`)])
       .then(([x, f]) => ({ Terminal: x.Terminal, FitAddon: f.FitAddon }))
       .catch((err) => {
-        xtermLoaded = null;
         throw new Error(`cannot load xterm.js from ${VENDOR}/ (${err.message}); ` +
           'the daemon was built without web/vendor: run scripts/fetch-web-assets.sh and rebuild');
       });

@@ -130,7 +130,8 @@ export class VmPage {
       await this.logs.result;
     } catch (err) {
       if (this.destroyed || err.code === 'cancelled') return;
-      el.append(`\n[${err}]\n`);
+      const line = `[${err}]\n`;
+      if (!el.textContent.endsWith(line)) el.append(line);
     }
     // The VM may have no log yet (creating) or the connection dropped: follow again.
     if (!this.destroyed) this.consoleRetry = setTimeout(() => this.followConsole(), 3000);
@@ -138,7 +139,8 @@ export class VmPage {
 
   // ---- terminal ----
   setupTerminal() {
-    this.termStatus = h('span', { class: 'muted small term-status' }, '');
+    this.termStatus = h('span', { class: 'muted small term-status' },
+      'a login shell here keeps running when you close the page');
     this.term = new TerminalView(this.termHost, this.ctx.daemon, {
       onEnd: (info) => {
         if (info && !info.detached) {
