@@ -29,6 +29,15 @@ function setStatus(state, text) {
   replace(statusEl, h('span', { class: 'dot' }), text);
 }
 
+async function relist() {
+  const [vms, images, ops, sessions] = await Promise.all([
+    daemon.call('vm.list'), daemon.call('image.list'), daemon.call('op.list'),
+    daemon.call('session.ls'),
+  ]);
+  store.load({ vms: vms.vms, images: images.images, ops: ops.ops, sessions: sessions.sessions });
+}
+store.onResync = () => relist().catch((err) => showError(err, 'reloading after missed events'));
+
 // Subscribe, then list; on any drop, try again with a growing pause.
 let retryMs = 500;
 async function live() {
@@ -39,11 +48,7 @@ async function live() {
     sub = await daemon.open('events.subscribe', {}, {
       onNotify: (method, params) => { if (method === 'event') store.event(params); },
     });
-    const [vms, images, ops, sessions] = await Promise.all([
-      daemon.call('vm.list'), daemon.call('image.list'), daemon.call('op.list'),
-      daemon.call('session.ls'),
-    ]);
-    store.load({ vms: vms.vms, images: images.images, ops: ops.ops, sessions: sessions.sessions });
+    await relist();
     setStatus('live', 'live');
     retryMs = 500;
     // When the first full data set is on screen (bench/web_bench reads it).

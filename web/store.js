@@ -42,6 +42,7 @@ export class Store {
     // When this page first saw each VM running (the daemon keeps no start
     // time): the uptime column's origin for VMs that started while it watched.
     this.runningSince = new Map();
+    this.onResync = null;  // set by the page: lists everything, then load()
   }
 
   subscribe(fn) {
@@ -75,6 +76,15 @@ export class Store {
   // One `event` notification's params.
   event(ev) {
     if (!ev || typeof ev !== 'object') return;
+    if (ev.kind === 'meta' && ev.action === 'overflow') {
+      // This page read too slowly and the daemon dropped events for it: hold
+      // what comes next and list everything again.
+      if (this.live && this.onResync) {
+        this.beginLoad();
+        this.onResync();
+      }
+      return;
+    }
     if (!this.live) {
       this.held.push(ev);
       return;

@@ -184,3 +184,17 @@ test('store: the running op of a target; ops sorted running first, newest first'
   assert.deepEqual(s.opsSorted().map((o) => o.id), ['2', '3', '1']);
   assert.equal(s.runningOpFor('b').id, '2');
 });
+
+test('store: an overflow (events lost) holds new events and asks for a re-list', () => {
+  const s = new Store();
+  let resyncs = 0;
+  s.onResync = () => { resyncs++; };
+  s.beginLoad();
+  s.load({ vms: [{ name: 'a', state: 'running' }] });
+  s.event({ seq: 0, kind: 'meta', action: 'overflow', target: '', data: { dropped: 3 } });
+  assert.equal(resyncs, 1);
+  s.event({ seq: 9, kind: 'vm', action: 'created', target: 'c', data: { name: 'c', state: 'creating' } });
+  assert.ok(!s.vms.has('c'), 'held until the re-list arrives');
+  s.load({ vms: [{ name: 'a', state: 'stopped' }, { name: 'b', state: 'running' }] });
+  assert.deepEqual([...s.vms.keys()].sort(), ['a', 'b', 'c']);
+});

@@ -160,7 +160,7 @@ async function run() {
   await page.locator('#terminal .xterm-rows').waitFor();
   await waitForTerm(page, /[$#] *$/m, 'a shell prompt', BOOT_MS);
   await typeLine(page, 'uname -a');
-  const uname = await waitForTerm(page, /Linux (\S+) (\d+\.\d+\S*) .*GNU\/Linux/, 'uname -a output');
+  const uname = await waitForTerm(page, /Linux (\S+) (\d+\.\d+\S*) #/, 'uname -a output');
   log('uname', { hostname: uname[1], release: uname[2] });
   if (uname[1] !== args.vm) throw new Error(`uname -a ran on "${uname[1]}", not the guest ${args.vm}`);
   const before = await checkSttyFollows(page, 'a');
