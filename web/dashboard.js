@@ -47,7 +47,7 @@ export class Dashboard {
 
   // ---- VMs ----
   vmSection() {
-    const name = h('input', { name: 'name', placeholder: 'name', required: true, pattern: '[a-z0-9][a-z0-9-]*',
+    const name = h('input', { name: 'name', placeholder: 'name', required: true, pattern: '[a-z0-9][a-z0-9\\-]*',
                               autocomplete: 'off', 'aria-label': 'VM name' });
     this.imageSelect = h('select', { name: 'image', 'aria-label': 'image' });
     const cpus = h('input', { name: 'cpus', type: 'number', min: 0, max: 64, placeholder: 'vCPUs',

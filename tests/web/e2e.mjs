@@ -141,7 +141,11 @@ async function run() {
   const end = Date.now() + BOOT_MS;
   while (true) {
     const bar = row.locator('.bar');
-    if (await bar.count()) seen.add(Number(await bar.getAttribute('aria-valuenow').catch(() => -1)));
+    if (await bar.count()) {
+      const v = Number(await bar.getAttribute('aria-valuenow').catch(() => -1));
+      if (!seen.size) await page.screenshot({ path: join(args.out, 'dashboard-creating.png') });
+      if (v >= 0) seen.add(v);
+    }
     const state = await row.getAttribute('data-state');
     if (state === 'running' && !(await bar.count())) break;
     if (state === 'failed') throw new Error(`VM ${args.vm} failed: ${await row.innerText()}`);
@@ -166,13 +170,14 @@ async function run() {
   const before = await checkSttyFollows(page, 'a');
 
   // 4. Resize the window: the terminal refits and the guest's stty follows.
-  await page.setViewportSize({ width: 900, height: 700 });
+  await page.setViewportSize({ width: 820, height: 640 });
   await page.waitForFunction((c) => Number(document.querySelector('#terminal').dataset.cols) !== c, before.cols);
   const after = await checkSttyFollows(page, 'b');
   if (after.cols === before.cols) throw new Error('resizing the window did not change the terminal');
   await typeLine(page, 'echo marker-$((6*7)) && ls / | head -5');
   await waitForTerm(page, /marker-42/, 'the marker');
   await page.setViewportSize({ width: 1400, height: 900 });
+  await page.evaluate(() => window.scrollTo(0, 0));
   await sleep(300);
   await page.screenshot({ path: join(args.out, 'terminal.png') });
 
