@@ -45,6 +45,10 @@ async function live() {
   store.beginLoad();
   let sub;
   try {
+    // The short-call connection opens while the subscription does: the lists
+    // are sent only once the subscribe request is out, but neither waits for
+    // the other's handshake.
+    daemon.connection().catch(() => {});
     sub = await daemon.open('events.subscribe', {}, {
       onNotify: (method, params) => { if (method === 'event') store.event(params); },
     });

@@ -37,6 +37,9 @@ function cspSafeStyleElements() {
 export function loadXterm() {
   if (!xtermLoaded) {
     cspSafeStyleElements();
+    // Only a VM page needs xterm's stylesheet: the dashboard does not wait for it.
+    document.head.append(Object.assign(document.createElement('link'),
+      { rel: 'stylesheet', href: `${VENDOR}/xterm.css` }));
     xtermLoaded = Promise.all([import(`${VENDOR}/xterm.mjs`), import(`${VENDOR}/addon-fit.mjs`)])
       .then(([x, f]) => ({ Terminal: x.Terminal, FitAddon: f.FitAddon }))
       .catch((err) => {
