@@ -1,6 +1,6 @@
 // The dashboard: VMs, images, operations and sessions, redrawn from the
 // Store whenever an event changes it (at most once per animation frame).
-import { h, replace, bytes, duration, ago, progress, badge } from './dom.js';
+import { h, replace, bytes, duration, ticking, tick, progress, badge } from './dom.js';
 import { confirmDialog, busy } from './ui.js';
 import { vmActions } from './actions.js';
 
@@ -20,7 +20,7 @@ export class Dashboard {
       this.vmSection(), this.imageSection(), this.sessionSection(), this.opSection());
     this.pending = false;
     this.unsubscribe = ctx.store.subscribe(() => this.schedule());
-    this.ticker = setInterval(() => this.schedule(), 1000);  // uptimes, durations
+    this.ticker = setInterval(() => tick(this.el), 1000);  // ages and uptimes only
     this.render();
   }
 
@@ -84,8 +84,8 @@ export class Dashboard {
       else if (vm.error) state.push(h('div', { class: 'muted small' }, vm.error));
       // The daemon keeps no start time: a VM that was running before this
       // page opened shows its age as the bound it is.
-      const uptime = vm.state !== 'running' ? '—' : since ? duration(Date.now() - since) :
-        h('span', { class: 'muted', title: 'up at most since it was created' }, `≤ ${duration(Date.now() - vm.created_ms)}`);
+      const uptime = vm.state !== 'running' ? '—' : since ? ticking('for', since) :
+        h('span', { class: 'muted', title: 'up at most since it was created' }, ticking('upto', vm.created_ms));
       return h('tr', { dataset: { vm: vm.name, state: vm.state } },
         h('td', { class: 'name' }, h('a', { href: `/vm/${encodeURIComponent(vm.name)}`, 'data-nav': true }, vm.name)),
         h('td', { class: 'state' }, state),
@@ -140,7 +140,7 @@ export class Dashboard {
         h('td', null, img.source || '—'),
         h('td', null, img.flavour || '—'),
         h('td', { class: 'num' }, bytes(img.bytes)),
-        h('td', { class: 'num' }, ago(img.created_ms)),
+        h('td', { class: 'num' }, ticking('ago', img.created_ms)),
         h('td', { class: 'actions' }, h('button', {
           class: 'small danger',
           onclick: async (ev) => {
@@ -170,7 +170,6 @@ export class Dashboard {
     this.counts.op.textContent = running ? `${running} running · ${ops.length}` : ops.length;
     const rows = [];
     for (const op of ops.slice(0, MAX_OPS_SHOWN)) {
-      const end = op.state === 'running' ? Date.now() : op.ended_ms;
       const fraction = op.state === 'succeeded' ? 1 : op.fraction;
       const log = this.opLogs.get(op.id);
       rows.push(h('tr', { dataset: { op: op.id, state: op.state, target: op.target } },
@@ -180,8 +179,9 @@ export class Dashboard {
         h('td', null, badge(op.state)),
         h('td', { class: 'progress-cell' }, progress(fraction, op.step || op.state, op.state),
           op.error ? h('div', { class: 'op-error' }, op.error) : null),
-        h('td', { class: 'num' }, ago(op.started_ms)),
-        h('td', { class: 'num' }, op.started_ms && end ? duration(end - op.started_ms) : '—'),
+        h('td', { class: 'num' }, ticking('ago', op.started_ms)),
+        h('td', { class: 'num' }, op.state === 'running' ? ticking('for', op.started_ms) :
+          op.started_ms && op.ended_ms ? duration(op.ended_ms - op.started_ms) : '—'),
         h('td', { class: 'actions' },
           h('button', { class: 'small', onclick: () => (log ? this.closeLog(op.id) : this.openLog(op.id)) },
             log ? 'Hide log' : 'Log'),
@@ -240,13 +240,13 @@ export class Dashboard {
       const live = se.state === 'running';
       const argv = Array.isArray(se.argv) && se.argv.length ? se.argv.join(' ') : '(login shell)';
       return h('tr', { dataset: { session: se.id } },
-        h('td', { class: 'mono' }, se.name ? `${se.name} ` : '', h('span', { class: 'muted' }, se.id)),
+        h('td', { class: 'mono', title: se.id }, se.name || se.id),
         h('td', null, h('a', { href: `/vm/${encodeURIComponent(se.vm)}`, 'data-nav': true }, se.vm)),
         h('td', { class: 'mono' }, argv),
         h('td', null, badge(se.state), se.exit_code !== null && se.exit_code !== undefined ?
           h('span', { class: 'muted small' }, ` exit ${se.exit_code}`) : null),
         h('td', { class: 'num' }, se.attached || 0),
-        h('td', { class: 'num' }, ago(se.started_ms)),
+        h('td', { class: 'num' }, ticking('ago', se.started_ms)),
         h('td', { class: 'actions' },
           se.tty && live ? h('a', { class: 'button small',
             href: `/vm/${encodeURIComponent(se.vm)}?session=${encodeURIComponent(se.id)}`, 'data-nav': true }, 'Attach') : null,

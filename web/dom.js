@@ -67,6 +67,29 @@ export function clock(ms) {
   return new Date(ms).toLocaleString();
 }
 
+// A time that moves on its own: "3m ago" or a running duration ("up 5m"),
+// kept current by tick() without redrawing the row around it.
+//   kind: 'ago' (since ms), 'for' (ms until now), 'upto' ("≤ " + for)
+export function ticking(kind, ms) {
+  if (!ms) return '—';
+  const el = h('span', { 'data-tick': kind, 'data-ms': ms });
+  el.textContent = tickText(kind, ms);
+  return el;
+}
+
+function tickText(kind, ms) {
+  const d = Date.now() - ms;
+  if (kind === 'ago') return `${duration(d)} ago`;
+  if (kind === 'upto') return `≤ ${duration(d)}`;
+  return duration(d);
+}
+
+export function tick(root) {
+  for (const el of root.querySelectorAll('[data-tick]')) {
+    el.textContent = tickText(el.dataset.tick, Number(el.dataset.ms));
+  }
+}
+
 // A progress bar; fraction 0..1.
 export function progress(fraction, label = '', state = 'running') {
   const pct = Math.max(0, Math.min(1, Number(fraction) || 0)) * 100;

@@ -65,7 +65,6 @@ export class Store {
     this.images = new Map(images.map((i) => [i.name, imageRow(i)]));
     this.ops = new Map(ops.map((o) => [o.id, o]));
     this.sessions = new Map(sessions.map((s) => [s.id, s]));
-    for (const v of vms) this.noteState(v);
     const held = this.held;
     this.held = [];
     this.live = true;
@@ -110,14 +109,16 @@ export class Store {
       return true;
     }
     const row = ev.kind === 'image' ? imageRow(ev.data) : ev.data;
+    const old = map.get(key);
     map.set(key, row);
-    if (ev.kind === 'vm') this.noteState(row, ev.time_ms);
+    if (ev.kind === 'vm') this.noteState(old, row, ev.time_ms);
     return true;
   }
 
-  noteState(vm, when = null) {
+  // Only a change to running seen here dates a start.
+  noteState(old, vm, when) {
     if (vm.state === 'running') {
-      if (!this.runningSince.has(vm.name) && when) this.runningSince.set(vm.name, when);
+      if (old && old.state !== 'running' && when) this.runningSince.set(vm.name, when);
     } else {
       this.runningSince.delete(vm.name);
     }
