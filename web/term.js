@@ -33,15 +33,32 @@ function cspSafeStyleElements() {
   };
 }
 
-// Loads xterm.js and its fit addon once (ES modules, as npm ships them).
+// Loads a classic (UMD) script of ours; CSP allows it, being 'self'.
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const el = document.createElement('script');
+    el.src = src;
+    el.onload = resolve;
+    el.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.append(el);
+  });
+}
+
+// Loads xterm.js and its fit addon once: the UMD builds npm ships, which
+// scripts/fetch-web-assets.sh puts in web/vendor/ (they define the globals
+// Terminal and FitAddon).
 export function loadXterm() {
   if (!xtermLoaded) {
     cspSafeStyleElements();
     // Only a VM page needs xterm's stylesheet: the dashboard does not wait for it.
     document.head.append(Object.assign(document.createElement('link'),
       { rel: 'stylesheet', href: `${VENDOR}/xterm.css` }));
-    xtermLoaded = Promise.all([import(`${VENDOR}/xterm.mjs`), import(`${VENDOR}/addon-fit.mjs`)])
-      .then(([x, f]) => ({ Terminal: x.Terminal, FitAddon: f.FitAddon }))
+    xtermLoaded = Promise.all([loadScript(`${VENDOR}/xterm.js`), loadScript(`${VENDOR}/addon-fit.js`)])
+      .then(() => {
+        const fit = window.FitAddon && (window.FitAddon.FitAddon || window.FitAddon);
+        if (!window.Terminal || !fit) throw new Error('xterm.js loaded but defined no Terminal/FitAddon');
+        return { Terminal: window.Terminal, FitAddon: fit };
+      })
       .catch((err) => {
         throw new Error(`cannot load xterm.js from ${VENDOR}/ (${err.message}); ` +
           'the daemon was built without web/vendor: run scripts/fetch-web-assets.sh and rebuild');
