@@ -211,7 +211,7 @@ export class Dashboard {
       },
     }).then((handle) => {
       entry.handle = handle;
-      handle.result.then(() => { if (!el.textContent) el.append('(no log lines: the daemon keeps an op'\''s log while it runs and for a while after)\n'); },
+      handle.result.then(() => { if (!el.textContent) el.append('(no log lines: the daemon keeps an op\u2019s log only while it is in memory)\n'); },
         (err) => { if (err.code !== 'cancelled') el.append(`${err}\n`); });
     }, (err) => el.append(`${err}\n`));
   }
