@@ -152,6 +152,7 @@ export class TerminalView {
     });
     this.attach = handle;
     this.sessionId = id;
+    this.host.dataset.session = id;
     handle.result.then((info) => {
       if (this.attach === handle) this.attach = null;
       this.onEnd(info);
@@ -188,6 +189,7 @@ export class TerminalView {
   }
 
   detach() {
+    delete this.host.dataset.session;
     if (this.attach) {
       const a = this.attach;
       this.attach = null;

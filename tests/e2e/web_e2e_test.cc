@@ -3,7 +3,8 @@
 // opens the URL `warren web --json` prints, creates a VM from the dashboard
 // and watches its progress bar, runs `uname -a` and `stty size` in the
 // browser terminal across a window resize, closes the tab and sees the
-// scrollback on reopening, then stops and deletes the VM from the page.
+// scrollback on reopening, checks that `warren session send/logs` share that
+// same session, then stops and deletes the VM from the page.
 // Screenshots land in <build>/web-e2e/ (kept as CI output).
 //
 // The daemon's VMs live in its own namespace (isolated mode); the web
@@ -72,6 +73,7 @@ TEST(WebE2eTest, DashboardTerminalAndLifecycleInChromium) {
   drive.argv = {"unshare", "--pid", "--fork", "--kill-child", node,
                 WEB_E2E_SOURCE_DIR "/e2e.mjs", "--url", url, "--out", out.string(),
                 "--vm", kVm, "--driver", driver_dir,
+                "--warren", WARREN_BINARY, "--root", daemon.root().string(),
                 "--deadline-s", std::to_string(kDriverDeadlineS)};
   drive.timeout = std::chrono::seconds(kDriverDeadlineS + 60);
   drive.on_output = [](std::string_view chunk, bool) { std::fwrite(chunk.data(), 1, chunk.size(), stderr); };

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
 
 const { values: args } = parseArgs({
   options: {
@@ -22,6 +23,9 @@ const { values: args } = parseArgs({
     'deadline-s': { type: 'string', default: '900' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     driver: { type: 'string', default: process.env.WARREN_WEB_E2E_CACHE || '' },
+    // With both: the CLI shares the browser's session (send and logs).
+    warren: { type: 'string', default: '' },
+    root: { type: 'string', default: '' },
   },
 });
 if (!args.url || !args.out || !args.driver) {
@@ -193,7 +197,25 @@ async function run() {
   await waitForTerm(page, /still-42/, 'a live shell after re-attaching');
   log('reattached');
 
-  // 6. Stop and delete the VM from the dashboard.
+  // 6. The CLI reaches the same session: its input shows in the browser, and
+  //    its view of the session holds what was typed in the browser.
+  if (args.warren && args.root) {
+    const id = await page.locator('#terminal').getAttribute('data-session');
+    const cli = (...a) => {
+      const r = spawnSync(args.warren, ['--root', args.root, ...a], { encoding: 'utf8', timeout: 30_000 });
+      if (r.status !== 0) throw new Error(`warren ${a.join(' ')}: exit ${r.status} ${r.error || ''}\n${r.stderr}`);
+      return r.stdout;
+    };
+    cli('session', 'send', id, 'echo from-cli-$((20+22))');
+    await waitForTerm(page, /from-cli-42/, 'what the CLI sent');
+    const scrollback = cli('session', 'logs', id);
+    if (!scrollback.includes('still-42')) {
+      throw new Error(`warren session logs ${id} lacks what the browser typed:\n${scrollback.slice(-2000)}`);
+    }
+    log('shared with the CLI', { session: id });
+  }
+
+  // 7. Stop and delete the VM from the dashboard.
   await page.locator('nav.crumbs a').click();
   const row2 = await vmRow(page);
   await row2.locator('button[data-action="stop"]').click();
