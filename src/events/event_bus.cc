@@ -18,8 +18,7 @@ std::vector<std::shared_ptr<const Event>> Subscription::Next(std::stop_token sto
   return bus_->Next(id_, std::move(stop), timeout);
 }
 
-EventBus::EventBus(Clock* clock, size_t queue_capacity)
-    : clock_(clock), capacity_(queue_capacity) {
+EventBus::EventBus(Clock* clock, size_t queue_capacity) : clock_(clock), capacity_(queue_capacity) {
   CHECK(clock_ != nullptr);
   CHECK(capacity_ > 0);
 }

@@ -103,8 +103,7 @@ class EventBus {
   };
   void Unsubscribe(uint64_t id) EXCLUDES(mu_);
   std::vector<std::shared_ptr<const Event>> Next(uint64_t id, std::stop_token stop,
-                                                 std::chrono::milliseconds timeout)
-      EXCLUDES(mu_);
+                                                 std::chrono::milliseconds timeout) EXCLUDES(mu_);
 
   Clock* const clock_;
   const size_t capacity_;

@@ -32,9 +32,12 @@ TEST(EventBusTest, DeliversInOrderWithFields) {
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0]->seq, 1u);
   EXPECT_EQ(got[1]->seq, 2u);
-  EXPECT_EQ(EventToJson(*got[0]),
-            (nlohmann::json{{"seq", 1}, {"time_ms", 1234}, {"kind", "vm"}, {"action", "created"},
-                            {"target", "web1"}, {"data", {{"state", "creating"}}}}));
+  EXPECT_EQ(EventToJson(*got[0]), (nlohmann::json{{"seq", 1},
+                                                  {"time_ms", 1234},
+                                                  {"kind", "vm"},
+                                                  {"action", "created"},
+                                                  {"target", "web1"},
+                                                  {"data", {{"state", "creating"}}}}));
   EXPECT_EQ(got[1]->kind, "op");
 }
 
