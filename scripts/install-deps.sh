@@ -10,14 +10,22 @@ export DEBIAN_FRONTEND=noninteractive
 BUILD=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
        nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
-       libssl-dev libgtest-dev libgmock-dev libbenchmark-dev)
+       libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+       libboost-dev zlib1g-dev npm)
 RUNTIME=(qemu-system-x86 qemu-system-data qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage
          openssh-client dropbear-bin sqlite3 dnsutils dnsperf dnsmasq-base tmux ca-certificates)
+# The web UI's tests: node runs them; the browser e2e drives Debian's chromium
+# with playwright-core from npm (never a browser npm downloads).
+WEB_TEST=(nodejs npm chromium)
 missing=()
-for p in "${BUILD[@]}" "${RUNTIME[@]}"; do
+for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The web UI's xterm.js (npm, pinned; not committed): the build embeds web/vendor/.
+"$(dirname "$0")/fetch-web-assets.sh"
+# playwright-core into a cache outside the repository (tests/web/install-driver.sh).
+"$(dirname "$0")/../tests/web/install-driver.sh" >/dev/null

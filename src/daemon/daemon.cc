@@ -4,18 +4,19 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "base/check.h"
 #include "dns/server.h"
+#include "events/event_bus.h"
 #include "image/registry.h"
 #include "net/netns.h"
 #include "net/tap_pool.h"
 #include "ops/op_registry.h"
-#include "session/guest_ssh.h"
-#include "session/session_registry.h"
-#include "base/check.h"
-#include "vm/vm_manager.h"
 #include "rpc/server.h"
 #include "rpc/services.h"
+#include "session/guest_ssh.h"
+#include "session/session_registry.h"
 #include "store/store.h"
+#include "vm/vm_manager.h"
 
 namespace warren {
 namespace {
@@ -56,7 +57,12 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   d->accelerator_ = accel;
   ASSIGN_OR_RETURN(d->store_, Store::Open(layout.db_file));
   // Recovery: the registry marks ops a crash interrupted as failed.
-  d->ops_ = std::make_unique<OpRegistry>(d->store_.get(), d->deps_.clock.get());
+  d->events_ = std::make_unique<EventBus>(d->deps_.clock.get());
+  d->ops_ = std::make_unique<OpRegistry>(
+      d->store_.get(), d->deps_.clock.get(),
+      [bus = d->events_.get()](std::string_view action, const OpInfo& op) {
+        bus->Publish("op", action, op.id, OpInfoToJson(op));
+      });
   // Recovery: staging debris of interrupted builds goes, unpublished dirs too.
   ImageRegistry::Options image_opts;
   image_opts.images_dir = layout.images_dir;
@@ -67,6 +73,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   // Called under imageOpsMu, only while RPCs are served (so vms_ is set).
   image_opts.users = [daemon = d.get()](std::string_view image) {
     return daemon->vms_ ? daemon->vms_->ImageUsers(image) : std::vector<ImageUser>();
+  };
+  image_opts.on_change = [bus = d->events_.get()](std::string_view action, const ImageInfo& image) {
+    bus->Publish("image", action, image.name,
+                 action == "deleted" ? nlohmann::json::object() : ImageInfoToJson(image));
   };
   ASSIGN_OR_RETURN(d->images_,
                    ImageRegistry::Open(std::move(image_opts), d->store_.get(), d->ops_.get(),
@@ -91,6 +101,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   services.client_private_key = d->client_key_.private_key;
   services.dns_records = &d->dns_records_;
   services.tap_pool = d->tap_pool_.get();
+  services.events = d->events_.get();
   services.health = [daemon = d.get()] { return daemon->HealthChecks(); };
   services.network = {d->config_.network.mode,
                       d->vm_ns_->name().empty() ? "(daemon's own)" : d->vm_ns_->name(),

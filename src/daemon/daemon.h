@@ -23,6 +23,7 @@ class GuestDialer;
 class ImageRegistry;
 class SessionRegistry;
 class NetnsHandle;
+class EventBus;
 class OpRegistry;
 class Store;
 class TapSource;
@@ -85,6 +86,9 @@ class Daemon {
   PidFile pid_;
   const int64_t started_ms_;
   Accelerator accelerator_ = Accelerator::kTcg;
+  // First made, last freed: every subsystem below publishes to it (from its
+  // own threads, joined before it goes) and RPC calls hold subscriptions.
+  std::unique_ptr<EventBus> events_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<OpRegistry> ops_;
   // After ops_: its build bodies run on OpRegistry threads, joined by

@@ -2,7 +2,9 @@
 // guest dialer, VM manager (with crash recovery) and the VM DNS servers; and
 // Close's counterpart. Kept apart from daemon.cc so that file stays the
 // composition root's outline.
+#include <fmt/ranges.h>
 #include <pwd.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,18 +12,17 @@
 #include <cstdlib>
 #include <sstream>
 
-#include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
-
+#include "base/check.h"
 #include "daemon/client_key.h"
 #include "daemon/daemon.h"
 #include "dns/listen.h"
 #include "dns/server.h"
+#include "events/event_bus.h"
 #include "image/registry.h"
-#include "base/check.h"
 #include "net/ip_alloc.h"
 #include "net/netns.h"
 #include "net/tap_pool.h"
+#include "rpc/resource_json.h"
 #include "session/guest_socket.h"
 #include "session/session_registry.h"
 #include "sys/files.h"
@@ -162,8 +163,18 @@ Status Daemon::OpenVms() {
     Status st = records->Set(name, ip);
     if (!st.ok()) spdlog::error("dns: record {} → {}: {}", name, ip, st.ToString());
   };
-  deps.hooks.removed = [records = &dns_records_](const std::string& name) {
+  deps.hooks.removed = [records = &dns_records_, bus = events_.get()](const std::string& name) {
     records->Remove(name);
+    bus->Publish("vm", "deleted", name, nlohmann::json::object());
+  };
+  // The event bus hears every record change (a leaf lock: fine under a VM's
+  // lock or createVMMu). The data is the VM as vm.list shows it.
+  const std::string dns_domain = config_.dns.enabled ? config_.dns.domain : "";
+  deps.hooks.created = [bus = events_.get(), dns_domain](const VmRecord& vm) {
+    bus->Publish("vm", "created", vm.name, rpc::VmJson(vm, dns_domain));
+  };
+  deps.hooks.changed = [bus = events_.get(), dns_domain](const VmRecord& vm) {
+    bus->Publish("vm", "changed", vm.name, rpc::VmJson(vm, dns_domain));
   };
   // Sessions and execs on a guest end before it is stopped or deleted (under
   // the VM's lock), or once its QEMU exited on its own — on a QEMU watcher
@@ -177,7 +188,11 @@ Status Daemon::OpenVms() {
         ASSIGN_OR_RETURN(GuestTarget t, vms_->SshTarget(vm));
         return GuestEndpoint{t.ip, t.port, "root", t.host_key_public, key};
       },
-      deps_.clock.get());
+      deps_.clock.get(),
+      SessionOptions{
+          .on_change = [bus = events_.get()](std::string_view action, const SessionInfo& session) {
+            bus->Publish("session", action, session.id, rpc::SessionJson(session));
+          }});
   deps.hooks.guest_down = [sessions = sessions_.get()](const std::string& name) {
     sessions->GuestDown(name, "VM " + name + " is stopping or gone");
   };

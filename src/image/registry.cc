@@ -390,7 +390,10 @@ Result<ImageInfo> ImageRegistry::Publish(const std::string& name, const fs::path
     if (ec) spdlog::warn("images: cannot unpublish {}: {}", dest.string(), ec.message());
     return s;
   }
-  return InfoFromRecord(record);
+  ImageInfo info = InfoFromRecord(record);
+  // Under imageOpsMu, so observers see created/deleted of one name in order.
+  if (options_.on_change) options_.on_change("created", info);
+  return info;
 }
 
 Status ImageRegistry::DeleteImage(std::string_view name, bool force) {
@@ -421,6 +424,11 @@ Status ImageRegistry::DeleteImage(std::string_view name, bool force) {
                                 "under a running VM)");
     }
     RETURN_IF_ERROR(store_->DeleteImage(name));
+    if (options_.on_change) {
+      ImageInfo gone;
+      gone.name = name;
+      options_.on_change("deleted", gone);
+    }
     // Out of sight in one rename; the slow removal happens unlocked (and at
     // the next start if the daemon dies first).
     trash = NewStagingDir(std::string(name), "rm-" + std::to_string(next_token_++));

@@ -103,6 +103,10 @@ class ImageRegistry {
     std::function<std::vector<ImageUser>(std::string_view image)> users = [](std::string_view) {
       return std::vector<ImageUser>();
     };
+    // Told when an image is published ("created", the image as image.inspect
+    // shows it) or deleted ("deleted", only the name set). Called with imageOpsMu
+    // held (so in order per name): it may take leaf locks only, must be quick.
+    std::function<void(std::string_view action, const ImageInfo& image)> on_change;
   };
 
   // Seams must outlive the registry; the OpRegistry must be shut down (its

@@ -82,8 +82,8 @@ void OpContext::Log(std::string line) { registry_->AppendLog(id_, std::move(line
 
 // ---- OpRegistry ----
 
-OpRegistry::OpRegistry(Store* store, Clock* clock)
-    : store_(store), clock_(clock), rng_(std::random_device{}()) {
+OpRegistry::OpRegistry(Store* store, Clock* clock, OpObserver observer)
+    : store_(store), clock_(clock), observer_(std::move(observer)), rng_(std::random_device{}()) {
   Status st = store_->MarkInterruptedOps(kInterrupted, clock_->NowUnixMillis());
   if (!st.ok()) spdlog::warn("op registry: cannot mark interrupted ops: {}", st.ToString());
   LoadFromStore();
@@ -137,6 +137,8 @@ Result<std::string> OpRegistry::Start(std::string kind, std::string target, Body
   // Recorded before it runs, so a crash mid-op leaves a row to mark interrupted.
   RETURN_IF_ERROR(store_->PutOp(ToRecord(info)).Annotate("op " + info.id + " not started"));
 
+  // Before the body can run, so "started" precedes its progress.
+  Notify("started", info);
   auto entry = std::make_shared<Entry>();
   entry->info = info;
   entry->log = std::make_shared<EventLog>();
@@ -155,6 +157,7 @@ Result<std::string> OpRegistry::Start(std::string kind, std::string target, Body
   info.error = "warren shut down before the op started";
   info.ended_ms = clock_->NowUnixMillis();
   Persist(info);
+  Notify("ended", info);
   return FailedPrecondition("warren is shutting down; op not started");
 }
 
@@ -189,30 +192,38 @@ void OpRegistry::Run(std::shared_ptr<Entry> entry, Body body) {
   // Persisted before it becomes visible, so whoever sees the op end also finds
   // the final row in the store.
   Persist(final_info);
-
-  MutexLock lock(&mu_);
-  entry->info = std::move(final_info);
-  PushEventLocked(*entry, std::nullopt);
-  entry->log.reset();
-  finished_threads_.push_back(entry->info.id);
-  EvictFinishedLocked();
+  {
+    MutexLock lock(&mu_);
+    entry->info = final_info;
+    PushEventLocked(*entry, std::nullopt);
+    entry->log.reset();
+    finished_threads_.push_back(entry->info.id);
+    EvictFinishedLocked();
+  }
+  // After the op is visible as ended, so an observer's reader finds it so.
+  Notify("ended", final_info);
 }
 
 void OpRegistry::UpdateProgress(const std::string& id, std::string step, double fraction) {
   OpInfo snapshot;
+  bool step_changed = false;
   {
     MutexLock lock(&mu_);
     auto it = ops_.find(id);
     if (it == ops_.end() || it->second->info.state != OpState::kRunning) return;
     Entry& e = *it->second;
-    bool step_changed = e.info.step != step;
+    step_changed = e.info.step != step;
     e.info.step = std::move(step);
     e.info.fraction = fraction;
     PushEventLocked(e, std::nullopt);
-    if (!step_changed) return;
     snapshot = e.info;
   }
-  Persist(snapshot);  // only new steps: fractions change too often to write each
+  if (step_changed) Persist(snapshot);  // only new steps: fractions change too often to write each
+  Notify("progress", snapshot);
+}
+
+void OpRegistry::Notify(std::string_view action, const OpInfo& info) {
+  if (observer_) observer_(action, info);
 }
 
 void OpRegistry::AppendLog(const std::string& id, std::string line) {

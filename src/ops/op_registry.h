@@ -39,6 +39,11 @@ nlohmann::json OpInfoToJson(const OpInfo&);
 
 class OpRegistry;
 
+// Told of every op's start ("started"), progress change ("progress") and end
+// ("ended"), with the op as it is then. Called with no registry lock held, on the
+// thread that made the change; must be quick (the daemon publishes to its event bus).
+using OpObserver = std::function<void(std::string_view action, const OpInfo& op)>;
+
 // Handed to an op body; valid only while the body runs. Progress and Log may be
 // called from any thread the body uses, but store writes for a step change happen
 // on the calling thread, so call them from one thread to keep the store in order.
@@ -75,8 +80,8 @@ class OpRegistry {
   // Events kept per running op for late waiters; older ones are dropped.
   static constexpr size_t kMaxEvents = 2048;
 
-  // `store` and `clock` must outlive the registry.
-  OpRegistry(Store* store, Clock* clock);
+  // `store` and `clock` must outlive the registry; `observer` may be empty.
+  OpRegistry(Store* store, Clock* clock, OpObserver observer = {});
   ~OpRegistry();  // CHECKs that Shutdown() was called if ops ran
   OpRegistry(const OpRegistry&) = delete;
   OpRegistry& operator=(const OpRegistry&) = delete;
@@ -134,6 +139,7 @@ class OpRegistry {
   void EvictFinishedLocked() REQUIRES(mu_);
   // Sleeps on changed_ for at most kWaitPoll (a backstop; see the .cc).
   void Persist(const OpInfo& info);
+  void Notify(std::string_view action, const OpInfo& info) EXCLUDES(mu_);
   void LoadFromStore() EXCLUDES(mu_);
   std::string NewIdLocked() REQUIRES(mu_);
   void JoinFinishedThreads() EXCLUDES(mu_);
@@ -141,6 +147,7 @@ class OpRegistry {
   // Immutable after construction.
   Store* const store_;
   Clock* const clock_;
+  const OpObserver observer_;
 
   mutable Mutex mu_{LockRank::kLeaf, "op_registry"};
   CondVar changed_{&mu_};  // signalled on every event

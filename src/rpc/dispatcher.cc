@@ -23,6 +23,10 @@ Dispatcher::Dispatcher(std::vector<MethodRow> rows) {
   // The table outlives every call, so the row may point back at it.
   rows.push_back(Method<DescribeRequest>(
       std::string(kDescribeMethod), Mutation::kReadOnly,
+      {.summary = "Describes every method of this table: params, result, errors.",
+       .result = "{methods: [{name, mutating, params: [{name, type, required, doc, min, max | "
+                 "max_bytes}], summary, result, errors: [{code, rpc_code, when}], "
+                 "notifications}]}"},
       [this](const DescribeRequest&, CallContext&) -> Result<json> { return Describe(); }));
   for (MethodRow& row : rows) {
     CHECK(row.handler != nullptr);
@@ -71,9 +75,23 @@ json Dispatcher::Describe() const {
   for (const auto& [name, row] : rows_) {
     json m = {{"name", name}, {"mutating", row.mutation == Mutation::kMutating}};
     if (row.params_declared) m["params"] = ParamsToJson(row.params);
+    m.update(MethodDocToJson(row.doc));
     methods.push_back(std::move(m));
   }
   return json{{"methods", methods}};
+}
+
+json MethodDocToJson(const MethodDoc& doc) {
+  json errors = json::array();
+  for (const ErrorDoc& e : doc.errors) {
+    errors.push_back({{"code", CodeSlug(e.code)},
+                      {"rpc_code", StatusToJsonRpcError(Status(e.code, "x")).code},
+                      {"when", e.when}});
+  }
+  return {{"summary", doc.summary},
+          {"result", doc.result},
+          {"errors", errors},
+          {"notifications", doc.notifications}};
 }
 
 void Dispatcher::SetDraining() { draining_.store(true, std::memory_order_release); }

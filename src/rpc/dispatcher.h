@@ -57,6 +57,26 @@ enum class Mutation { kReadOnly, kMutating };
 using Handler =
     std::function<Result<nlohmann::json>(const nlohmann::json& params, CallContext& ctx)>;
 
+// One error a method returns on purpose, beyond the ones every method can
+// (InvalidArgument for bad params; Unavailable for a mutating one while the
+// daemon shuts down; Internal).
+struct ErrorDoc {
+  Code code;
+  std::string_view when;
+};
+
+// What a method is for and what it answers, next to its params: rpc.methods
+// reports it, and tools/rpc_gen turns the table into docs/RPC.md and the web
+// client (web/gen/rpc.js), so no client retypes it.
+struct MethodDoc {
+  std::string_view summary;  // one line, imperative ("Lists the VMs.")
+  std::string_view result;   // the shape of the result, e.g. "{vms: [VM]}"
+  std::vector<ErrorDoc> errors = {};
+  // Notifications sent on the call's connection before its result, e.g.
+  // "op.progress {OP}"; "" = none.
+  std::string_view notifications = {};
+};
+
 struct MethodRow {
   std::string name;
   Mutation mutation;
@@ -65,6 +85,8 @@ struct MethodRow {
   // by hand (tests) leave params_declared false and check nothing.
   std::vector<ParamSpec> params = {};
   bool params_declared = false;
+  // Empty summary = undocumented (tools/rpc_gen refuses to generate then).
+  MethodDoc doc = {};
 };
 
 // Typed request structs are parsed and validated before any handler code (and
@@ -94,9 +116,28 @@ MethodRow Method(std::string name, Mutation mutation, Fn fn) {
                      std::move(fn));
 }
 
+// The same, documented (see MethodDoc): what every row of the daemon's table uses.
+template <typename Req, typename Fn>
+MethodRow Method(std::string name, Mutation mutation, MethodDoc doc,
+                 std::span<const ParamSpec> specs, Fn fn) {
+  MethodRow row = Method<Req>(std::move(name), mutation, specs, std::move(fn));
+  row.doc = std::move(doc);
+  return row;
+}
+template <typename Req, typename Fn>
+MethodRow Method(std::string name, Mutation mutation, MethodDoc doc, Fn fn) {
+  return Method<Req>(std::move(name), mutation, std::move(doc),
+                     std::span<const ParamSpec>(Req::kParams), std::move(fn));
+}
+
+// {"summary", "result", "errors": [{"code": "not_found", "rpc_code": -32001, "when"}],
+//  "notifications"} for rpc.methods.
+nlohmann::json MethodDocToJson(const MethodDoc& doc);
+
 // Built into every Dispatcher: `rpc.methods` (no params) answers
-// {"methods": [{"name", "mutating", "params": ParamsToJson(...)}]} for every row,
-// itself included; a row built by hand (tests only) has no "params".
+// {"methods": [{"name", "mutating", "params": ParamsToJson(...), "summary", "result",
+// "errors", "notifications"}]} for every row, itself included; a row built by hand
+// (tests only) has no "params".
 inline constexpr std::string_view kDescribeMethod = "rpc.methods";
 
 // Table dispatch over MethodRows. Immutable after construction except for the

@@ -61,26 +61,33 @@ nlohmann::json StatusJson(const Services& s) {
 std::vector<MethodRow> DaemonMethods(const Services& s) {
   return {
       Method<NoParams>("daemon.ping", Mutation::kReadOnly,
-                    [](const NoParams&, CallContext&) -> Result<nlohmann::json> {
-                      return nlohmann::json::object();
-                    }),
+                       {.summary = "Checks the daemon answers.", .result = "{}", .errors = {}},
+                       [](const NoParams&, CallContext&) -> Result<nlohmann::json> {
+                         return nlohmann::json::object();
+                       }),
       Method<NoParams>("daemon.health", Mutation::kReadOnly,
+                       {.summary = "Runs the daemon's own checks (what `warren doctor` shows).",
+                        .result = "{checks: [{name, level, found, fix}]}",
+                        .errors = {}},
                        [s](const NoParams&, CallContext&) -> Result<nlohmann::json> {
                          nlohmann::json checks =
                              s.health ? s.health() : nlohmann::json::array();
                          return nlohmann::json{{"checks", checks}};
                        }),
-      Method<NoParams>("daemon.status", Mutation::kReadOnly,
-                    [s](const NoParams&, CallContext&) -> Result<nlohmann::json> {
-                      return StatusJson(s);
-                    }),
+      Method<NoParams>(
+          "daemon.status", Mutation::kReadOnly,
+          {.summary = "Describes the running daemon: version, root, counts, network, VM defaults.",
+           .result = "{version, pid, started_ms, uptime_ms, root, socket, accelerator, counts, "
+                     "network, vm_defaults}",
+           .errors = {}},
+          [s](const NoParams&, CallContext&) -> Result<nlohmann::json> { return StatusJson(s); }),
   };
 }
 
 std::vector<MethodRow> AllMethods(const Services& s) {
   std::vector<MethodRow> rows;
-  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, DnsMethods,
-                     SessionMethods}) {
+  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, DnsMethods, SessionMethods,
+                     EventMethods}) {
     for (auto& row : group(s)) rows.push_back(std::move(row));
   }
   return rows;

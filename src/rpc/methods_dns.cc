@@ -39,7 +39,11 @@ json ResolverSetup(const NetworkInfo& n) {
 std::vector<MethodRow> DnsMethods(const Services& s) {
   return {
       Method<NoParams>(
-          "dns.list", Mutation::kReadOnly, [s](const NoParams&, CallContext&) -> Result<json> {
+          "dns.list", Mutation::kReadOnly,
+          {.summary = "Lists the VM DNS records and how to point the host's resolver at them.",
+           .result = "{enabled, domain, host_listen, mode, records: [{name, fqdn, ipv4}], setup}",
+           .errors = {}},
+          [s](const NoParams&, CallContext&) -> Result<json> {
             json records = json::array();
             if (s.dns_records != nullptr && !s.network.dns_domain.empty()) {
               for (const DnsEntry& e : s.dns_records->Snapshot()) {

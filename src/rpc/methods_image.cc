@@ -127,39 +127,69 @@ Result<json> CacheList(ImageRegistry* images) {
 std::vector<MethodRow> ImageMethods(const Services& s) {
   ImageRegistry* images = s.images;
   return {
-      Method<BuildRequest>("image.build", Mutation::kMutating,
-                           [images](const BuildRequest& r, CallContext&) -> Result<json> {
-                             ASSIGN_OR_RETURN(std::string id,
-                                              images->BuildImage(r.name, r.recipe, r.recipe_text));
-                             return json{{"op", id}, {"name", r.name}};
-                           }),
-      Method<RegisterParams>("image.register", Mutation::kMutating,
-                             [images](const RegisterParams& r, CallContext& ctx) -> Result<json> {
-                               ASSIGN_OR_RETURN(ImageInfo info,
-                                                images->RegisterImage(r.req, ctx.stop));
-                               return ImageInfoToJson(info);
-                             }),
-      Method<NoParams>("image.list", Mutation::kReadOnly,
-                       [images](const NoParams&, CallContext&) -> Result<json> {
-                         ASSIGN_OR_RETURN(std::vector<ImageInfo> all, images->List());
-                         json list = json::array();
-                         for (const ImageInfo& i : all) list.push_back(Summary(i));
-                         return json{{"images", list}};
-                       }),
+      Method<BuildRequest>(
+          "image.build", Mutation::kMutating,
+          {.summary = "Starts building an image from a recipe (the default one when none is "
+                      "given), as an op.",
+           .result = "{op, name}: follow the op with op.wait",
+           .errors = {{Code::kAlreadyExists, "an image or a build of that name exists"},
+                      {Code::kFailedPrecondition, "the daemon is shutting down"}}},
+          [images](const BuildRequest& r, CallContext&) -> Result<json> {
+            ASSIGN_OR_RETURN(std::string id, images->BuildImage(r.name, r.recipe, r.recipe_text));
+            return json{{"op", id}, {"name", r.name}};
+          }),
+      Method<RegisterParams>(
+          "image.register", Mutation::kMutating,
+          {.summary = "Registers an image from existing kernel/rootfs/initrd files (copied in).",
+           .result = "IMAGE {name, created_ms, state, dir, manifest}",
+           .errors = {{Code::kAlreadyExists, "an image of that name exists"},
+                      {Code::kNotFound, "a given file does not exist"},
+                      {Code::kCancelled, "the client went away while copying"}}},
+          [images](const RegisterParams& r, CallContext& ctx) -> Result<json> {
+            ASSIGN_OR_RETURN(ImageInfo info, images->RegisterImage(r.req, ctx.stop));
+            return ImageInfoToJson(info);
+          }),
+      Method<NoParams>(
+          "image.list", Mutation::kReadOnly,
+          {.summary = "Lists the images.",
+           .result = "{images: [{name, created_ms, state, bytes, source, facts, ...}]}",
+           .errors = {}},
+          [images](const NoParams&, CallContext&) -> Result<json> {
+            ASSIGN_OR_RETURN(std::vector<ImageInfo> all, images->List());
+            json list = json::array();
+            for (const ImageInfo& i : all) list.push_back(Summary(i));
+            return json{{"images", list}};
+          }),
       Method<NameRequest>("image.inspect", Mutation::kReadOnly,
+                          {.summary = "Shows one image with its manifest.",
+                           .result = "IMAGE {name, created_ms, state, dir, manifest}",
+                           .errors = {{Code::kNotFound, "no such image"}}},
                           [images](const NameRequest& r, CallContext&) -> Result<json> {
                             ASSIGN_OR_RETURN(ImageInfo info, images->Get(r.name));
                             return ImageInfoToJson(info);
                           }),
-      Method<RemoveRequest>("image.rm", Mutation::kMutating,
-                            [images](const RemoveRequest& r, CallContext&) -> Result<json> {
-                              RETURN_IF_ERROR(images->DeleteImage(r.name, r.force));
-                              return json{{"name", r.name}, {"removed", true}};
-                            }),
+      Method<RemoveRequest>(
+          "image.rm", Mutation::kMutating,
+          {.summary = "Deletes an image.",
+           .result = "{name, removed: true}",
+           .errors =
+               {{Code::kNotFound, "no such image"},
+                {Code::kFailedPrecondition,
+                 "a build of it runs, or VMs use it (without force), or a running VM uses it"}}},
+          [images](const RemoveRequest& r, CallContext&) -> Result<json> {
+            RETURN_IF_ERROR(images->DeleteImage(r.name, r.force));
+            return json{{"name", r.name}, {"removed", true}};
+          }),
       Method<NoParams>(
           "image.cache.list", Mutation::kReadOnly,
+          {.summary = "Lists the image build cache entries.",
+           .result = "{entries: [{step, key, path, bytes, modified_ms}], total_bytes}",
+           .errors = {}},
           [images](const NoParams&, CallContext&) -> Result<json> { return CacheList(images); }),
       Method<NoParams>("image.cache.prune", Mutation::kMutating,
+                       {.summary = "Empties the image build cache.",
+                        .result = "{freed_bytes}",
+                        .errors = {{Code::kFailedPrecondition, "a build is running"}}},
                        [images](const NoParams&, CallContext&) -> Result<json> {
                          ASSIGN_OR_RETURN(uint64_t freed, images->PruneCache());
                          return json{{"freed_bytes", freed}};

@@ -48,19 +48,38 @@ std::vector<MethodRow> OpMethods(const Services& s) {
   OpRegistry* ops = s.ops;
   return {
       Method<NoParams>("op.list", Mutation::kReadOnly,
-                    [ops](const NoParams&, CallContext&) -> Result<nlohmann::json> {
-                      nlohmann::json list = nlohmann::json::array();
-                      for (const OpInfo& op : ops->List()) list.push_back(OpInfoToJson(op));
-                      return nlohmann::json{{"ops", list}};
-                    }),
-      Method<OpIdRequest>("op.get", Mutation::kReadOnly,
-                          [ops](const OpIdRequest& r, CallContext&) -> Result<nlohmann::json> {
-                            ASSIGN_OR_RETURN(OpInfo info, ops->Get(r.id));
-                            return OpInfoToJson(info);
-                          }),
-      Method<WaitRequest>("op.wait", Mutation::kReadOnly,
-                          [ops](const WaitRequest& r, CallContext& ctx) { return Wait(ops, r, ctx); }),
+                       {.summary = "Lists operations, running and recent, oldest first.",
+                        .result = "{ops: [OP]}",
+                        .errors = {}},
+                       [ops](const NoParams&, CallContext&) -> Result<nlohmann::json> {
+                         nlohmann::json list = nlohmann::json::array();
+                         for (const OpInfo& op : ops->List()) list.push_back(OpInfoToJson(op));
+                         return nlohmann::json{{"ops", list}};
+                       }),
+      Method<OpIdRequest>(
+          "op.get", Mutation::kReadOnly,
+          {.summary = "Shows one operation.",
+           .result =
+               "OP {id, kind, target, state, step, fraction, started_ms, ended_ms, error, result}",
+           .errors = {{Code::kNotFound, "no such op"}}},
+          [ops](const OpIdRequest& r, CallContext&) -> Result<nlohmann::json> {
+            ASSIGN_OR_RETURN(OpInfo info, ops->Get(r.id));
+            return OpInfoToJson(info);
+          }),
+      Method<WaitRequest>(
+          "op.wait", Mutation::kReadOnly,
+          {.summary = "Follows an operation until it ends.",
+           .result = "OP (its final state)",
+           .errors = {{Code::kNotFound, "no such op"},
+                      {Code::kCancelled, "the client cancelled the wait (the op goes on)"}},
+           .notifications =
+               "op.progress OP on every change; op.log {id, line} per log line when logs is set"},
+          [ops](const WaitRequest& r, CallContext& ctx) { return Wait(ops, r, ctx); }),
       Method<OpIdRequest>("op.cancel", Mutation::kMutating,
+                          {.summary = "Asks a running operation to stop (it rolls back).",
+                           .result = "{id, cancel_requested: true}",
+                           .errors = {{Code::kNotFound, "no such op"},
+                                      {Code::kFailedPrecondition, "the op already ended"}}},
                           [ops](const OpIdRequest& r, CallContext&) -> Result<nlohmann::json> {
                             RETURN_IF_ERROR(ops->Cancel(r.id));
                             return nlohmann::json{{"id", r.id}, {"cancel_requested", true}};

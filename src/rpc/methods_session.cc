@@ -11,6 +11,7 @@
 #include "base/mutex.h"
 #include "base/thread_annotations.h"
 #include "rpc/frame.h"
+#include "rpc/resource_json.h"
 #include "rpc/services.h"
 #include "rpc/stream_control.h"
 #include "session/session_registry.h"
@@ -156,16 +157,7 @@ struct ListParams {
   }
 };
 
-json InfoJson(const SessionInfo& i) {
-  json j = {{"id", i.id},           {"name", i.name},
-            {"vm", i.vm},           {"argv", i.argv},
-            {"tty", i.tty},         {"state", i.state},
-            {"error", i.error},     {"started_ms", i.started_ms},
-            {"ended_ms", i.ended_ms}, {"attached", i.attached},
-            {"output_bytes", i.output_bytes}};
-  j["exit_code"] = i.exit_code ? json(*i.exit_code) : json(nullptr);
-  return j;
-}
+json InfoJson(const SessionInfo& i) { return SessionJson(i); }
 
 // Runs start() (which reaches the guest), retrying while the VM is still
 // booting or its guest not yet reachable when the caller asked to wait.
@@ -340,19 +332,35 @@ Result<json> Logs(SessionRegistry* sessions, const IdParams& r, CallContext& ctx
 std::vector<MethodRow> SessionMethods(const Services& s) {
   SessionRegistry* sessions = s.sessions;
   return {
-      Method<ExecParams>("vm.exec", Mutation::kMutating,
-                         [sessions](const ExecParams& r, CallContext& ctx) {
-                           return Exec(sessions, r, ctx);
-                         }),
-      Method<StartParams>("session.start", Mutation::kMutating,
-                          [sessions](const StartParams& r, CallContext& ctx) -> Result<json> {
-                            ASSIGN_OR_RETURN(SessionInfo info,
-                                             WhenReady<SessionInfo>(r, ctx.stop, [&] {
-                                               return sessions->Start(r.vm, r.name, r.spec);
-                                             }));
-                            return InfoJson(info);
-                          }),
+      Method<ExecParams>(
+          "vm.exec", Mutation::kMutating,
+          {.summary = "Runs a command in the guest, streaming stdin/stdout/stderr.",
+           .result = "{exit_code, signaled?}",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kFailedPrecondition, "the VM is not running"},
+                      {Code::kUnavailable, "the guest did not become reachable"},
+                      {Code::kCancelled, "the client went away (the command is hung up on)"}},
+           .notifications = "stream frames on the given stream id; control {ready} once started"},
+          [sessions](const ExecParams& r, CallContext& ctx) { return Exec(sessions, r, ctx); }),
+      Method<StartParams>(
+          "session.start", Mutation::kMutating,
+          {.summary = "Starts a detached session (a shell or command that outlives the client).",
+           .result = "SESSION {id, name, vm, argv, tty, state, error, started_ms, ended_ms, "
+                     "attached, output_bytes, exit_code}; with follow, as session.attach",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kAlreadyExists, "a session of that name exists"},
+                      {Code::kResourceExhausted, "max sessions are running"},
+                      {Code::kUnavailable, "the guest did not become reachable"}}},
+          [sessions](const StartParams& r, CallContext& ctx) -> Result<json> {
+            ASSIGN_OR_RETURN(SessionInfo info, WhenReady<SessionInfo>(r, ctx.stop, [&] {
+                               return sessions->Start(r.vm, r.name, r.spec);
+                             }));
+            return InfoJson(info);
+          }),
       Method<ListParams>("session.ls", Mutation::kReadOnly,
+                         {.summary = "Lists sessions, of one VM or all.",
+                          .result = "{sessions: [SESSION]}",
+                          .errors = {}},
                          [sessions](const ListParams& r, CallContext&) -> Result<json> {
                            json list = json::array();
                            for (const SessionInfo& i : sessions->List(r.vm)) {
@@ -360,24 +368,46 @@ std::vector<MethodRow> SessionMethods(const Services& s) {
                            }
                            return json{{"sessions", list}};
                          }),
-      Method<IdParams>("session.attach", Mutation::kMutating, kAttachParams,
-                       [sessions](const IdParams& r, CallContext& ctx) {
-                         return Attach(sessions, r, ctx, true);
-                       }),
-      Method<IdParams>("session.logs", Mutation::kReadOnly, kLogsParams,
-                       [sessions](const IdParams& r, CallContext& ctx) {
-                         return Logs(sessions, r, ctx);
-                       }),
-      Method<IdParams>("session.send", Mutation::kMutating, kSendParams,
+      Method<IdParams>(
+          "session.attach", Mutation::kMutating,
+          {.summary =
+               "Attaches to a session: scrollback, then live output; input and resize go to it.",
+           .result = "SESSION plus {detached}",
+           .errors = {{Code::kNotFound, "no such session"}},
+           .notifications = "stream frames on the given stream id"},
+          kAttachParams,
+          [sessions](const IdParams& r, CallContext& ctx) {
+            return Attach(sessions, r, ctx, true);
+          }),
+      Method<IdParams>(
+          "session.logs", Mutation::kReadOnly,
+          {.summary = "Sends a session's scrollback (and with follow, its live output).",
+           .result = "SESSION",
+           .errors = {{Code::kNotFound, "no such session"}},
+           .notifications = "stream frames on the given stream id"},
+          kLogsParams,
+          [sessions](const IdParams& r, CallContext& ctx) { return Logs(sessions, r, ctx); }),
+      Method<IdParams>("session.send", Mutation::kMutating,
+                       {.summary = "Writes input to a session without attaching.",
+                        .result = "{id, bytes}",
+                        .errors = {{Code::kNotFound, "no such session"},
+                                   {Code::kFailedPrecondition, "the session has ended"}}},
+                       kSendParams,
                        [sessions](const IdParams& r, CallContext&) -> Result<json> {
                          RETURN_IF_ERROR(sessions->Send(r.id, r.text));
                          return json{{"id", r.id}, {"bytes", r.text.size()}};
                        }),
-      Method<IdParams>("session.kill", Mutation::kMutating, kKillParams,
-                       [sessions](const IdParams& r, CallContext&) -> Result<json> {
-                         ASSIGN_OR_RETURN(SessionInfo info, sessions->Kill(r.id, r.signal));
-                         return InfoJson(info);
-                       }),
+      Method<IdParams>(
+          "session.kill", Mutation::kMutating,
+          {.summary =
+               "Signals a running session (TERM and hang-up by default); forgets an ended one.",
+           .result = "SESSION",
+           .errors = {{Code::kNotFound, "no such session"}}},
+          kKillParams,
+          [sessions](const IdParams& r, CallContext&) -> Result<json> {
+            ASSIGN_OR_RETURN(SessionInfo info, sessions->Kill(r.id, r.signal));
+            return InfoJson(info);
+          }),
   };
 }
 

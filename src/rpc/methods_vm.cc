@@ -7,6 +7,7 @@
 
 #include "image/registry.h"
 #include "rpc/frame.h"
+#include "rpc/resource_json.h"
 #include "rpc/services.h"
 #include "sys/unique_fd.h"
 #include "vm/vm_manager.h"
@@ -155,9 +156,7 @@ Result<json> Promote(const Services& s, const PromoteParams& r, CallContext& ctx
 }
 
 json VmJson(const Services& s, const VmRecord& vm) {
-  json j = VmRecordToJson(vm);
-  if (!s.network.dns_domain.empty()) j["dns_name"] = vm.name + "." + s.network.dns_domain;
-  return j;
+  return ::warren::rpc::VmJson(vm, s.network.dns_domain);
 }
 
 // Streams the serial log to the client from `offset`; with `follow`, keeps
@@ -201,6 +200,12 @@ std::vector<MethodRow> VmMethods(const Services& s) {
   return {
       Method<CreateParams>(
           "vm.create", Mutation::kMutating,
+          {.summary = "Starts creating a VM (disk, seed, TAP, boot, SSH ready) as an op; defaults "
+                      "from [vm].",
+           .result = "{op, name}: follow the op with op.wait; its result is the VM",
+           .errors = {{Code::kAlreadyExists, "a VM of that name exists"},
+                      {Code::kNotFound, "no such image"},
+                      {Code::kResourceExhausted, "the subnet has no free address"}}},
           [vms, defaults](CreateParams r, CallContext&) -> Result<json> {
             if (r.req.image.empty()) r.req.image = defaults->default_image;
             if (r.req.cpus == 0) r.req.cpus = static_cast<int>(defaults->default_cpus);
@@ -211,6 +216,10 @@ std::vector<MethodRow> VmMethods(const Services& s) {
             return json{{"op", op}, {"name", r.req.name}};
           }),
       Method<NoParams>("vm.list", Mutation::kReadOnly,
+                       {.summary = "Lists the VMs.",
+                        .result = "{vms: [VM {id, name, image, cpus, memory_mib, disk_gib, state, "
+                                  "step, ip, mac, created_ms, error, dns_name?}]}",
+                        .errors = {}},
                        [s](const NoParams&, CallContext&) -> Result<json> {
                          ASSIGN_OR_RETURN(std::vector<VmRecord> all, s.vms->List());
                          json list = json::array();
@@ -218,6 +227,9 @@ std::vector<MethodRow> VmMethods(const Services& s) {
                          return json{{"vms", list}};
                        }),
       Method<NameRequest>("vm.inspect", Mutation::kReadOnly,
+                          {.summary = "Shows one VM, with its TAP, QEMU pid and console log path.",
+                           .result = "VM plus {tap, pid, console_log}",
+                           .errors = {{Code::kNotFound, "no such VM"}}},
                           [s](const NameRequest& r, CallContext&) -> Result<json> {
                             ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
                             json j = VmJson(s, vm);
@@ -227,40 +239,85 @@ std::vector<MethodRow> VmMethods(const Services& s) {
                             j["console_log"] = log.string();
                             return j;
                           }),
-      Method<NameRequest>("vm.start", Mutation::kMutating,
-                          [s](const NameRequest& r, CallContext& ctx) -> Result<json> {
-                            RETURN_IF_ERROR(s.vms->StartVM(r.name, ClientWait(ctx, r.name)));
-                            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
-                            return VmJson(s, vm);
-                          }),
-      Method<StopParams>("vm.stop", Mutation::kMutating,
-                         [s](const StopParams& r, CallContext& ctx) -> Result<json> {
-                           RETURN_IF_ERROR(s.vms->StopVM(r.name, r.force, seconds(r.timeout_s),
-                                                         ClientWait(ctx, r.name)));
-                           ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
-                           return VmJson(s, vm);
-                         }),
-      Method<StopParams>("vm.restart", Mutation::kMutating,
-                         [s](const StopParams& r, CallContext& ctx) -> Result<json> {
-                           RETURN_IF_ERROR(
-                               s.vms->RestartVM(r.name, seconds(r.timeout_s), ClientWait(ctx, r.name)));
-                           ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
-                           return VmJson(s, vm);
-                         }),
-      Method<StopParams>("vm.rm", Mutation::kMutating,
-                         [vms](const StopParams& r, CallContext& ctx) -> Result<json> {
-                           RETURN_IF_ERROR(vms->DeleteVM(r.name, r.force, ClientWait(ctx, r.name)));
-                           return json{{"name", r.name}, {"removed", true}};
-                         }),
-      Method<PromoteParams>("image.promote", Mutation::kMutating,
-                            [s](const PromoteParams& r, CallContext& ctx) -> Result<json> {
-                              return Promote(s, r, ctx);
-                            }),
-      Method<LogsParams>("vm.logs", Mutation::kReadOnly,
-                         [vms](const LogsParams& r, CallContext& ctx) -> Result<json> {
-                           ASSIGN_OR_RETURN(std::filesystem::path log, vms->LogPath(r.name));
-                           return StreamLog(log, r, ctx);
-                         }),
+      Method<NameRequest>(
+          "vm.start", Mutation::kMutating,
+          {.summary = "Boots a stopped VM and waits for its guest.",
+           .result = "VM",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kFailedPrecondition,
+                       "it is already running, or its disk is being promoted"},
+                      {Code::kUnavailable, "QEMU exited while the guest booted"},
+                      {Code::kCancelled, "the client went away while waiting for the VM"}},
+           .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
+          [s](const NameRequest& r, CallContext& ctx) -> Result<json> {
+            RETURN_IF_ERROR(s.vms->StartVM(r.name, ClientWait(ctx, r.name)));
+            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+            return VmJson(s, vm);
+          }),
+      Method<StopParams>(
+          "vm.stop", Mutation::kMutating,
+          {.summary = "Stops a VM (ACPI shutdown, killed after timeout_s; at once with force).",
+           .result = "VM",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kCancelled, "the client went away while waiting for the VM"}},
+           .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
+          [s](const StopParams& r, CallContext& ctx) -> Result<json> {
+            RETURN_IF_ERROR(
+                s.vms->StopVM(r.name, r.force, seconds(r.timeout_s), ClientWait(ctx, r.name)));
+            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+            return VmJson(s, vm);
+          }),
+      Method<StopParams>(
+          "vm.restart", Mutation::kMutating,
+          {.summary = "Stops then starts a VM.",
+           .result = "VM",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kFailedPrecondition, "its disk is being promoted"},
+                      {Code::kCancelled, "the client went away while waiting for the VM"}},
+           .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
+          [s](const StopParams& r, CallContext& ctx) -> Result<json> {
+            RETURN_IF_ERROR(
+                s.vms->RestartVM(r.name, seconds(r.timeout_s), ClientWait(ctx, r.name)));
+            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+            return VmJson(s, vm);
+          }),
+      Method<StopParams>(
+          "vm.rm", Mutation::kMutating,
+          {.summary = "Deletes a VM, its disk and its IP lease.",
+           .result = "{name, removed: true}",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kFailedPrecondition,
+                       "it runs (without force), or its disk is being promoted"},
+                      {Code::kCancelled, "the client went away while waiting for the VM"}},
+           .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
+          [vms](const StopParams& r, CallContext& ctx) -> Result<json> {
+            RETURN_IF_ERROR(vms->DeleteVM(r.name, r.force, ClientWait(ctx, r.name)));
+            return json{{"name", r.name}, {"removed", true}};
+          }),
+      Method<PromoteParams>(
+          "image.promote", Mutation::kMutating,
+          {.summary = "Turns a stopped VM's disk into a new image.",
+           .result = "IMAGE {name, created_ms, state, dir, manifest}",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kAlreadyExists, "an image of that name exists"},
+                      {Code::kFailedPrecondition, "the VM is not stopped"},
+                      {Code::kCancelled,
+                       "the client went away while waiting for the VM or copying"}},
+           .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
+          [s](const PromoteParams& r, CallContext& ctx) -> Result<json> {
+            return Promote(s, r, ctx);
+          }),
+      Method<LogsParams>(
+          "vm.logs", Mutation::kReadOnly,
+          {.summary =
+               "Sends the VM's serial console log as stream output; with follow, keeps sending.",
+           .result = "{name, bytes}",
+           .errors = {{Code::kNotFound, "no such VM, or it never booted"}},
+           .notifications = "stream frames (channel 1) on the given stream id"},
+          [vms](const LogsParams& r, CallContext& ctx) -> Result<json> {
+            ASSIGN_OR_RETURN(std::filesystem::path log, vms->LogPath(r.name));
+            return StreamLog(log, r, ctx);
+          }),
   };
 }
 

@@ -14,6 +14,7 @@
 
 namespace warren {
 class DnsRecords;
+class EventBus;
 class GuestDialer;
 class ImageRegistry;
 class SessionRegistry;
@@ -72,6 +73,8 @@ struct Services {
   const DnsRecords* dns_records = nullptr;
   TapStock* tap_pool = nullptr;
   NetworkInfo network;
+  // Daemon-wide change events (events.subscribe).
+  EventBus* events = nullptr;
   // The daemon's own checks for `warren doctor` (rows {name, level, found, fix}).
   std::function<nlohmann::json()> health;
 };
@@ -85,6 +88,7 @@ std::vector<MethodRow> VmMethods(const Services& s);
 std::vector<MethodRow> DnsMethods(const Services& s);
 
 std::vector<MethodRow> SessionMethods(const Services& s);
+std::vector<MethodRow> EventMethods(const Services& s);
 
 // Every row, for the Dispatcher.
 std::vector<MethodRow> AllMethods(const Services& s);

@@ -47,15 +47,22 @@ class DetachedSession {
   }
 
   int AddAttacher(bool scrollback) EXCLUDES(attach_mu_) {
-    MutexLock lock(&attach_mu_);
-    int key = next_key_++;
-    Queue& q = attachers_[key];
-    if (scrollback) q.bytes = scrollback_;
+    int key = 0;
+    {
+      MutexLock lock(&attach_mu_);
+      key = next_key_++;
+      Queue& q = attachers_[key];
+      if (scrollback) q.bytes = scrollback_;
+    }
+    Notify("changed");
     return key;
   }
   void RemoveAttacher(int key) EXCLUDES(attach_mu_) {
-    MutexLock lock(&attach_mu_);
-    attachers_.erase(key);
+    {
+      MutexLock lock(&attach_mu_);
+      attachers_.erase(key);
+    }
+    Notify("changed");
   }
   std::string Scrollback() EXCLUDES(attach_mu_) {
     MutexLock lock(&attach_mu_);
@@ -93,29 +100,39 @@ class DetachedSession {
     uint64_t dropped = 0;
   };
 
+  // Outside attach_mu_ (a leaf: the observer publishes under a leaf of its own).
+  void Notify(std::string_view action) EXCLUDES(attach_mu_) {
+    if (options_.on_change) options_.on_change(action, Info());
+  }
 
   void Pump() {
-    while (true) {
-      ProcessUpdate u = proc_->Next(std::stop_token());
-      std::string bytes = std::move(u.out);
-      bytes += u.err;  // one terminal-like stream (a PTY merges them anyway)
-      MutexLock lock(&attach_mu_);
-      if (!bytes.empty()) Append(bytes);
-      if (u.ended) {
-        info_.ended_ms = clock_->NowUnixMillis();
-        info_.exit_code = u.exit_code;
-        if (killed_) {
-          info_.state = "killed";
-        } else if (!u.error.ok()) {
-          info_.state = "lost";
-          info_.error = u.error.message();
-        } else {
-          info_.state = u.exit_code ? "exited" : "killed";
-        }
-        cv_.SignalAll();
-        return;
-      }
+    // From this thread, so "created" always precedes this session's "ended".
+    Notify("created");
+    while (!PumpOnce()) {
     }
+    Notify("ended");
+  }
+
+  // Moves one update into the scrollback and queues; true once the process ended.
+  bool PumpOnce() EXCLUDES(attach_mu_) {
+    ProcessUpdate u = proc_->Next(std::stop_token());
+    std::string bytes = std::move(u.out);
+    bytes += u.err;  // one terminal-like stream (a PTY merges them anyway)
+    MutexLock lock(&attach_mu_);
+    if (!bytes.empty()) Append(bytes);
+    if (!u.ended) return false;
+    info_.ended_ms = clock_->NowUnixMillis();
+    info_.exit_code = u.exit_code;
+    if (killed_) {
+      info_.state = "killed";
+    } else if (!u.error.ok()) {
+      info_.state = "lost";
+      info_.error = u.error.message();
+    } else {
+      info_.state = u.exit_code ? "exited" : "killed";
+    }
+    cv_.SignalAll();
+    return true;
   }
 
   void Append(const std::string& bytes) REQUIRES(attach_mu_) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,11 +19,17 @@
 
 namespace warren {
 
+struct SessionInfo;
+
 struct SessionOptions {
   // Kept per session, oldest bytes dropped first (trimmed once 1.25x is reached).
   size_t scrollback_bytes = 1 << 20;
   size_t attacher_queue_bytes = 1 << 20;  // per attached client; beyond, output is dropped
   size_t max_sessions = 64;               // running + exited; exited ones are evicted first
+  // Told when a session starts ("created"), gains or loses an attacher ("changed")
+  // or ends ("ended"), with the session as session.ls shows it. Called with no
+  // session lock held, from the session's own thread or the attacher's; quick.
+  std::function<void(std::string_view action, const SessionInfo& session)> on_change;
 };
 
 struct SessionInfo {

@@ -99,6 +99,8 @@ Result<VmRecord> VmManager::Reserve(const CreateRequest &request) {
   }));
   if (deps_.hooks.added)
     deps_.hooks.added(vm.name, vm.ip);
+  if (deps_.hooks.created)
+    deps_.hooks.created(vm);
   if (deps_.hooks.create_step)
     deps_.hooks.create_step(vm.name, vm.step);
   return vm;

@@ -27,6 +27,8 @@ Result<std::string> ReadFirstLine(const std::filesystem::path &path) {
 Status VmManager::Save(const VmRecord &vm) {
   RETURN_IF_ERROR(
       deps_.store->Transaction([&](Tx &tx) { return tx.UpdateVm(vm); }));
+  if (deps_.hooks.changed)
+    deps_.hooks.changed(vm);
   if (vm.state == VmState::kCreating && deps_.hooks.create_step)
     deps_.hooks.create_step(vm.name, vm.step);
   return Status::Ok();
@@ -148,7 +150,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   }
   RETURN_IF_ERROR(ready.Annotate("wait for SSH on " + vm.name));
   // Running only if QEMU did not exit meanwhile (its callback zeroes the pid).
-  return deps_.store->Transaction([&](Tx &tx) -> Status {
+  RETURN_IF_ERROR(deps_.store->Transaction([&](Tx &tx) -> Status {
     ASSIGN_OR_RETURN(VmRecord now, tx.GetVm(vm.id));
     if (now.pid != vm.pid) {
       return Unavailable("QEMU of VM \"" + vm.name +
@@ -159,7 +161,10 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
     vm.step = creating ? "ready" : vm.step;
     vm.error.clear();
     return tx.UpdateVm(vm);
-  });
+  }));
+  if (deps_.hooks.changed)
+    deps_.hooks.changed(vm);
+  return Status::Ok();
 }
 
 Status VmManager::Halt(VmRecord &vm, bool force,
@@ -191,11 +196,12 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
   // VM lock (Halt holds one while waiting for this very exit), only the
   // store's.
   std::string name;
+  VmRecord vm;
   Status st = deps_.store->Transaction([&](Tx &tx) -> Status {
     Result<VmRecord> found = tx.GetVm(id);
     if (!found.ok())
       return Status::Ok(); // deleted meanwhile
-    VmRecord vm = std::move(*found);
+    vm = std::move(*found);
     if (vm.pid != pid)
       return Status::Ok(); // a newer boot, or already handled
     name = vm.name;
@@ -214,6 +220,8 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
   });
   if (!st.ok())
     spdlog::error("vm {}: record QEMU exit: {}", id, st.ToString());
+  else if (!name.empty() && deps_.hooks.changed)
+    deps_.hooks.changed(vm);
   if (!name.empty() && deps_.hooks.guest_down)
     deps_.hooks.guest_down(name);
 }

@@ -84,6 +84,11 @@ struct VmHooks {
   // or rolled back). The DNS records follow these.
   std::function<void(const std::string &name, const std::string &ip)> added;
   std::function<void(const std::string &name)> removed;
+  // The VM's record was inserted by create (under createVMMu) / written with
+  // a new state or step (under the VM's lock, or by QEMU's watcher thread when
+  // it exited on its own). The event bus follows these.
+  std::function<void(const VmRecord &vm)> created;
+  std::function<void(const VmRecord &vm)> changed;
   // The guest is going away: about to be stopped or deleted (called under the
   // VM's lock, before QEMU is told), or its QEMU exited on its own. Sessions
   // to it end here.

@@ -23,7 +23,7 @@ namespace {
 constexpr int kPort = 2222;
 
 template <typename F>
-void WithRegistry(F body) {
+void WithRegistry(F body, SessionOptions options = {}) {
   IN_FRESH_NETNS([&](const std::string& scratch) {
     if (!RunForTest("ip link set lo up")) {
       ADD_FAILURE() << "bringing lo up";
@@ -41,7 +41,8 @@ void WithRegistry(F body) {
                     .ok());
     SystemClock clock;
     SessionRegistry registry(
-        &dialer, [&](const std::string&) -> Result<GuestEndpoint> { return ep; }, &clock);
+        &dialer, [&](const std::string&) -> Result<GuestEndpoint> { return ep; }, &clock,
+        options);
     body(registry);
   });
 }
@@ -188,6 +189,51 @@ TEST(SessionRegistryTest, SlowAttacherGetsADropMarkerNotUnboundedMemory) {
     EXPECT_NE(all.find("bytes of output dropped"), std::string::npos);
     EXPECT_LE(r.Scrollback(s->id)->size(), (size_t{5} << 20) / 4);  // trimmed in steps of 1/4
   });
+}
+
+}  // namespace
+}  // namespace warren
+
+namespace warren {
+namespace {
+
+// The observer the daemon publishes session events from: created, a change per
+// attach and detach, ended, each with the session as session.ls shows it.
+TEST(SessionRegistryTest, ObserverHearsCreatedAttachDetachAndEnded) {
+  struct Seen {
+    std::mutex mu;
+    std::vector<std::pair<std::string, SessionInfo>> events;
+    std::vector<std::string> Actions() {
+      std::lock_guard<std::mutex> lock(mu);
+      std::vector<std::string> out;
+      for (auto& [a, i] : events) out.push_back(a + ":" + std::to_string(i.attached) + ":" + i.state);
+      return out;
+    }
+  };
+  auto seen = std::make_shared<Seen>();
+  SessionOptions options;
+  options.on_change = [seen](std::string_view action, const SessionInfo& info) {
+    std::lock_guard<std::mutex> lock(seen->mu);
+    seen->events.emplace_back(std::string(action), info);
+  };
+  WithRegistry(
+      [&](SessionRegistry& r) {
+        auto info = r.Start("vm1", "obs", Cmd({"sh", "-c", "read l; echo bye"}));
+        ASSERT_TRUE(info.ok()) << info.error().ToString();
+        {
+          auto a = r.Attach("obs", false);
+          ASSERT_TRUE(a.ok());
+        }  // detached
+        ASSERT_TRUE(r.Send(info->id, "go\n").ok());
+        WaitEnded(r, info->id);
+        EXPECT_TRUE(PollUntil([&] { return seen->Actions().size() >= 4; }, kWait));
+        std::vector<std::string> want = {"created:0:running", "changed:1:running",
+                                         "changed:0:running", "ended:0:exited"};
+        EXPECT_EQ(seen->Actions(), want);
+        std::lock_guard<std::mutex> lock(seen->mu);
+        for (auto& [a, i] : seen->events) EXPECT_EQ(i.id, info->id);
+      },
+      options);
 }
 
 }  // namespace

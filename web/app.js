@@ -1,0 +1,106 @@
+// warren's web UI: the page's entry point. Routes client-side between the
+// dashboard (/) and a VM's page (/vm/<name>), keeps the Store live through
+// events.subscribe, and shows every daemon error as the CLI would.
+import { Daemon, wsUrl } from './rpc.js';
+import { Store } from './store.js';
+import { h, replace } from './dom.js';
+import { Dashboard } from './dashboard.js';
+import { VmPage } from './vmpage.js';
+
+const daemon = new Daemon(wsUrl(window.location));
+const store = new Store();
+const main = document.getElementById('main');
+const statusEl = document.getElementById('conn');
+const errorsEl = document.getElementById('errors');
+
+// Errors stay on screen until dismissed: "warren: <message> (<code>)".
+export function showError(err, context = '') {
+  const text = (context ? `${context}: ` : '') + (err && err.toString ? err.toString() : String(err));
+  console.error(text);
+  const item = h('div', { class: 'error', role: 'alert' },
+    h('span', { class: 'error-text' }, text),
+    h('button', { class: 'ghost', title: 'Dismiss', onclick: () => item.remove() }, '×'));
+  errorsEl.append(item);
+  while (errorsEl.children.length > 5) errorsEl.firstChild.remove();
+}
+
+function setStatus(state, text) {
+  statusEl.dataset.state = state;
+  replace(statusEl, h('span', { class: 'dot' }), text);
+}
+
+async function relist() {
+  const [vms, images, ops, sessions] = await Promise.all([
+    daemon.call('vm.list'), daemon.call('image.list'), daemon.call('op.list'),
+    daemon.call('session.ls'),
+  ]);
+  store.load({ vms: vms.vms, images: images.images, ops: ops.ops, sessions: sessions.sessions });
+}
+store.onResync = () => relist().catch((err) => showError(err, 'reloading after missed events'));
+
+// Subscribe, then list; on any drop, try again with a growing pause.
+let retryMs = 500;
+async function live() {
+  setStatus('connecting', 'connecting…');
+  store.beginLoad();
+  let sub;
+  try {
+    // The short-call connection opens while the subscription does: the lists
+    // are sent only once the subscribe request is out, but neither waits for
+    // the other's handshake.
+    daemon.connection().catch(() => {});
+    sub = await daemon.open('events.subscribe', {}, {
+      onNotify: (method, params) => { if (method === 'event') store.event(params); },
+    });
+    await relist();
+    setStatus('live', 'live');
+    retryMs = 500;
+    // When the first full data set is on screen (bench/web_bench reads it).
+    requestAnimationFrame(() => {
+      if (!performance.getEntriesByName('warren:data').length) performance.mark('warren:data');
+    });
+  } catch (err) {
+    setStatus('down', 'disconnected');
+    showError(err, 'live updates');
+    if (sub) sub.cancel();
+    setTimeout(live, retryMs);
+    retryMs = Math.min(retryMs * 2, 10000);
+    return;
+  }
+  sub.result.then(
+    () => { setStatus('down', 'disconnected'); setTimeout(live, retryMs); },
+    (err) => { setStatus('down', 'disconnected'); showError(err, 'live updates'); setTimeout(live, retryMs); },
+  );
+}
+
+// ---- routing ----
+let view = null;
+
+function route() {
+  if (view) view.destroy();
+  const path = window.location.pathname;
+  const m = path.match(/^\/vm\/([^/]+)\/?$/);
+  const ctx = { daemon, store, showError, navigate };
+  view = m ? new VmPage(ctx, decodeURIComponent(m[1])) : new Dashboard(ctx);
+  replace(main, view.el);
+  document.title = m ? `${decodeURIComponent(m[1])} · warren` : 'warren';
+  window.scrollTo(0, 0);
+}
+
+export function navigate(path) {
+  if (path !== window.location.pathname) history.pushState(null, '', path);
+  route();
+}
+
+// In-page links (<a data-nav href="/vm/x">) route without a reload.
+document.addEventListener('click', (ev) => {
+  const a = ev.target.closest && ev.target.closest('a[data-nav]');
+  if (!a || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.button !== 0) return;
+  ev.preventDefault();
+  navigate(a.getAttribute('href'));
+});
+window.addEventListener('popstate', route);
+window.addEventListener('unhandledrejection', (ev) => showError(ev.reason));
+
+route();
+live();
