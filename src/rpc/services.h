@@ -74,6 +74,13 @@ struct Services {
   NetworkInfo network;
   // The daemon's own checks for `warren doctor` (rows {name, level, found, fix}).
   std::function<nlohmann::json()> health;
+  // The web UI (methods_web.cc): `info` answers {url, listen, enabled, error?};
+  // `rotate` issues a new login token, ends every web login and answers the new
+  // {url, listen}. Unset in tests without a web listener.
+  struct Web {
+    std::function<nlohmann::json()> info;
+    std::function<Result<nlohmann::json>()> rotate;
+  } web;
 };
 
 // One function per method group (methods_<group>.cc), each returning its rows.
@@ -85,6 +92,7 @@ std::vector<MethodRow> VmMethods(const Services& s);
 std::vector<MethodRow> DnsMethods(const Services& s);
 
 std::vector<MethodRow> SessionMethods(const Services& s);
+std::vector<MethodRow> WebMethods(const Services& s);
 
 // Every row, for the Dispatcher.
 std::vector<MethodRow> AllMethods(const Services& s);
