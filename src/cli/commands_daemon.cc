@@ -1,4 +1,4 @@
-// warren daemon | status | doctor
+// warren daemon | status | web | doctor
 #include <fmt/format.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -95,11 +95,32 @@ void PrintStatus(CliContext& ctx) {
                            (listen.empty() ? "off" : listen)});
     }
   }
+  if (s.contains("web")) {
+    const nlohmann::json& w = s["web"];
+    std::string listen = w.value("listen", "");
+    t.AddRow({"web", !w.value("enabled", false) ? "off"
+                     : listen.empty()          ? "not serving: " + w.value("error", "")
+                                               : "http://" + listen + "/ (login URL: warren web)"});
+  }
   const nlohmann::json counts = s.value("counts", nlohmann::json::object());
   for (const auto& [name, count] : counts.items()) {
     t.AddRow({name, count.dump()});
   }
   std::cout << t.Render();
+}
+
+// `warren web`: the login URL (the token is in it); --rotate first issues a new one.
+void RunWeb(CliContext& ctx, bool rotate) {
+  Result<nlohmann::json> r = ctx.Call(rotate ? "web.rotate" : "web.info");
+  if (!r) return ctx.Fail(r.error());
+  const std::string url = r->value("url", "");
+  if (url.empty()) {
+    return ctx.Fail(FailedPrecondition(
+        r->contains("error") ? "the web UI is not serving: " + r->value("error", "")
+                             : "the web UI is off; set web.enabled = true and restart the daemon"));
+  }
+  if (ctx.opts.json) return PrintJson({{"url", url}, {"listen", r->value("listen", "")}});
+  std::cout << url << "\n";
 }
 
 void RunDoctor(CliContext& ctx) {
@@ -159,6 +180,10 @@ void AddDaemonCommands(CLI::App& app, CliContext& ctx) {
 
   app.add_subcommand("status", "Show the daemon's version, pid, uptime, root and counts")
       ->callback([&ctx] { PrintStatus(ctx); });
+  auto* web = app.add_subcommand("web", "Print the web UI's login URL (it carries the token)");
+  auto rotate = std::make_shared<bool>(false);
+  web->add_flag("--rotate", *rotate, "Issue a new token first: every browser is logged out");
+  web->callback([&ctx, rotate] { RunWeb(ctx, *rotate); });
   app.add_subcommand("doctor",
                      "Diagnose the host: KVM, TUN, capabilities, tools, disk, config, store, daemon")
       ->callback([&ctx] { RunDoctor(ctx); });

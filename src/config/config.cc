@@ -113,7 +113,8 @@ Field Enum(std::string_view table, std::string_view key, std::string_view help, 
 // the member in config.h.
 const std::vector<std::string_view>& Tables() {
   static const std::vector<std::string_view> kTables = {"daemon",  "rpc", "vm",
-                                                        "network", "dns", "images"};
+                                                        "network", "dns", "images",
+                                                        "web"};
   return kTables;
 }
 
@@ -180,6 +181,13 @@ const std::vector<Field>& Fields() {
           &ImagesConfig::cache_dir, [](std::string_view v) -> std::string {
             return v.empty() || v.front() == '/' ? "" : "must be an absolute path or \"\"";
           }),
+
+      Bool("web", "enabled", "Serve the web UI (`warren web` prints its URL).", &C::web,
+           &WebConfig::enabled),
+      Str("web", "listen", "Where the web UI listens (IPv4:port; port 0 = any free port).",
+          &C::web, &WebConfig::listen, checks::HostPort),
+      Bool("web", "allow_remote", "Allow a non-loopback web.listen (plain HTTP: use a tunnel).",
+           &C::web, &WebConfig::allow_remote),
   };
   return kFields;
 }
@@ -246,6 +254,13 @@ Result<Config> ParseConfig(std::string_view toml_text, std::string_view origin) 
     } else {
       ParseTable(origin, k.str(), *node.as_table(), config, errors);
     }
+  }
+  // Cross-key: the web UI is a shell into every VM; off the loopback only on request.
+  if (errors.empty() && config.web.enabled && !config.web.allow_remote &&
+      !config.web.listen.starts_with("127.")) {
+    errors.push_back(std::string(origin) + ": web.listen = \"" + config.web.listen +
+                     "\" is not a loopback address; use 127.0.0.1:PORT, or also set "
+                     "web.allow_remote = true (traffic is plain HTTP)");
   }
   if (errors.empty()) return config;
   std::string message;

@@ -81,6 +81,16 @@ struct ImagesConfig {
   bool operator==(const ImagesConfig&) const = default;
 };
 
+struct WebConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1:7780";  // IPv4:port; port 0 = any free port
+  // A non-loopback listen address is refused unless this is set: the web UI
+  // opens a shell into every VM and speaks plain HTTP.
+  bool allow_remote = false;
+
+  bool operator==(const WebConfig&) const = default;
+};
+
 struct Config {
   DaemonConfig daemon;
   RpcConfig rpc;
@@ -88,6 +98,7 @@ struct Config {
   NetworkConfig network;
   DnsConfig dns;
   ImagesConfig images;
+  WebConfig web;
 
   bool operator==(const Config&) const = default;
 };

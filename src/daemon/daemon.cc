@@ -17,6 +17,8 @@
 #include "session/session_registry.h"
 #include "store/store.h"
 #include "vm/vm_manager.h"
+#include "web/auth.h"
+#include "web/server.h"
 
 namespace warren {
 namespace {
@@ -103,6 +105,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   services.tap_pool = d->tap_pool_.get();
   services.events = d->events_.get();
   services.health = [daemon = d.get()] { return daemon->HealthChecks(); };
+  // Read only while RPCs are served: OpenWeb has run by then and Close stops
+  // the web server and the unix server before anything they read goes.
+  services.web.info = [daemon = d.get()] { return daemon->WebInfo(); };
+  services.web.rotate = [daemon = d.get()] { return daemon->WebRotate(); };
   services.network = {d->config_.network.mode,
                       d->vm_ns_->name().empty() ? "(daemon's own)" : d->vm_ns_->name(),
                       d->config_.network.bridge,
@@ -124,6 +130,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   opts.idle_timeout = std::chrono::seconds(rc.idle_timeout_s);
   opts.socket_gid = socket_gid;
   ASSIGN_OR_RETURN(d->server_, rpc::Server::Listen(opts, d->dispatcher_.get()));
+  d->OpenWeb();
   spdlog::info("warren {} pid {} serving on {} (root {}, accelerator {})", WARREN_VERSION, getpid(),
                layout.socket.string(), layout.root.empty() ? "system" : layout.root.string(),
                AcceleratorName(accel));
@@ -131,6 +138,11 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
 }
 
 Status Daemon::Serve() {
+  if (web_server_) {
+    // A Serve after Close returns at once: the server is shut down already.
+    MutexLock lock(&web_thread_mu_);
+    web_thread_ = std::thread([web = web_server_.get()] { web->Serve(); });
+  }
   server_->Serve();
   return Status::Ok();
 }
@@ -141,7 +153,15 @@ Status Daemon::Close() {
   if (dispatcher_) dispatcher_->SetDraining();
   // 2. Cancel in-flight operations; their bodies roll back before returning.
   if (ops_) ops_->Shutdown();
-  // 3. Stop accepting, disconnect clients, remove the socket.
+  // 3. Stop accepting, disconnect clients (web first: its WebSockets are
+  // clients too), remove the socket.
+  if (web_server_) web_server_->Shutdown();
+  std::thread web_thread;
+  {
+    MutexLock lock(&web_thread_mu_);
+    web_thread.swap(web_thread_);
+  }
+  if (web_thread.joinable()) web_thread.join();
   if (server_) server_->Shutdown();
   // 4. The VM side: DNS servers, the VM manager (QEMUs keep running), the TAP
   // pool, and the namespace if no VM runs in it.

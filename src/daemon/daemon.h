@@ -4,8 +4,10 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <thread>
 
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "base/status.h"
 #include "config/config.h"
 #include "daemon/deps.h"
@@ -32,6 +34,10 @@ namespace rpc {
 class Dispatcher;
 class Server;
 }  // namespace rpc
+namespace web {
+class WebAuth;
+class WebServer;
+}  // namespace web
 
 // The composition root (the seed's `Daemon`). It owns the infrastructure
 // (layout, config, pid file, store, runner, logger sinks) and the subsystems,
@@ -71,6 +77,13 @@ class Daemon {
   Status OpenVms();
   Status OpenDns();
   void CloseVms();
+  // The web UI (daemon_web.cc): the token file and the listener. A listener
+  // that cannot start (port taken) is logged and kept in web_error_ for
+  // web.info and daemon.health; the daemon still starts, as with host DNS.
+  void OpenWeb();
+  nlohmann::json WebInfo() const;
+  Result<nlohmann::json> WebRotate();
+  nlohmann::json WebCheck() const;
   // `daemon.health` (daemon_health.cc): checks of the VM network, TAP pool,
   // DNS listeners and leftovers, as JSON rows {name, level, found, fix}.
   nlohmann::json HealthChecks();
@@ -114,6 +127,15 @@ class Daemon {
   std::string host_dns_address_;  // where host_dns_ listens ("" = not listening)
   std::unique_ptr<rpc::Dispatcher> dispatcher_;
   std::unique_ptr<rpc::Server> server_;
+  // The seed's webListener/webServer/webURL. After dispatcher_ (its bridged
+  // connections call it) and auth (it checks cookies against it); Close shuts
+  // it down (joining web_thread_) before the subsystems, like server_.
+  std::unique_ptr<web::WebAuth> web_auth_;
+  std::unique_ptr<web::WebServer> web_server_;
+  std::string web_error_;  // why the listener is not serving ("" = it is, or disabled)
+  Mutex web_thread_mu_{LockRank::kLeaf, "daemon web thread"};
+  // Runs web_server_->Serve; started by Serve, joined by Close (other threads).
+  std::thread web_thread_ GUARDED_BY(web_thread_mu_);
   std::atomic<bool> closed_{false};
 };
 

@@ -164,6 +164,7 @@ json Daemon::HealthChecks() {
                            "restart the daemon (it reaps stray TAPs); remove stray "
                            "directories by hand"));
   }
+  checks.push_back(WebCheck());
   return checks;
 }
 

@@ -39,7 +39,11 @@ nlohmann::json StatusJson(const Services& s) {
                            {"refill_errors", t.refill_errors},
                            {"last_refill_error", t.last_refill_error}};
   }
+  // The web UI's address, never its token (status output gets pasted around).
+  nlohmann::json web = s.web.info ? s.web.info() : nlohmann::json{{"enabled", false}};
+  web.erase("url");
   return {
+      {"web", web},
       {"version", s.info.version},
       {"pid", s.info.pid},
       {"started_ms", s.info.started_ms},
@@ -87,7 +91,7 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
 std::vector<MethodRow> AllMethods(const Services& s) {
   std::vector<MethodRow> rows;
   for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, DnsMethods, SessionMethods,
-                     EventMethods}) {
+                     EventMethods, WebMethods}) {
     for (auto& row : group(s)) rows.push_back(std::move(row));
   }
   return rows;

@@ -77,6 +77,13 @@ struct Services {
   EventBus* events = nullptr;
   // The daemon's own checks for `warren doctor` (rows {name, level, found, fix}).
   std::function<nlohmann::json()> health;
+  // The web UI (methods_web.cc): `info` answers {url, listen, enabled, error?};
+  // `rotate` issues a new login token, ends every web login and answers the new
+  // {url, listen}. Unset in tests without a web listener.
+  struct Web {
+    std::function<nlohmann::json()> info;
+    std::function<Result<nlohmann::json>()> rotate;
+  } web;
 };
 
 // One function per method group (methods_<group>.cc), each returning its rows.
@@ -89,6 +96,7 @@ std::vector<MethodRow> DnsMethods(const Services& s);
 
 std::vector<MethodRow> SessionMethods(const Services& s);
 std::vector<MethodRow> EventMethods(const Services& s);
+std::vector<MethodRow> WebMethods(const Services& s);
 
 // Every row, for the Dispatcher.
 std::vector<MethodRow> AllMethods(const Services& s);

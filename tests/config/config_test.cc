@@ -9,6 +9,7 @@
 namespace warren {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 Status ParseError(std::string_view text) {
@@ -95,6 +96,27 @@ TEST(ConfigTest, UpstreamsTakeAddressesWithOrWithoutPort) {
   Result<Config> c = ParseConfig("[dns]\nupstreams = \"192.0.2.53  192.0.2.54:5353\"\n", "config.toml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->dns.upstreams, "192.0.2.53  192.0.2.54:5353");
+}
+
+TEST(ConfigTest, WebDefaultsToLoopback) {
+  Result<Config> c = ParseConfig("", "config.toml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->web.enabled);
+  EXPECT_EQ(c->web.listen, "127.0.0.1:7780");
+  EXPECT_FALSE(c->web.allow_remote);
+  Result<Config> any_port = ParseConfig("[web]\nlisten = \"127.0.0.1:0\"\n", "config.toml");
+  ASSERT_TRUE(any_port.ok()) << any_port.status().ToString();
+}
+
+TEST(ConfigTest, WebRemoteListenNeedsAllowRemote) {
+  EXPECT_THAT(ParseError("[web]\nlisten = \"0.0.0.0:7780\"\n").message(),
+              AllOf(HasSubstr("web.listen = \"0.0.0.0:7780\""), HasSubstr("web.allow_remote")));
+  Result<Config> c =
+      ParseConfig("[web]\nlisten = \"0.0.0.0:7780\"\nallow_remote = true\n", "config.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->web.allow_remote);
+  EXPECT_THAT(ParseError("[web]\nlisten = \"localhost\"\n").message(),
+              HasSubstr("web.listen"));
 }
 
 TEST(ConfigTest, UnknownKey) {

@@ -26,6 +26,9 @@ class DaemonTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/warren-daemon-XXXXXX";
     layout_ = Layout::ForRoot(mkdtemp(tmpl));
+    // The web UI on a port of the kernel's choice (tests run side by side).
+    fs::create_directories(layout_.config_file.parent_path());
+    std::ofstream(layout_.config_file) << "[web]\nlisten = \"127.0.0.1:0\"\n";
   }
   void TearDown() override { fs::remove_all(layout_.root); }
 

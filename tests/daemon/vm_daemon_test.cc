@@ -80,7 +80,8 @@ class VmDaemonTest : public ::testing::Test {
     ASSERT_TRUE(layout_.Ensure().ok());
     // The host-side DNS listener on a port of the kernel's choice, so tests
     // running side by side never meet.
-    std::ofstream(layout_.config_file) << "[dns]\nhost_listen = \"127.0.0.1:0\"\n";
+    std::ofstream(layout_.config_file)
+        << "[dns]\nhost_listen = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n";
   }
   void TearDown() override { fs::remove_all(layout_.root); }
 

@@ -60,6 +60,8 @@ WarrenDaemon::WarrenDaemon(const std::string& extra_config) {
     config << "[dns]\n" << listen;
   }
   if (!TestCacheDir().empty()) config << "[images]\ncache_dir = \"" << TestCacheDir() << "\"\n";
+  // The web UI on a free port too, unless the caller configures [web].
+  if (extra.find("[web]\n") == std::string::npos) config << "[web]\nlisten = \"127.0.0.1:0\"\n";
   config << extra << "\n";
   reaper_ = std::make_unique<ReaperForTest>(root_.string());
 }
