@@ -14,9 +14,21 @@ set -euo pipefail
 
 out=${1:?usage: $0 OUT_DIR}
 suite=bookworm
-packages=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,openssh-server,cloud-init,ifupdown,isc-dhcp-client,netbase,iproute2
+# net-tools: cloud-init's ENI renderer (Debian 11/12) adds static routes with
+# `route` (`post-up route add default gw ... || true`): without it the guest
+# silently has no default route.
+packages=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,openssh-server,cloud-init,ifupdown,isc-dhcp-client,netbase,iproute2,net-tools
 
-if [ -f "$out/packages.txt" ] && [ "$(cat "$out/packages.txt")" = "$suite $packages" ]; then
+# The locale a Debian install sets up through debconf (the installer and
+# Debian's cloud images do): cloud-init's Debian default is en_US.UTF-8, and
+# when that is not the system's locale its `locale` module runs
+# `update-locale LANG=en_US.UTF-8`, which fails for a locale never generated
+# and leaves `cloud-init status` at "error".
+locale=en_US.UTF-8
+locale_hook="echo '$locale UTF-8' > \"\$1/etc/locale.gen\" && chroot \"\$1\" locale-gen && echo LANG=$locale > \"\$1/etc/default/locale\""
+stamp="$suite $packages locale=$locale"
+
+if [ -f "$out/packages.txt" ] && [ "$(cat "$out/packages.txt")" = "$stamp" ]; then
   exit 0
 fi
 
@@ -36,6 +48,7 @@ mmdebstrap --variant=minbase --format=tar --include="$packages" \
   --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/doc/* \
   --dpkgopt=path-include=/usr/share/doc/*/copyright \
   --dpkgopt=path-exclude=/usr/share/locale/* \
+  --customize-hook="$locale_hook" \
   "$suite" "$tmp/rootfs.tar" "${sources[@]}"
 
 # The kernel and initrd the distribution installed, copied out of the root.
@@ -43,7 +56,7 @@ tar -C "$tmp" -xf "$tmp/rootfs.tar" --wildcards './boot/vmlinuz-*' './boot/initr
 mv "$tmp"/boot/vmlinuz-* "$tmp/vmlinuz"
 mv "$tmp"/boot/initrd.img-* "$tmp/initrd.img"
 rmdir "$tmp/boot"
-echo "$suite $packages" >"$tmp/packages.txt"
+echo "$stamp" >"$tmp/packages.txt"
 
 rm -rf "$out"
 mv "$tmp" "$out"
