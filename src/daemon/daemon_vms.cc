@@ -128,6 +128,7 @@ Status Daemon::OpenVms() {
   VmManagerOptions o;
   o.vms_dir = layout_.vms_dir;
   o.run_dir = layout_.run_dir;
+  o.failed_logs_dir = layout_.log_dir / "failed-creates";
   o.subnet = config_.network.subnet;
   o.search_domain = config_.dns.enabled ? config_.dns.domain : "";
   o.client_public_key = client_key_.public_key;

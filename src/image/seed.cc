@@ -104,13 +104,25 @@ std::string CloudConfig(const SeedSpec& spec) {
   return "#cloud-config\n" + c.dump(2) + "\n";
 }
 
+// Network config v2, in the subset every cloud-init from 20.x (Debian 11,
+// Ubuntu 20.04) to 25.x parses, whichever renderer it uses (ifupdown's ENI,
+// netplan, networkd): only netplan understands a route `to: default`; the
+// renderers cloud-init converts v2 for itself refuse it (22.4, 25.1: "Address
+// default is not a valid ip address", then nothing is configured) or mangle
+// it (20.4), so the default route is `to: 0.0.0.0/0`. `gateway4` would work
+// but netplan deprecates it. With a MAC the NIC is matched by it and named eth0 whatever the
+// image's interface naming (`set-name` needs a `match`).
 std::string NetworkConfig(const SeedSpec& spec) {
   nlohmann::json eth = nlohmann::json::object();
-  eth["match"] =
-      spec.mac.empty() ? nlohmann::json{{"name", "e*"}} : nlohmann::json{{"macaddress", spec.mac}};
+  if (spec.mac.empty()) {
+    eth["match"] = {{"name", "e*"}};
+  } else {
+    eth["match"] = {{"macaddress", spec.mac}};
+    eth["set-name"] = "eth0";
+  }
   if (!spec.ip.empty()) {
     eth["addresses"] = {spec.ip + "/" + std::to_string(spec.prefix)};
-    if (!spec.gateway.empty()) eth["routes"] = {{{"to", "default"}, {"via", spec.gateway}}};
+    if (!spec.gateway.empty()) eth["routes"] = {{{"to", "0.0.0.0/0"}, {"via", spec.gateway}}};
     if (!spec.dns.empty()) {
       eth["nameservers"]["addresses"] = {spec.dns};
       if (!spec.search_domain.empty()) eth["nameservers"]["search"] = {spec.search_domain};

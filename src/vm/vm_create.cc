@@ -1,9 +1,11 @@
 // CreateVM: reservation under createVMMu, then the create steps under the VM's
 // own lock, each recorded in the VM's `step` so RollbackCreate (here, or from
 // Recover after a crash) can undo them from the record alone.
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <system_error>
+#include <vector>
 
 #include "image/seed.h"
 #include "vm/vm_manager.h"
@@ -211,6 +213,7 @@ void VmManager::RollbackCreate(const VmRecord &vm) {
       spdlog::error("vm {}: rollback: release {}: {}", vm.name, vm.tap,
                     st.ToString());
   }
+  KeepFailedLog(vm);
   std::error_code ec;
   std::filesystem::remove_all(Dir(vm), ec);
   std::filesystem::remove(QmpSocket(vm), ec);
@@ -222,6 +225,31 @@ void VmManager::RollbackCreate(const VmRecord &vm) {
     spdlog::error("vm {}: rollback: delete record: {}", vm.name, st.ToString());
   else if (deps_.hooks.removed)
     deps_.hooks.removed(vm.name);
+}
+
+void VmManager::KeepFailedLog(const VmRecord &vm) const {
+  namespace fs = std::filesystem;
+  constexpr size_t kKeptFailedLogs = 16;
+  std::error_code ec;
+  fs::path log = Dir(vm) / "serial.log";
+  if (!fs::exists(log, ec))
+    return; // QEMU never started: nothing to show
+  fs::rename(log, FailedLogPath(vm), ec);
+  if (ec) {
+    spdlog::warn("vm {}: keep serial log: {}", vm.name, ec.message());
+    return;
+  }
+  // Bounded: the oldest beyond kKeptFailedLogs go.
+  std::vector<std::pair<fs::file_time_type, fs::path>> kept;
+  for (const fs::directory_entry &e :
+       fs::directory_iterator(options_.failed_logs_dir, ec)) {
+    kept.emplace_back(e.last_write_time(ec), e.path());
+  }
+  if (kept.size() <= kKeptFailedLogs)
+    return;
+  std::sort(kept.begin(), kept.end());
+  for (size_t i = 0; i + kKeptFailedLogs < kept.size(); ++i)
+    fs::remove(kept[i].second, ec);
 }
 
 } // namespace warren

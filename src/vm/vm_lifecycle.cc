@@ -6,6 +6,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "vm/console_log.h"
 #include "vm/vm_manager.h"
 #include <spdlog/spdlog.h>
 
@@ -144,18 +145,20 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
       endpoint, std::chrono::steady_clock::now() + options_.ssh_timeout,
       waiting.get_token());
   if (!ready.ok() && exited->stop_requested()) {
-    return Unavailable("QEMU of VM \"" + vm.name +
-                       "\" exited while the guest was booting; see `warren vm logs " +
-                       vm.name + "`");
+    return BootFailure(vm, creating,
+                       Unavailable("QEMU of VM \"" + vm.name +
+                                   "\" exited while the guest was booting"));
   }
+  if (!ready.ok() && ready.code() != Code::kCancelled)
+    return BootFailure(vm, creating, ready.Annotate("wait for SSH on " + vm.name));
   RETURN_IF_ERROR(ready.Annotate("wait for SSH on " + vm.name));
   // Running only if QEMU did not exit meanwhile (its callback zeroes the pid).
   RETURN_IF_ERROR(deps_.store->Transaction([&](Tx &tx) -> Status {
     ASSIGN_OR_RETURN(VmRecord now, tx.GetVm(vm.id));
     if (now.pid != vm.pid) {
-      return Unavailable("QEMU of VM \"" + vm.name +
-                         "\" exited during boot; see `warren vm logs " +
-                         vm.name + "`");
+      return BootFailure(vm, creating,
+                         Unavailable("QEMU of VM \"" + vm.name +
+                                     "\" exited during boot"));
     }
     vm.state = VmState::kRunning;
     vm.step = creating ? "ready" : vm.step;
@@ -165,6 +168,15 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   if (deps_.hooks.changed)
     deps_.hooks.changed(vm);
   return Status::Ok();
+}
+
+Status VmManager::BootFailure(const VmRecord &vm, bool creating,
+                              const Status &st) const {
+  // A failed create is rolled back and its directory removed, but
+  // RollbackCreate keeps the log at FailedLogPath first; a failed start
+  // leaves it where `warren vm logs` reads it.
+  std::filesystem::path log = Dir(vm) / "serial.log";
+  return WithConsoleLog(st, log, creating ? FailedLogPath(vm) : log);
 }
 
 Status VmManager::Halt(VmRecord &vm, bool force,

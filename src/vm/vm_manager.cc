@@ -37,7 +37,10 @@ Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
   CHECK(deps.store && deps.ops && deps.runner && deps.hypervisor && deps.taps &&
         deps.clock && deps.images && deps.wait_for_ssh);
   ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(options.subnet));
-  for (const std::filesystem::path &dir : {options.vms_dir, options.run_dir}) {
+  if (options.failed_logs_dir.empty())
+    return InvalidArgument("VmManagerOptions: failed_logs_dir is required");
+  for (const std::filesystem::path &dir :
+       {options.vms_dir, options.run_dir, options.failed_logs_dir}) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec)

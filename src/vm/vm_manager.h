@@ -61,6 +61,10 @@ struct VmManagerOptions {
   std::filesystem::path vms_dir; // one directory per VM: vms_dir/NAME/
   std::filesystem::path
       run_dir; // QMP sockets (short paths: a unix socket is < 108 bytes)
+  // A create that fails after QEMU started removes the VM's directory; its
+  // serial log is kept here first as NAME.serial.log (the newest 16),
+  // and the error names it. Required.
+  std::filesystem::path failed_logs_dir;
   std::string subnet =
       "10.77.0.0/24"; // guests get leases here; the bridge has the gateway
   std::string search_domain; // DNS search domain given to guests ("" = none)
@@ -219,6 +223,16 @@ private:
   std::filesystem::path QmpSocket(const VmRecord &vm) const {
     return options_.run_dir / (vm.id + ".qmp");
   }
+  // Where the serial log of a failed create is kept (RollbackCreate moves it).
+  std::filesystem::path FailedLogPath(const VmRecord &vm) const {
+    return options_.failed_logs_dir / (vm.name + ".serial.log");
+  }
+  // RollbackCreate: moves the VM's serial log to FailedLogPath, keeping the
+  // newest 16 there.
+  void KeepFailedLog(const VmRecord &vm) const;
+  // A boot that failed after QEMU started, with the console's last lines
+  // (read now, named where the user will find them).
+  Status BootFailure(const VmRecord &vm, bool creating, const Status &st) const;
 
   // create: vm_create.cc
   Result<VmRecord> Reserve(const CreateRequest &request) EXCLUDES(create_mu_);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,8 @@ public:
     if (tap_fd < 0)
       return InvalidArgument("FakeHypervisor: no TAP fd");
     specs_.push_back(spec);
+    if (!serial_output_.empty())
+      std::ofstream(spec.serial_log, std::ios::binary) << serial_output_;
     pid_t pid = next_pid_++;
     procs_[pid] = Proc{true, std::move(on_exit)};
     return std::unique_ptr<VmProcess>(new Handle(this, pid));
@@ -59,6 +62,11 @@ public:
     return std::unique_ptr<VmProcess>(new Handle(this, pid));
   }
 
+  // What each launched "guest" writes to its serial console log at once.
+  void SetSerialOutput(std::string text) {
+    MutexLock lock(&mu_);
+    serial_output_ = std::move(text);
+  }
   void FailLaunch(Status status) {
     MutexLock lock(&mu_);
     launch_error_ = std::move(status);
@@ -145,6 +153,7 @@ private:
   std::map<pid_t, Proc> procs_ GUARDED_BY(mu_);
   std::vector<VmSpec> specs_ GUARDED_BY(mu_);
   Status launch_error_ GUARDED_BY(mu_);
+  std::string serial_output_ GUARDED_BY(mu_);
   pid_t next_pid_ GUARDED_BY(mu_) = 1000;
   int adopted_ GUARDED_BY(mu_) = 0;
 };

@@ -158,6 +158,92 @@ TEST(SeedTest, CloudInitFilesDescribeTheSameConfig) {
   EXPECT_EQ(files.at("warren-user-data"), s.user_data);
 }
 
+// Golden: the network-config every cloud-init from 20.x (Debian 11, Ubuntu
+// 20.04) to 25.x accepts (docs/IMAGES.md, "Stock cloud images"). cloud-init
+// 22.4 and 25.1 refused the old route `to: default` ("Address default is not
+// a valid ip address") and then configured nothing; 20.4 mangled it.
+TEST(SeedTest, NetworkConfigGolden) {
+  SeedSpec s = ValidSpec();
+  s.mac = "52:54:00:77:00:02";
+  EXPECT_EQ(SeedFiles(s).at("network-config"), R"({
+  "ethernets": {
+    "eth0": {
+      "addresses": [
+        "10.77.0.2/24"
+      ],
+      "match": {
+        "macaddress": "52:54:00:77:00:02"
+      },
+      "nameservers": {
+        "addresses": [
+          "10.77.0.1"
+        ],
+        "search": [
+          "vm.warren"
+        ]
+      },
+      "routes": [
+        {
+          "to": "0.0.0.0/0",
+          "via": "10.77.0.1"
+        }
+      ],
+      "set-name": "eth0"
+    }
+  },
+  "version": 2
+}
+)");
+}
+
+TEST(SeedTest, NetworkConfigWithoutAddressOrMacUsesDhcpOnAnyEthernet) {
+  SeedSpec s = ValidSpec();
+  s.ip.clear();
+  EXPECT_EQ(SeedFiles(s).at("network-config"), R"({
+  "ethernets": {
+    "eth0": {
+      "dhcp4": true,
+      "match": {
+        "name": "e*"
+      }
+    }
+  },
+  "version": 2
+}
+)");
+}
+
+TEST(SeedTest, MetaDataAndUserDataGolden) {
+  SeedSpec s = ValidSpec();
+  auto files = SeedFiles(s);
+  EXPECT_EQ(files.at("meta-data"), R"({"instance-id":"vm-1234","local-hostname":"web1"})" "\n");
+  std::string ud = files.at("user-data");
+  // The private key file (its check words are random) is golden elsewhere.
+  std::string priv = nlohmann::json(s.host_key->OpensshPrivateFile()).dump();
+  ASSERT_NE(ud.find(priv), std::string::npos);
+  ud.replace(ud.find(priv), priv.size(), "\"PRIVATE\"");
+  EXPECT_EQ(ud, std::string(R"(#cloud-config
+{
+  "disable_root": false,
+  "hostname": "web1",
+  "ssh_deletekeys": true,
+  "ssh_keys": {
+    "ed25519_private": "PRIVATE",
+    "ed25519_public": ")") + kHostPublic + R"("
+  },
+  "ssh_pwauth": false,
+  "users": [
+    {
+      "name": "root",
+      "ssh_authorized_keys": [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClient warren"
+      ]
+    }
+  ]
+}
+)");
+}
+
 TEST(SeedTest, WriteSeedIsoRunsGenisoimageWithCidataLabel) {
   TempDir dir;
   FakeRunner runner;

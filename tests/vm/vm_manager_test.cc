@@ -46,6 +46,7 @@ protected:
     VmManagerOptions options;
     options.vms_dir = dir_.path() / "vms";
     options.run_dir = dir_.path() / "run";
+    options.failed_logs_dir = dir_.path() / "failed";
     options.subnet = "10.77.0.0/24";
     options.search_domain = "vm.warren";
     options.client_public_key = client_key_;
@@ -367,6 +368,59 @@ TEST_F(VmManagerTest, FailedStartLeavesVmFailedHoldingNothing) {
   EXPECT_EQ(vms_->Get("web")->state, VmState::kFailed);
   EXPECT_TRUE(taps_.held().empty());
   EXPECT_TRUE(hypervisor_.Alive().empty());
+}
+
+// A guest that never becomes ready: the create's error (the op's error)
+// names where its console log is kept after the rollback and quotes the last
+// lines, so the cause is one command away.
+TEST_F(VmManagerTest, CreateNeverReadyShowsTheKeptConsoleLogAndItsLastLines) {
+  std::string console;
+  for (int i = 1; i <= 30; ++i)
+    console += "boot line " + std::to_string(i) + "\r\n";
+  console += "\x1b[0;1;31mFAILED\x1b[0m to configure eth0: "
+             "Address default is not a valid ip network\r\n";
+  hypervisor_.SetSerialOutput(console);
+  ssh_status_ = DeadlineExceeded("no SSH within 180 s");
+  OpInfo op = CreateAndWait("web");
+  ASSERT_EQ(op.state, OpState::kFailed);
+  fs::path kept = dir_.path() / "failed" / "web.serial.log";
+  EXPECT_NE(op.error.find("no SSH within 180 s"), std::string::npos) << op.error;
+  EXPECT_NE(op.error.find("console log " + kept.string()), std::string::npos)
+      << op.error;
+  EXPECT_NE(op.error.find("  | FAILED to configure eth0: Address default"),
+            std::string::npos)
+      << op.error;
+  EXPECT_NE(op.error.find("  | boot line 30\n"), std::string::npos) << op.error;
+  EXPECT_NE(op.error.find("  | boot line 17\n"), std::string::npos) << op.error;
+  EXPECT_EQ(op.error.find("boot line 16\n"), std::string::npos) << op.error;
+  EXPECT_TRUE(fs::exists(kept));
+  ExpectNothingLeft();
+}
+
+TEST_F(VmManagerTest, StartNeverReadyShowsTheConsoleLogInPlace) {
+  ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
+  ASSERT_TRUE(vms_->StopVM("web", true, std::chrono::seconds(0)).ok());
+  hypervisor_.SetSerialOutput("Kernel panic - not syncing: VFS: Unable to mount root fs\n");
+  ssh_status_ = DeadlineExceeded("no SSH within 180 s");
+  Status st = vms_->StartVM("web");
+  EXPECT_EQ(st.code(), Code::kDeadlineExceeded);
+  fs::path log = dir_.path() / "vms" / "web" / "serial.log";
+  EXPECT_NE(st.message().find("console log " + log.string() +
+                              " (last lines):\n  | Kernel panic"),
+            std::string::npos)
+      << st.message();
+}
+
+TEST_F(VmManagerTest, SilentGuestSaysTheConsoleLogIsEmpty) {
+  hypervisor_.SetSerialOutput("\r\n\x1b[0m\n");  // nothing printable
+  ssh_status_ = DeadlineExceeded("no SSH within 180 s");
+  OpInfo op = CreateAndWait("web");
+  ASSERT_EQ(op.state, OpState::kFailed);
+  EXPECT_NE(op.error.find("the console log " +
+                          (dir_.path() / "failed" / "web.serial.log").string() +
+                          " is empty"),
+            std::string::npos)
+      << op.error;
 }
 
 // Polls `done` until it holds or 10 s pass (every wait in a test has a deadline).
