@@ -35,6 +35,7 @@ int Main(int argc, char** argv) {
   AddSessionCommands(app, ctx);
   AddVmCommands(app, ctx);
   AddDnsCommands(app, ctx);
+  AddEventsCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

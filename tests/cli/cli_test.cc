@@ -1,6 +1,7 @@
 // Process-level tests: the real `warren` binary, a real daemon on a temp root.
+#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "sys/runner.h"
@@ -269,6 +271,146 @@ TEST_F(CliTest, ImageHelpListsEverySubcommand) {
   for (const char* flag : {"--recipe", "--detach", "--verbose"}) {
     EXPECT_NE(build.out.find(flag), std::string::npos) << flag;
   }
+}
+
+}  // namespace
+}  // namespace warren
+
+namespace warren {
+namespace {
+
+// `warren events` as a child whose stdout the test reads; SIGINT ends it.
+class EventsProcess {
+ public:
+  EventsProcess(const fs::path& root, std::vector<std::string> extra) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return;
+    const pid_t test_pid = getpid();
+    pid_ = fork();
+    if (pid_ == 0) {
+      DieWithParentForTest(test_pid);
+      dup2(fds[1], 1);
+      std::vector<std::string> args = {WARREN_BINARY, "--root", root.string(), "events"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(WARREN_BINARY, argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    fd_ = fds[0];
+  }
+  ~EventsProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+  // Reads until `want` appears in the output or `timeout` passes.
+  bool WaitFor(const std::string& want, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (out_.find(want) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = read(fd_, buf, sizeof(buf));
+      if (n <= 0) return false;
+      out_.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // SIGINT, then its exit status (-1 if it did not exit within 30 s).
+  int Interrupt() {
+    kill(pid_, SIGINT);
+    int status = 0;
+    bool exited = WaitPidFor(pid_, &status, std::chrono::seconds(30));
+    if (!exited) return -1;
+    pid_ = -1;
+    return status;
+  }
+  const std::string& out() const { return out_; }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string out_;
+};
+
+class CliEventsTest : public CliTest {
+ protected:
+  // A file that passes as a kernel and one that passes as an ext4 rootfs.
+  void MakeImageFiles() {
+    kernel_ = root_ / "vmlinuz";
+    rootfs_ = root_ / "rootfs.ext4";
+    for (const fs::path& p : {kernel_, rootfs_}) {
+      std::ofstream(p).close();
+      fs::resize_file(p, 8 << 20);
+    }
+    std::fstream k(kernel_, std::ios::in | std::ios::out | std::ios::binary);
+    k.seekp(0x202);
+    k.write("HdrS", 4);
+    std::fstream r(rootfs_, std::ios::in | std::ios::out | std::ios::binary);
+    r.seekp(1080);
+    r.write("\x53\xef", 2);
+  }
+  RunResult Register(const std::string& name) {
+    return Warren(
+        {"image", "register", name, "--kernel", kernel_.string(), "--rootfs", rootfs_.string()});
+  }
+  fs::path kernel_, rootfs_;
+};
+
+TEST_F(CliEventsTest, JsonLinesThenCtrlCExitsZero) {
+  StartDaemon();
+  MakeImageFiles();
+  EventsProcess events(root_, {"--json", "--kind", "image"});
+  ASSERT_TRUE(events.WaitFor("\"subscribed\"", std::chrono::seconds(30))) << events.out();
+  RunResult reg = Register("img1");
+  ASSERT_EQ(reg.exit_code, 0) << reg.err;
+  ASSERT_TRUE(events.WaitFor("\"img1\"", std::chrono::seconds(30))) << events.out();
+  EXPECT_EQ(events.Interrupt(), 0) << events.out();
+  // One JSON object per line: meta/subscribed, then image/created with inspect's data.
+  std::vector<nlohmann::json> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = events.out().find('\n', start)) != std::string::npos; start = nl + 1) {
+    lines.push_back(nlohmann::json::parse(events.out().substr(start, nl - start)));
+  }
+  ASSERT_EQ(lines.size(), 2u) << events.out();
+  EXPECT_EQ(lines[0]["action"], "subscribed");
+  EXPECT_EQ(lines[1]["kind"], "image");
+  EXPECT_EQ(lines[1]["action"], "created");
+  EXPECT_EQ(lines[1]["target"], "img1");
+  EXPECT_EQ(lines[1]["data"]["name"], "img1");
+  EXPECT_GT(lines[1]["seq"].get<uint64_t>(), 0u);
+}
+
+TEST_F(CliEventsTest, TextLinesLikeDockerEvents) {
+  StartDaemon();
+  MakeImageFiles();
+  EventsProcess events(root_, {});
+  // Text mode prints nothing until a change: make changes until one shows.
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; ++i) {
+    ASSERT_EQ(Register("img2").exit_code, 0);
+    seen = events.WaitFor(" image created img2", std::chrono::milliseconds(500));
+    ASSERT_EQ(Warren({"image", "rm", "img2"}).exit_code, 0);
+  }
+  ASSERT_TRUE(seen) << events.out();
+  ASSERT_TRUE(events.WaitFor(" image deleted img2\n", std::chrono::seconds(30))) << events.out();
+  EXPECT_EQ(events.Interrupt(), 0) << events.out();
+  // "2026-11-28T23:59:01Z image created img2"
+  size_t at = events.out().find(" image created img2");
+  ASSERT_GE(at, 20u);
+  std::string stamp = events.out().substr(at - 20, 20);
+  EXPECT_EQ(stamp.size(), 20u);
+  EXPECT_EQ(stamp[4], '-');
+  EXPECT_EQ(stamp[10], 'T');
+  EXPECT_EQ(stamp[19], 'Z') << stamp;
 }
 
 }  // namespace
