@@ -200,6 +200,12 @@ export class Daemon {
     return c.call(method, params).result;
   }
 
+  // An rpc object for web/gen/rpc.js whose call() makes a long call: the
+  // generated function then resolves to open()'s handle, not the result.
+  long(opts = {}) {
+    return { call: (method, params) => this.open(method, params, opts) };
+  }
+
   // A long call on a fresh connection, closed when the call ends. Returns
   // {conn, stream, result, cancel}; `stream` is allocated when withStream.
   async open(method, params = {}, { onNotify = null, onStream = null, withStream = false } = {}) {
