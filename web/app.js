@@ -15,7 +15,7 @@ const statusEl = document.getElementById('conn');
 const errorsEl = document.getElementById('errors');
 
 // Errors stay on screen until dismissed: "warren: <message> (<code>)".
-export function showError(err, context = '') {
+function showError(err, context = '') {
   const text = (context ? `${context}: ` : '') + (err && err.toString ? err.toString() : String(err));
   console.error(text);
   const item = h('div', { class: 'error', role: 'alert' },
@@ -87,7 +87,7 @@ function route() {
   window.scrollTo(0, 0);
 }
 
-export function navigate(path) {
+function navigate(path) {
   if (path !== window.location.pathname) history.pushState(null, '', path);
   route();
 }

@@ -183,6 +183,7 @@ export class Daemon {
     this.url = url;
     this.opts = opts;
     this.shared = null;
+    this.sharedOpening = null;  // the shared connection's open() in flight
   }
 
   async connection() {
