@@ -3,12 +3,14 @@
 // runs on a connection of its own.
 import { h } from './dom.js';
 import { confirmDialog, busy } from './ui.js';
+import * as api from './gen/rpc.js';
 
 export function vmActions(ctx, vm, { open = true, onDeleted = null } = {}) {
   const d = ctx.daemon;
-  const act = (label, method, params, cls = '') => h('button', {
+  // Each call on a connection of its own: api.* then resolves to the handle.
+  const act = (label, fn, params, cls = '') => h('button', {
     class: `small ${cls}`, 'data-action': label.toLowerCase(),
-    onclick: (ev) => busy(ev.currentTarget, d.open(method, params).then((c) => c.result))
+    onclick: (ev) => busy(ev.currentTarget, fn(d.long(), params).then((c) => c.result))
       .catch((err) => ctx.showError(err, `vm ${label.toLowerCase()} ${vm.name}`)),
   }, label);
   const out = [];
@@ -16,10 +18,10 @@ export function vmActions(ctx, vm, { open = true, onDeleted = null } = {}) {
     out.push(h('a', { class: 'button small', href: `/vm/${encodeURIComponent(vm.name)}`, 'data-nav': true },
       'Open'));
   }
-  if (vm.state === 'stopped' || vm.state === 'failed') out.push(act('Start', 'vm.start', { name: vm.name }));
+  if (vm.state === 'stopped' || vm.state === 'failed') out.push(act('Start', api.vmStart, { name: vm.name }));
   if (vm.state === 'running') {
-    out.push(act('Stop', 'vm.stop', { name: vm.name }));
-    out.push(act('Restart', 'vm.restart', { name: vm.name }));
+    out.push(act('Stop', api.vmStop, { name: vm.name }));
+    out.push(act('Restart', api.vmRestart, { name: vm.name }));
   }
   out.push(h('button', {
     class: 'small danger', 'data-action': 'delete',
@@ -30,7 +32,7 @@ export function vmActions(ctx, vm, { open = true, onDeleted = null } = {}) {
         running ? 'It is not stopped: it will be killed, and its disk removed.' : 'Its disk will be removed.',
         'Delete');
       if (!ok) return;
-      busy(btn, d.open('vm.rm', { name: vm.name, force: running }).then((c) => c.result))
+      busy(btn, api.vmRm(d.long(), { name: vm.name, force: running }).then((c) => c.result))
         .then(() => { if (onDeleted) onDeleted(); },
               (err) => ctx.showError(err, `vm rm ${vm.name}`));
     },

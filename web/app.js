@@ -2,6 +2,7 @@
 // dashboard (/) and a VM's page (/vm/<name>), keeps the Store live through
 // events.subscribe, and shows every daemon error as the CLI would.
 import { Daemon, wsUrl } from './rpc.js';
+import * as api from './gen/rpc.js';
 import { Store } from './store.js';
 import { h, replace } from './dom.js';
 import { Dashboard } from './dashboard.js';
@@ -14,7 +15,7 @@ const statusEl = document.getElementById('conn');
 const errorsEl = document.getElementById('errors');
 
 // Errors stay on screen until dismissed: "warren: <message> (<code>)".
-export function showError(err, context = '') {
+function showError(err, context = '') {
   const text = (context ? `${context}: ` : '') + (err && err.toString ? err.toString() : String(err));
   console.error(text);
   const item = h('div', { class: 'error', role: 'alert' },
@@ -31,8 +32,7 @@ function setStatus(state, text) {
 
 async function relist() {
   const [vms, images, ops, sessions] = await Promise.all([
-    daemon.call('vm.list'), daemon.call('image.list'), daemon.call('op.list'),
-    daemon.call('session.ls'),
+    api.vmList(daemon), api.imageList(daemon), api.opList(daemon), api.sessionLs(daemon),
   ]);
   store.load({ vms: vms.vms, images: images.images, ops: ops.ops, sessions: sessions.sessions });
 }
@@ -49,9 +49,9 @@ async function live() {
     // are sent only once the subscribe request is out, but neither waits for
     // the other's handshake.
     daemon.connection().catch(() => {});
-    sub = await daemon.open('events.subscribe', {}, {
+    sub = await api.eventsSubscribe(daemon.long({
       onNotify: (method, params) => { if (method === 'event') store.event(params); },
-    });
+    }));
     await relist();
     setStatus('live', 'live');
     retryMs = 500;
@@ -87,7 +87,7 @@ function route() {
   window.scrollTo(0, 0);
 }
 
-export function navigate(path) {
+function navigate(path) {
   if (path !== window.location.pathname) history.pushState(null, '', path);
   route();
 }

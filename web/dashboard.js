@@ -3,6 +3,7 @@
 import { h, replace, bytes, duration, ticking, tick, progress, badge } from './dom.js';
 import { confirmDialog, busy } from './ui.js';
 import { vmActions } from './actions.js';
+import * as api from './gen/rpc.js';
 
 const MAX_OPS_SHOWN = 40;
 
@@ -62,7 +63,7 @@ export class Dashboard {
       if (this.imageSelect.value) params.image = this.imageSelect.value;
       if (cpus.value) params.cpus = Number(cpus.value);
       if (mem.value) params.memory_mib = Number(mem.value);
-      busy(form.querySelector('button'), this.ctx.daemon.call('vm.create', params))
+      busy(form.querySelector('button'), api.vmCreate(this.ctx.daemon, params))
         .then(() => { name.value = ''; }, (err) => this.ctx.showError(err, `vm create ${params.name}`));
     });
     return h('section', { class: 'card', id: 'vms' },
@@ -117,7 +118,7 @@ export class Dashboard {
       ev.preventDefault();
       const params = { name: name.value.trim() };
       if (recipe.value.trim()) { params.recipe = recipe.value; params.recipe_origin = 'pasted recipe'; }
-      busy(form.querySelector('button'), this.ctx.daemon.call('image.build', params))
+      busy(form.querySelector('button'), api.imageBuild(this.ctx.daemon, params))
         .then((r) => { name.value = ''; if (r && r.op) this.openLog(r.op); },
               (err) => this.ctx.showError(err, `image build ${params.name}`));
     });
@@ -146,7 +147,7 @@ export class Dashboard {
           onclick: async (ev) => {
             const btn = ev.currentTarget;
             if (!await confirmDialog(`Delete image “${img.name}”?`, 'Its files are removed.', 'Delete')) return;
-            busy(btn, this.ctx.daemon.call('image.rm', { name: img.name }))
+            busy(btn, api.imageRm(this.ctx.daemon, { name: img.name }))
               .catch((err) => this.ctx.showError(err, `image rm ${img.name}`));
           },
         }, 'Delete')));
@@ -187,7 +188,7 @@ export class Dashboard {
             log ? 'Hide log' : 'Log'),
           op.state === 'running' ? h('button', {
             class: 'small danger',
-            onclick: (ev) => busy(ev.currentTarget, this.ctx.daemon.call('op.cancel', { id: op.id }))
+            onclick: (ev) => busy(ev.currentTarget, api.opCancel(this.ctx.daemon, { id: op.id }))
               .catch((err) => this.ctx.showError(err, `op cancel ${op.id}`)),
           }, 'Cancel') : null)));
       if (log) rows.push(h('tr', { class: 'log-row' }, h('td', { colspan: 8 }, log.el)));
@@ -202,14 +203,14 @@ export class Dashboard {
     const entry = { el, handle: null };
     this.opLogs.set(id, entry);
     this.schedule();
-    this.ctx.daemon.open('op.wait', { id, logs: true }, {
+    api.opWait(this.ctx.daemon.long({
       onNotify: (method, p) => {
         if (method !== 'op.log' || !p || p.id !== id) return;
         const stick = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
         el.append(`${p.line}\n`);
         if (stick) el.scrollTop = el.scrollHeight;
       },
-    }).then((handle) => {
+    }), { id, logs: true }).then((handle) => {
       entry.handle = handle;
       handle.result.then(() => { if (!el.textContent) el.append('(no log lines: the daemon keeps an op\u2019s log only while it is in memory)\n'); },
         (err) => { if (err.code !== 'cancelled') el.append(`${err}\n`); });
@@ -255,7 +256,7 @@ export class Dashboard {
             onclick: async (ev) => {
               const btn = ev.currentTarget;
               if (!await confirmDialog(`Kill session ${se.name || se.id}?`, 'Its command gets SIGTERM.', 'Kill')) return;
-              busy(btn, this.ctx.daemon.call('session.kill', { id: se.id }))
+              busy(btn, api.sessionKill(this.ctx.daemon, { id: se.id }))
                 .catch((err) => this.ctx.showError(err, `session kill ${se.id}`));
             },
           }, 'Kill') : null));

@@ -183,6 +183,7 @@ export class Daemon {
     this.url = url;
     this.opts = opts;
     this.shared = null;
+    this.sharedOpening = null;  // the shared connection's open() in flight
   }
 
   async connection() {
@@ -198,6 +199,12 @@ export class Daemon {
   async call(method, params = {}) {
     const c = await this.connection();
     return c.call(method, params).result;
+  }
+
+  // An rpc object for web/gen/rpc.js whose call() makes a long call: the
+  // generated function then resolves to open()'s handle, not the result.
+  long(opts = {}) {
+    return { call: (method, params) => this.open(method, params, opts) };
   }
 
   // A long call on a fresh connection, closed when the call ends. Returns

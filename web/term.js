@@ -3,6 +3,7 @@
 // page only detaches; attaching again replays the session's scrollback. The
 // terminal's size follows its box and goes to the guest as a resize control.
 import { Channel, controlPayload } from './rpc.js';
+import * as api from './gen/rpc.js';
 
 const VENDOR = '/assets/vendor';
 let xtermLoaded = null;
@@ -138,7 +139,7 @@ export class TerminalView {
     this.queued = [];
     const { cols, rows } = this.size();
     const decoder = new TextDecoder();
-    const handle = await this.daemon.open('session.attach', { id, scrollback: true, cols, rows }, {
+    const handle = await api.sessionAttach(this.daemon.long({
       withStream: true,
       onStream: (channel, bytes) => {
         if (channel === Channel.STDOUT || channel === Channel.STDERR) {
@@ -149,7 +150,7 @@ export class TerminalView {
           if (c && c.ready) this.onReady();
         }
       },
-    });
+    }), { id, scrollback: true, cols, rows });
     this.attach = handle;
     this.sessionId = id;
     this.host.dataset.session = id;

@@ -4,6 +4,7 @@ import { h, replace, bytes, clock, badge, progress } from './dom.js';
 import { vmActions } from './actions.js';
 import { TerminalView } from './term.js';
 import { Channel } from './rpc.js';
+import * as api from './gen/rpc.js';
 
 const CONSOLE_TAIL_BYTES = 256 << 10;
 const CONSOLE_KEEP_CHARS = 512 << 10;
@@ -58,7 +59,7 @@ export class VmPage {
   refreshInspect() {
     clearTimeout(this.inspectTimer);
     this.inspectTimer = setTimeout(() => {
-      this.ctx.daemon.call('vm.inspect', { name: this.name }).then((j) => {
+      api.vmInspect(this.ctx.daemon, { name: this.name }).then((j) => {
         this.inspect = j;
         this.renderDetails();
         this.renderHead();
@@ -113,8 +114,7 @@ export class VmPage {
     const el = this.consoleEl;
     el.textContent = '';
     try {
-      this.logs = await this.ctx.daemon.open('vm.logs',
-        { name: this.name, follow: true, tail_bytes: CONSOLE_TAIL_BYTES }, {
+      this.logs = await api.vmLogs(this.ctx.daemon.long({
           withStream: true,
           onStream: (channel, b) => {
             if (channel !== Channel.STDOUT) return;
@@ -125,7 +125,7 @@ export class VmPage {
             }
             if (stick) el.scrollTop = el.scrollHeight;
           },
-        });
+        }), { name: this.name, follow: true, tail_bytes: CONSOLE_TAIL_BYTES });
       if (this.destroyed) { this.logs.cancel(); return; }
       await this.logs.result;
     } catch (err) {
@@ -197,7 +197,7 @@ export class VmPage {
     const { cols, rows } = this.term.size();
     this.setTermStatus('starting a shell…');
     try {
-      const info = await this.ctx.daemon.call('session.start', {
+      const info = await api.sessionStart(this.ctx.daemon, {
         vm: this.name, tty: true, cols, rows, wait: true, wait_timeout_s: 300,
         name: `web-${Date.now().toString(36)}`,
       });
