@@ -22,6 +22,7 @@ struct BuildArgs {
 
 struct RegisterArgs {
   std::string name, kernel, rootfs, initrd, cmdline;
+  bool cloud_init = false;
 };
 
 Result<std::string> ReadText(const std::string& path) {
@@ -83,6 +84,7 @@ void Register(CliContext& ctx, const RegisterArgs& a) {
                  {"rootfs", abs(a.rootfs)},
                  {"initrd", abs(a.initrd)},
                  {"cmdline", a.cmdline}};
+  if (a.cloud_init) params["cloud_init"] = true;
   Result<json> r = ctx.Call("image.register", params);
   if (!r) return ctx.Fail(r.error());
   if (ctx.opts.json) return PrintJson(*r);
@@ -168,6 +170,8 @@ void AddRegister(CLI::App& image, CliContext& ctx) {
       ->type_name("FILE");
   reg->add_option("--initrd", a->initrd, "Initramfs (optional)")->type_name("FILE");
   reg->add_option("--cmdline", a->cmdline, "Kernel command line (default: warren's)");
+  reg->add_flag("--cloud-init", a->cloud_init,
+                "The image runs cloud-init: VMs of it accept a #cloud-config --user-data");
   reg->callback([&ctx, a] { Register(ctx, *a); });
 }
 

@@ -1,7 +1,10 @@
 // warren vm create | ls | inspect | start | stop | restart | rm | logs
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/context.h"
 #include "cli/output.h"
@@ -16,7 +19,50 @@ struct CreateArgs {
   std::string name, image;
   int cpus = 0, memory_mib = 0, disk_gib = 0;
   bool detach = false, verbose = false;
+  // Capabilities (docs/CAPABILITIES.md): files are read here, the daemon checks.
+  std::vector<std::string> ssh_key_files, shares;
+  std::string user_data_file;
 };
+
+Result<std::string> ReadTextFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument(std::string("cannot read ") + what + " file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// vm.create's `caps` from the flags: key files read (every non-comment line of
+// each), the script read, share host folders made absolute.
+Result<json> CapsFromArgs(const CreateArgs& a) {
+  json caps = json::object();
+  for (const std::string& file : a.ssh_key_files) {
+    ASSIGN_OR_RETURN(std::string text, ReadTextFile(file, "--ssh-key"));
+    std::istringstream lines(text);
+    size_t before = caps["ssh_key"].size();
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
+      caps["ssh_key"].push_back(line);
+    }
+    if (caps["ssh_key"].size() == before) {
+      return InvalidArgument("--ssh-key " + file + " holds no public key");
+    }
+  }
+  if (!a.user_data_file.empty()) {
+    ASSIGN_OR_RETURN(caps["user_data"], ReadTextFile(a.user_data_file, "--user-data"));
+  }
+  for (const std::string& share : a.shares) {
+    size_t colon = share.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return InvalidArgument("--share " + share + ": expected HOST_DIR:GUEST_DIR[:ro]");
+    }
+    std::error_code ec;
+    std::filesystem::path host = std::filesystem::absolute(share.substr(0, colon), ec);
+    if (ec) return InvalidArgument("--share " + share + ": " + ec.message());
+    caps["share"].push_back(host.lexically_normal().string() + share.substr(colon));
+  }
+  return caps;
+}
 
 struct StopArgs {
   std::string name;
@@ -41,6 +87,9 @@ void PrintVm(const json& vm) {
     t.AddRow({key, text});
   }
   if (vm.contains("created_ms")) t.AddRow({"created", FormatTime(vm.value("created_ms", 0L))});
+  if (vm.contains("caps")) {
+    for (const auto& [cap, described] : vm["caps"].items()) t.AddRow({"caps." + cap, described.dump()});
+  }
   std::cout << t.Render();
 }
 
@@ -62,8 +111,11 @@ void Create(CliContext& ctx, const CreateArgs& a) {
     image = (*status)["vm_defaults"].value("image", "default");
     if (Status st = EnsureDefaultImage(ctx, image, a.verbose); !st.ok()) return ctx.Fail(st);
   }
+  Result<json> caps = CapsFromArgs(a);
+  if (!caps) return ctx.Fail(caps.error());
   json params = {{"name", a.name},     {"image", image},           {"cpus", a.cpus},
                  {"memory_mib", a.memory_mib}, {"disk_gib", a.disk_gib}};
+  if (!caps->empty()) params["caps"] = *caps;
   StartedOp(ctx, ctx.Call("vm.create", params),
             {"creating VM " + a.name, "vm", PrintVm, a.detach, a.verbose});
 }
@@ -126,6 +178,15 @@ void AddCreate(CLI::App& vm, CliContext& ctx) {
   c->add_option("--cpus", a->cpus, "vCPUs (default from the config)")->check(CLI::Range(1, 64));
   c->add_option("--memory", a->memory_mib, "Memory in MiB")->check(CLI::Range(128, 65536));
   c->add_option("--disk", a->disk_gib, "Disk size in GiB")->check(CLI::Range(1, 2048));
+  c->add_option("--ssh-key", a->ssh_key_files,
+                "Public key file to authorize for root beside the daemon's key (repeatable; "
+                "nothing is added unless asked)");
+  c->add_option("--user-data", a->user_data_file,
+                "Script (#!) run once at first boot, or #cloud-config for images with cloud-init; "
+                "its exit status shows in `vm inspect`");
+  c->add_option("--share", a->shares,
+                "HOST_DIR:GUEST_DIR[:ro]: a host folder mounted in the guest over virtio-9p; "
+                ":ro is enforced by QEMU (repeatable)");
   c->add_flag("--detach", a->detach, "Print the op id and return; follow with `op wait`");
   c->add_flag("-v,--verbose", a->verbose, "Stream the operation's log");
   c->callback([&ctx, a] { Create(ctx, *a); });

@@ -1,6 +1,7 @@
 #include "image/seed.h"
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <stdlib.h>
 
 #include <cerrno>
@@ -82,6 +83,113 @@ Status WriteFile(const fs::path& path, std::string_view content) {
   return Status::Ok();
 }
 
+// ---- capability fields (SeedSpec's second half; vm/capability.h) ----
+
+bool IsEnvKey(std::string_view k) {
+  if (k.empty() || k.size() > 64) return false;
+  for (char c : k) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+bool IsMountTag(std::string_view t) {
+  if (t.empty() || t.size() > 31) return false;
+  for (char c : t) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The keys warren.env already carries (a capability's env cannot replace them).
+bool IsWarrenEnvKey(std::string_view k) {
+  for (std::string_view own : {"HOSTNAME", "ADDRESS", "GATEWAY", "DNS", "SEARCH", "AUTHORIZED_KEY",
+                               "AUTHORIZED_KEY_EXTRA", "MOUNT_9P", "HOST_KEY_ED25519",
+                               "HOST_KEY_ED25519_PUB"}) {
+    if (k == own) return true;
+  }
+  return false;
+}
+
+Status ValidateCapabilityFields(const SeedSpec& s) {
+  for (const std::string& key : s.extra_authorized_keys) {
+    if (!IsSingleLine(key) || key.empty() || key.size() > 16384) {
+      return Bad("extra_authorized_keys", key.substr(0, 40), "must be one OpenSSH public key line");
+    }
+  }
+  if (!s.cloud_config.is_object()) {
+    return Bad("cloud_config", s.cloud_config.type_name(), "must be a mapping");
+  }
+  std::map<std::string, int> dirs;
+  for (const SeedSpec::Mount& m : s.mounts) {
+    if (!IsMountTag(m.tag)) return Bad("mounts.tag", m.tag, "must be 1-31 of A-Za-z0-9_");
+    bool plain = m.guest_dir.size() > 1 && m.guest_dir.front() == '/' &&
+                 m.guest_dir.find_first_of(" \t\n\r:") == std::string::npos &&
+                 m.guest_dir.find("/../") == std::string::npos;
+    if (!plain) {
+      return Bad("mounts.guest_dir", m.guest_dir,
+                 "must be an absolute directory other than /, without spaces or ':'");
+    }
+    if (++dirs[m.guest_dir] > 1) return Bad("mounts.guest_dir", m.guest_dir, "is used twice");
+  }
+  for (const auto& [key, value] : s.env) {
+    if (!IsEnvKey(key) || IsWarrenEnvKey(key)) {
+      return Bad("env", key, "must be [A-Z0-9_]+ and not one of warren's own keys");
+    }
+    if (!IsSingleLine(value)) return Bad("env", key, "value must be one line");
+  }
+  return Status::Ok();
+}
+
+// warren.env lines for the capability fields. The guest's scripts read them
+// (early-seed, apply-seed: keys; run-user-data: mounts).
+std::string CapabilityEnv(const SeedSpec& spec) {
+  std::string env;
+  for (const std::string& key : spec.extra_authorized_keys) env += "AUTHORIZED_KEY_EXTRA=" + key + "\n";
+  for (const SeedSpec::Mount& m : spec.mounts) {
+    env += "MOUNT_9P=" + m.tag + ":" + (m.ro ? "ro" : "rw") + ":" + m.guest_dir + "\n";
+  }
+  for (const auto& [key, value] : spec.env) env += key + "=" + value + "\n";
+  return env;
+}
+
+// cloud-init's side of the mounts: bootcmd (every boot, before SSH), not
+// `mounts`: cc_mounts takes a first field that is neither a path nor
+// host:path for a device name under /dev, which a 9p tag is not.
+void AddCloudMounts(const SeedSpec& spec, nlohmann::json& c) {
+  for (const SeedSpec::Mount& m : spec.mounts) {
+    std::string opts = std::string("trans=virtio,version=9p2000.L") + (m.ro ? ",ro" : "");
+    c["bootcmd"].push_back({"mkdir", "-p", m.guest_dir});
+    c["bootcmd"].push_back({"mount", "-t", "9p", "-o", opts, m.tag, m.guest_dir});
+  }
+}
+
+// The user's cloud-config under warren's `c`: warren's keys win; for the list
+// keys below the user's entries come first and warren's are appended (a user
+// entry for root is dropped: warren's root entry carries its keys).
+nlohmann::json MergeCloudConfig(const nlohmann::json& user, const nlohmann::json& warren) {
+  static constexpr std::string_view kLists[] = {"users", "ssh_authorized_keys", "write_files",
+                                                "runcmd", "bootcmd", "packages"};
+  nlohmann::json out = user;
+  for (const auto& [key, value] : warren.items()) {
+    bool list = std::find(std::begin(kLists), std::end(kLists), key) != std::end(kLists);
+    if (!list || !out.contains(key) || !out[key].is_array() || !value.is_array()) {
+      out[key] = value;
+      continue;
+    }
+    nlohmann::json merged = nlohmann::json::array();
+    for (const auto& item : out[key]) {
+      bool root = key == "users" && (item == "root" || (item.is_object() && item.value("name", "") == "root"));
+      if (!root) merged.push_back(item);
+    }
+    for (const auto& item : value) merged.push_back(item);
+    out[key] = std::move(merged);
+  }
+  return out;
+}
+
 std::string CloudConfig(const SeedSpec& spec) {
   nlohmann::json c = {
       {"hostname", spec.hostname},
@@ -98,8 +206,17 @@ std::string CloudConfig(const SeedSpec& spec) {
                          {"permissions", "0700"},
                          {"encoding", "b64"},
                          {"content", Base64Encode(spec.user_data)}}};
-    c["runcmd"] = {{"/var/lib/warren/user-data"}};
+    // The same protocol as warren's run-user-data: output and exit status where
+    // the user_data capability reads them once the guest is ready.
+    c["runcmd"] = {{"sh", "-c",
+                    "/var/lib/warren/user-data >/var/log/warren-user-data.log 2>&1; "
+                    "echo $? >/var/lib/warren/user-data.status"}};
   }
+  for (const std::string& key : spec.extra_authorized_keys) {
+    c["users"][0]["ssh_authorized_keys"].push_back(key);
+  }
+  AddCloudMounts(spec, c);
+  if (!spec.cloud_config.empty()) c = MergeCloudConfig(spec.cloud_config, c);
   // JSON is valid YAML, and nlohmann quotes every string safely.
   return "#cloud-config\n" + c.dump(2) + "\n";
 }
@@ -165,7 +282,7 @@ Status ValidateSeedSpec(const SeedSpec& s) {
   if (!s.user_data.empty() && s.user_data.rfind("#!", 0) != 0) {
     return Bad("user_data", s.user_data.substr(0, 20), "must be a script starting with #!");
   }
-  return Status::Ok();
+  return ValidateCapabilityFields(s);
 }
 
 std::map<std::string, std::string> SeedFiles(const SeedSpec& spec) {
@@ -186,6 +303,7 @@ std::map<std::string, std::string> SeedFiles(const SeedSpec& spec) {
   CHECK(spec.host_key.has_value() && "SeedFiles needs a validated spec");
   env += "HOST_KEY_ED25519=" + Base64Encode(spec.host_key->OpensshPrivateFile()) + "\n";
   env += "HOST_KEY_ED25519_PUB=" + spec.host_key->OpensshPublicLine() + "\n";
+  env += CapabilityEnv(spec);
   files["warren.env"] = env;
   files["dropbear_ed25519_host_key"] = spec.host_key->DropbearPrivateFile();
   if (!spec.user_data.empty()) files["warren-user-data"] = spec.user_data;

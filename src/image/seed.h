@@ -2,10 +2,13 @@
 
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/status.h"
 #include "image/ssh_key.h"
@@ -31,6 +34,25 @@ struct SeedSpec {
   // The guest's SSH host key (the daemon pins its public half); required.
   std::optional<Ed25519Key> host_key;
   std::string user_data;                 // optional script (must start with "#!"), run once at boot
+
+  // What capabilities add (vm/capability.h); rendered by the functions named
+  // in seed.cc's "capability fields" section.
+  // More OpenSSH public key lines authorized for root, beside authorized_key.
+  std::vector<std::string> extra_authorized_keys;
+  // A user's #cloud-config (parsed; an object), merged under warren's own:
+  // warren's keys win, its lists (users, ssh_authorized_keys, write_files,
+  // runcmd, bootcmd) are appended to the user's. Only cloud-init reads it.
+  nlohmann::json cloud_config = nlohmann::json::object();
+  // virtio-9p shares the guest mounts at boot: mount tag → guest directory.
+  struct Mount {
+    std::string tag;        // [A-Za-z0-9_], 1..31 (QEMU's mount_tag)
+    std::string guest_dir;  // absolute, no whitespace
+    bool ro = false;
+  };
+  std::vector<Mount> mounts;
+  // Extra warren.env lines (KEY=VALUE): KEY [A-Z0-9_]+ not one of warren's own,
+  // VALUE one line.
+  std::vector<std::pair<std::string, std::string>> env;
 };
 
 // Checks every field (InvalidArgument naming the field and the bad value).

@@ -55,6 +55,8 @@ struct RegisterParams {
       Str("rootfs", kRequired, "absolute path of the root filesystem image"),
       Str("initrd", kOptional, "absolute path of the initrd"),
       Str("cmdline", kOptional, "extra kernel command line"),
+      Bool("cloud_init", "the image runs cloud-init (its facts say so; #cloud-config user-data "
+                         "is accepted for its VMs)"),
   });
   static Result<RegisterParams> FromJson(const json& p) {
     RegisterParams r;
@@ -67,6 +69,8 @@ struct RegisterParams {
     r.req.kernel = kernel;
     r.req.rootfs = rootfs;
     r.req.initrd = initrd;
+    ASSIGN_OR_RETURN(bool cloud_init, OptionalBool(p, "cloud_init"));
+    r.req.facts = json{{"cloud_init", cloud_init}};
     return r;
   }
 };

@@ -79,6 +79,21 @@ void AddNet(const VmSpec& spec, std::vector<std::string>& a) {
                      "virtio-net-pci,netdev=net0,romfile=,mac=" + spec.mac});
 }
 
+// virtio-9p with the "local" backend, inside QEMU itself (no helper process,
+// which -sandbox spawn=deny would forbid). security_model=none: files are
+// made with QEMU's own uid (run_as), which needs no xattr support in the host
+// filesystem; readonly=on makes QEMU refuse every guest write (docs/CAPABILITIES.md).
+void AddShares(const VmSpec& spec, std::vector<std::string>& a) {
+  int n = 0;
+  for (const VmSpec::Share& share : spec.shares) {
+    std::string id = "fs" + std::to_string(n++);
+    a.insert(a.end(), {"-fsdev", "local,id=" + id + ",path=" + Esc(share.host_dir) +
+                                     ",security_model=none,multidevs=remap" +
+                                     (share.ro ? ",readonly=on" : ""),
+                       "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag});
+  }
+}
+
 void AddChardevs(const VmSpec& spec, std::vector<std::string>& a) {
   a.insert(a.end(), {"-chardev", "file,id=serial0,path=" + Esc(spec.serial_log), "-serial",
                      "chardev:serial0"});
@@ -126,6 +141,20 @@ Status ValidateVmSpec(const VmSpec& spec) {
   if (spec.tap_fd >= 0 && spec.tap_fd < 3) {
     return InvalidArgument("vm " + spec.name + ": tap_fd must not be stdin/stdout/stderr");
   }
+  for (const VmSpec::Share& share : spec.shares) {
+    bool tag_ok = !share.tag.empty() && share.tag.size() <= 31 &&
+                  std::all_of(share.tag.begin(), share.tag.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                  });
+    if (!tag_ok) {
+      return InvalidArgument("vm " + spec.name + ": share tag \"" + share.tag +
+                             "\" must be 1-31 of A-Za-z0-9_");
+    }
+    if (!share.host_dir.is_absolute()) {
+      return InvalidArgument("vm " + spec.name + ": share " + share.tag + ": host dir " +
+                             share.host_dir.string() + " must be absolute");
+    }
+  }
   if (spec.serial_log.empty()) return InvalidArgument("vm " + spec.name + ": no serial log path");
   if (spec.qmp_socket.empty()) return InvalidArgument("vm " + spec.name + ": no QMP socket path");
   if (spec.qmp_socket.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
@@ -146,6 +175,7 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec) {
   AddBoot(spec, a);
   AddDisks(spec, a);
   AddNet(spec, a);
+  AddShares(spec, a);
   AddChardevs(spec, a);
   a.insert(a.end(), {"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device",
                      "virtio-rng-pci,rng=rng0"});

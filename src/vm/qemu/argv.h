@@ -48,6 +48,16 @@ struct VmSpec {
   // /dev/kvm; empty = stay as the daemon's user. See BuildQemuArgv for how it
   // interacts with `-sandbox`.
   std::string run_as;
+
+  // Capability fields (vm/capability.h), rendered by BuildQemuArgv like the
+  // rest. Host folders shown to the guest over virtio-9p, mounted by the guest
+  // by tag (SeedSpec::mounts).
+  struct Share {
+    std::string tag;                 // [A-Za-z0-9_], 1..31: the guest's mount tag
+    std::filesystem::path host_dir;  // absolute
+    bool ro = false;                 // the hypervisor refuses guest writes
+  };
+  std::vector<Share> shares;
 };
 
 // Checks a spec before anything runs: required fields, ranges, name and MAC
