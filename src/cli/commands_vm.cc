@@ -1,4 +1,4 @@
-// warren vm create | ls | inspect | start | stop | restart | rm | logs
+// warren vm create | ls | inspect | start | stop | restart | rm | logs | egress
 #include <unistd.h>
 
 #include <iostream>
@@ -13,7 +13,7 @@ namespace {
 using json = nlohmann::json;
 
 struct CreateArgs {
-  std::string name, image;
+  std::string name, image, egress;
   int cpus = 0, memory_mib = 0, disk_gib = 0;
   bool detach = false, verbose = false;
 };
@@ -64,6 +64,7 @@ void Create(CliContext& ctx, const CreateArgs& a) {
   }
   json params = {{"name", a.name},     {"image", image},           {"cpus", a.cpus},
                  {"memory_mib", a.memory_mib}, {"disk_gib", a.disk_gib}};
+  if (!a.egress.empty()) params["caps"]["egress"] = a.egress;
   StartedOp(ctx, ctx.Call("vm.create", params),
             {"creating VM " + a.name, "vm", PrintVm, a.detach, a.verbose});
 }
@@ -116,6 +117,22 @@ void Logs(CliContext& ctx, const LogsArgs& a) {
   if (!r) return ctx.Fail(r.error());
 }
 
+// `vm egress NAME SPEC`: applied at once when the VM runs.
+void AddEgress(CLI::App& vm, CliContext& ctx) {
+  auto a = std::make_shared<std::pair<std::string, std::string>>();
+  auto* e = vm.add_subcommand("egress", "Change what a VM may reach outside (nat mode)");
+  e->add_option("NAME", a->first, "VM name")->required();
+  e->add_option("SPEC", a->second, "none, all, or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8")
+      ->required();
+  e->callback([&ctx, a] {
+    Result<json> r = ctx.Call("vm.egress", {{"name", a->first}, {"spec", a->second}},
+                              SayWhenWaiting);
+    if (!r) return ctx.Fail(r.error());
+    if (ctx.opts.json) return PrintJson(*r);
+    std::cout << a->first << ": egress " << r->value("egress", "") << "\n";
+  });
+}
+
 void AddCreate(CLI::App& vm, CliContext& ctx) {
   auto a = std::make_shared<CreateArgs>();
   auto* c = vm.add_subcommand("create", "Create and boot a VM; returns once SSH answers");
@@ -126,6 +143,9 @@ void AddCreate(CLI::App& vm, CliContext& ctx) {
   c->add_option("--cpus", a->cpus, "vCPUs (default from the config)")->check(CLI::Range(1, 64));
   c->add_option("--memory", a->memory_mib, "Memory in MiB")->check(CLI::Range(128, 65536));
   c->add_option("--disk", a->disk_gib, "Disk size in GiB")->check(CLI::Range(1, 2048));
+  c->add_option("--egress", a->egress,
+                "nat mode: what the guest may reach outside: none (only the daemon's DNS), all "
+                "(the default), or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8");
   c->add_flag("--detach", a->detach, "Print the op id and return; follow with `op wait`");
   c->add_flag("-v,--verbose", a->verbose, "Stream the operation's log");
   c->callback([&ctx, a] { Create(ctx, *a); });
@@ -165,6 +185,7 @@ void AddVmCommands(CLI::App& app, CliContext& ctx) {
   start->add_option("NAME", *name, "VM name")->required();
   start->callback([&ctx, name] { CallAndPrint(ctx, "vm.start", {{"name", *name}}); });
   AddStops(*vm, ctx);
+  AddEgress(*vm, ctx);
   auto logs = std::make_shared<LogsArgs>();
   auto* l = vm->add_subcommand("logs", "Print a VM's serial console log");
   l->add_option("NAME", logs->name, "VM name")->required();

@@ -5,13 +5,25 @@
 #include <functional>
 #include <vector>
 
+#include "caps/egress.h"
+#include "daemon/deps.h"
+
 namespace warren {
 namespace {
 
 using CapabilityRow = std::function<std::unique_ptr<Capability>(const CapabilityContext &)>;
 
+std::unique_ptr<Capability> Egress(const CapabilityContext &c) {
+  const NetworkConfig &net = c.config->network;
+  return std::make_unique<EgressCapability>(
+      EgressOptions{net.mode, net.bridge, c.gateway},
+      [network = c.network, ns = c.vm_ns](const std::string &script) {
+        return network->ApplyNftables(*ns, script);
+      });
+}
+
 std::vector<CapabilityRow> Rows() {
-  return {};
+  return {Egress};
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// vm.*: create (an op), list, inspect, start, stop, restart, rm, logs.
+// vm.*: create (an op), list, inspect, start, stop, restart, rm, logs, egress.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -125,6 +125,22 @@ struct PromoteParams {
     RETURN_IF_ERROR(ValidateVmName(r.vm));
     ASSIGN_OR_RETURN(r.image, RequiredString(p, "name"));
     RETURN_IF_ERROR(ValidateImageName(r.image));
+    return r;
+  }
+};
+
+// vm.egress: a capability change (caps/egress.h checks the spec).
+struct EgressParams {
+  std::string name, spec;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the VM"),
+      Str("spec", kRequired, "none, all, or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8"),
+  });
+  static Result<EgressParams> FromJson(const json& p) {
+    EgressParams r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateVmName(r.name));
+    ASSIGN_OR_RETURN(r.spec, RequiredString(p, "spec"));
     return r;
   }
 };
@@ -263,6 +279,13 @@ std::vector<MethodRow> VmMethods(const Services& s) {
                            RETURN_IF_ERROR(vms->DeleteVM(r.name, r.force, ClientWait(ctx, r.name)));
                            return json{{"name", r.name}, {"removed", true}};
                          }),
+      Method<EgressParams>("vm.egress", Mutation::kMutating,
+                           [vms](const EgressParams& r, CallContext& ctx) -> Result<json> {
+                             ASSIGN_OR_RETURN(json egress,
+                                              vms->ChangeCapability(r.name, "egress", r.spec,
+                                                                    ClientWait(ctx, r.name)));
+                             return json{{"name", r.name}, {"egress", egress}};
+                           }),
       Method<PromoteParams>("image.promote", Mutation::kMutating,
                             [s](const PromoteParams& r, CallContext& ctx) -> Result<json> {
                               return Promote(s, r, ctx);
