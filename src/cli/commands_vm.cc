@@ -1,4 +1,4 @@
-// warren vm create | ls | inspect | start | stop | restart | rm | logs
+// warren vm create | ls | inspect | start | stop | restart | rm | logs | egress
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,7 +16,7 @@ namespace {
 using json = nlohmann::json;
 
 struct CreateArgs {
-  std::string name, image;
+  std::string name, image, egress;
   int cpus = 0, memory_mib = 0, disk_gib = 0;
   bool detach = false, verbose = false;
   // Capabilities (docs/CAPABILITIES.md): files are read here, the daemon checks.
@@ -116,6 +116,7 @@ void Create(CliContext& ctx, const CreateArgs& a) {
   json params = {{"name", a.name},     {"image", image},           {"cpus", a.cpus},
                  {"memory_mib", a.memory_mib}, {"disk_gib", a.disk_gib}};
   if (!caps->empty()) params["caps"] = *caps;
+  if (!a.egress.empty()) params["caps"]["egress"] = a.egress;
   StartedOp(ctx, ctx.Call("vm.create", params),
             {"creating VM " + a.name, "vm", PrintVm, a.detach, a.verbose});
 }
@@ -168,6 +169,22 @@ void Logs(CliContext& ctx, const LogsArgs& a) {
   if (!r) return ctx.Fail(r.error());
 }
 
+// `vm egress NAME SPEC`: applied at once when the VM runs.
+void AddEgress(CLI::App& vm, CliContext& ctx) {
+  auto a = std::make_shared<std::pair<std::string, std::string>>();
+  auto* e = vm.add_subcommand("egress", "Change what a VM may reach outside (nat mode)");
+  e->add_option("NAME", a->first, "VM name")->required();
+  e->add_option("SPEC", a->second, "none, all, or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8")
+      ->required();
+  e->callback([&ctx, a] {
+    Result<json> r = ctx.Call("vm.egress", {{"name", a->first}, {"spec", a->second}},
+                              SayWhenWaiting);
+    if (!r) return ctx.Fail(r.error());
+    if (ctx.opts.json) return PrintJson(*r);
+    std::cout << a->first << ": egress " << r->value("egress", "") << "\n";
+  });
+}
+
 void AddCreate(CLI::App& vm, CliContext& ctx) {
   auto a = std::make_shared<CreateArgs>();
   auto* c = vm.add_subcommand("create", "Create and boot a VM; returns once SSH answers");
@@ -187,6 +204,9 @@ void AddCreate(CLI::App& vm, CliContext& ctx) {
   c->add_option("--share", a->shares,
                 "HOST_DIR:GUEST_DIR[:ro]: a host folder mounted in the guest over virtio-9p; "
                 ":ro is enforced by QEMU (repeatable)");
+  c->add_option("--egress", a->egress,
+                "nat mode: what the guest may reach outside: none (only the daemon's DNS), all "
+                "(the default), or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8");
   c->add_flag("--detach", a->detach, "Print the op id and return; follow with `op wait`");
   c->add_flag("-v,--verbose", a->verbose, "Stream the operation's log");
   c->callback([&ctx, a] { Create(ctx, *a); });
@@ -226,6 +246,7 @@ void AddVmCommands(CLI::App& app, CliContext& ctx) {
   start->add_option("NAME", *name, "VM name")->required();
   start->callback([&ctx, name] { CallAndPrint(ctx, "vm.start", {{"name", *name}}); });
   AddStops(*vm, ctx);
+  AddEgress(*vm, ctx);
   auto logs = std::make_shared<LogsArgs>();
   auto* l = vm->add_subcommand("logs", "Print a VM's serial console log");
   l->add_option("NAME", logs->name, "VM name")->required();

@@ -9,14 +9,26 @@
 #include "caps/ssh_key.h"
 #include "caps/user_data.h"
 #include "image/registry.h"
+#include "caps/egress.h"
+#include "daemon/deps.h"
 
 namespace warren {
 namespace {
 
 using CapabilityRow = std::function<std::unique_ptr<Capability>(const CapabilityContext &)>;
 
+std::unique_ptr<Capability> Egress(const CapabilityContext &c) {
+  const NetworkConfig &net = c.config->network;
+  return std::make_unique<EgressCapability>(
+      EgressOptions{net.mode, net.bridge, c.gateway},
+      [network = c.network, ns = c.vm_ns](const std::string &script) {
+        return network->ApplyNftables(*ns, script);
+      });
+}
+
 std::vector<CapabilityRow> Rows() {
   return {
+      Egress,
       [](const CapabilityContext&) { return std::make_unique<SshKeyCapability>(); },
       [](const CapabilityContext&) { return std::make_unique<ShareCapability>(); },
       [](const CapabilityContext& c) {

@@ -11,7 +11,9 @@
 namespace warren {
 
 class GuestDialer;
+class HostNetwork;
 class ImageRegistry;
+class NetnsHandle;
 
 // What a capability may be built with: the daemon's own collaborators, all
 // outliving the registry (the Daemon declares it after them). Rows take what
@@ -21,6 +23,9 @@ struct CapabilityContext {
   ImageRegistry *images = nullptr;
   GuestDialer *dialer = nullptr;   // SSH to guests (inside the VM namespace)
   std::string client_private_key;  // the daemon's key, authorized in every guest
+  HostNetwork *network = nullptr;  // nftables in the VM namespace (egress)
+  const NetnsHandle *vm_ns = nullptr;
+  std::string gateway;  // the bridge's address (the guests' DNS)
 };
 
 // Fills `registry` from the table, in its order (the hooks' call order).

@@ -209,8 +209,11 @@ Status Daemon::OpenVms() {
       ::raise(SIGKILL);
     };
   }
-  RegisterCapabilities(
-      CapabilityContext{&config_, images_.get(), dialer_.get(), client_key_.private_key}, caps_);
+  CapabilityContext cap_context{&config_, images_.get(), dialer_.get(), client_key_.private_key};
+  cap_context.network = deps_.network.get();
+  cap_context.vm_ns = vm_ns_.get();
+  cap_context.gateway = ips_->Gateway();
+  RegisterCapabilities(cap_context, caps_);
   deps.caps = &caps_;
   ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "base/check.h"
+#include "net/nftables.h"
 #include "rpc/dispatcher.h"
 #include "rpc/services.h"
 #include "session/libssh_dialer.h"
@@ -32,6 +33,10 @@ Status RealHostNetwork::EnsureUplink(const NetnsHandle& ns, const NatUplinkConfi
 
 Status RealHostNetwork::RemoveUplink(const NatUplinkConfig& uplink) {
   return RemoveNatUplink(uplink);
+}
+
+Status RealHostNetwork::ApplyNftables(const NetnsHandle& ns, const std::string& script) {
+  return RunInNetns(ns.fd(), [&script] { return RunNft(script).status(); });
 }
 
 Result<std::unique_ptr<TapStock>> RealHostNetwork::CreateTapStock(const NetnsHandle& ns,

@@ -48,6 +48,9 @@ class HostNetwork {
   // nat mode's uplink, made or repaired / removed (both idempotent).
   virtual Status EnsureUplink(const NetnsHandle& ns, const NatUplinkConfig& uplink) = 0;
   virtual Status RemoveUplink(const NatUplinkConfig& uplink) = 0;
+  // Runs an nftables script (one atomic batch) inside `ns`: the egress
+  // capability's per-VM rules.
+  virtual Status ApplyNftables(const NetnsHandle& ns, const std::string& script) = 0;
 
   // The TAP stock on the bridge (not started: the daemon reaps, then Starts).
   virtual Result<std::unique_ptr<TapStock>> CreateTapStock(const NetnsHandle& ns,
@@ -69,6 +72,7 @@ class RealHostNetwork final : public HostNetwork {
   Status EnsureBridge(const NetnsHandle& ns, const BridgeConfig& bridge) override;
   Status EnsureUplink(const NetnsHandle& ns, const NatUplinkConfig& uplink) override;
   Status RemoveUplink(const NatUplinkConfig& uplink) override;
+  Status ApplyNftables(const NetnsHandle& ns, const std::string& script) override;
   Result<std::unique_ptr<TapStock>> CreateTapStock(const NetnsHandle& ns,
                                                    TapPoolOptions options) override;
   SocketFactory GuestSockets(const NetnsHandle& ns) override;

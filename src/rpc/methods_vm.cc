@@ -1,4 +1,4 @@
-// vm.*: create (an op), list, inspect, start, stop, restart, rm, logs.
+// vm.*: create (an op), list, inspect, start, stop, restart, rm, logs, egress.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -126,6 +126,22 @@ struct PromoteParams {
     RETURN_IF_ERROR(ValidateVmName(r.vm));
     ASSIGN_OR_RETURN(r.image, RequiredString(p, "name"));
     RETURN_IF_ERROR(ValidateImageName(r.image));
+    return r;
+  }
+};
+
+// vm.egress: a capability change (caps/egress.h checks the spec).
+struct EgressParams {
+  std::string name, spec;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the VM"),
+      Str("spec", kRequired, "none, all, or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8"),
+  });
+  static Result<EgressParams> FromJson(const json& p) {
+    EgressParams r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateVmName(r.name));
+    ASSIGN_OR_RETURN(r.spec, RequiredString(p, "spec"));
     return r;
   }
 };
@@ -305,6 +321,20 @@ std::vector<MethodRow> VmMethods(const Services& s) {
           [vms](const StopParams& r, CallContext& ctx) -> Result<json> {
             RETURN_IF_ERROR(vms->DeleteVM(r.name, r.force, ClientWait(ctx, r.name)));
             return json{{"name", r.name}, {"removed", true}};
+          }),
+      Method<EgressParams>(
+          "vm.egress", Mutation::kMutating,
+          {.summary = "Sets what a VM may reach outside (nat mode): none, all, or IPv4 ranges; "
+                      "applied at once when it runs.",
+           .result = "{name, egress}",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kInvalidArgument, "a bad spec, or one the network mode cannot enforce"},
+                      {Code::kCancelled, "the client went away while waiting for the VM"}},
+           .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
+          [vms](const EgressParams& r, CallContext& ctx) -> Result<json> {
+            ASSIGN_OR_RETURN(json egress, vms->ChangeCapability(r.name, "egress", r.spec,
+                                                                ClientWait(ctx, r.name)));
+            return json{{"name", r.name}, {"egress", egress}};
           }),
       Method<PromoteParams>(
           "image.promote", Mutation::kMutating,

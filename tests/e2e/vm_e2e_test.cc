@@ -12,12 +12,15 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "e2e/daemon_harness.h"
 #include "net/netlink.h"
 #include "net/netns.h"
+#include "net/egress.h"
 #include "net/nftables.h"
 #include "sys/files.h"
 
@@ -512,6 +515,141 @@ TEST(VmCrashE2eTest, KillAtEachCreateStepThenRestartLeavesNothing) {
   ASSERT_TRUE(vms.ok());
   for (const json& vm : (*vms)["vms"]) EXPECT_EQ(vm.value("state", ""), "stopped") << vm.dump();
   EXPECT_LE(d.Taps().size(), static_cast<size_t>(kPoolSize));
+}
+
+
+// nat mode with a peer namespace holding two ranges (192.0.2.0/24 and
+// 198.51.100.0/24) behind the daemon's, and a DNS upstream in it, for egress.
+struct EgressNet {
+  WarrenDaemon builder;
+  WarrenDaemon d{kConfig + "mode = \"nat\"\n[dns]\nupstreams = \"192.0.2.2\"\n"};
+  std::string outer_name = "warren-e2e-egress-" + std::to_string(::getpid());
+  std::unique_ptr<ChildInNetns> upstream;
+  std::optional<NetnsHandle> vm_ns;
+
+  ~EgressNet() {
+    upstream.reset();
+    (void)NetnsHandle::Delete(kDefaultNetnsDir, outer_name);
+  }
+  void SetUp() {
+    ASSERT_TRUE(d.Start({}, /*own_netns=*/true).ok()) << d.Log();
+    Result<NetnsHandle> daemon_ns =
+        NetnsHandle::Open("/proc/" + std::to_string(d.pid()) + "/ns", "net");
+    ASSERT_TRUE(daemon_ns.ok()) << daemon_ns.status().ToString();
+    Result<NetnsHandle> outer = NetnsHandle::Create(kDefaultNetnsDir, outer_name);
+    ASSERT_TRUE(outer.ok()) << outer.status().ToString();
+    auto wire = [](Netlink& nl, const std::vector<std::string>& cidrs) -> Status {
+      ASSIGN_OR_RETURN(LinkInfo link, nl.GetLink("out0"));
+      for (const std::string& cidr : cidrs) RETURN_IF_ERROR(nl.AddAddress(link.index, cidr));
+      RETURN_IF_ERROR(nl.SetLink("lo", UpChange()));
+      return nl.SetLink("out0", UpChange());
+    };
+    Status wired = RunInNetns(daemon_ns->fd(), [&]() -> Status {
+      ASSIGN_OR_RETURN(Netlink nl, Netlink::OpenHere());
+      RETURN_IF_ERROR(nl.AddVethPair("out0", "out0", outer->fd()));
+      return wire(nl, {"192.0.2.1/24", "198.51.100.1/24"});
+    });
+    ASSERT_TRUE(wired.ok()) << wired.ToString();
+    Result<Netlink> outer_nl = Netlink::OpenIn(*outer);
+    ASSERT_TRUE(outer_nl.ok());
+    ASSERT_TRUE(wire(*outer_nl, {"192.0.2.2/24", "198.51.100.2/24"}).ok());
+    upstream = std::make_unique<ChildInNetns>(
+        *outer, std::vector<std::string>{
+                    "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+                    "--no-hosts", "--pid-file=", "--bind-interfaces",
+                    "--listen-address=192.0.2.2", "--user=nobody",
+                    "--address=/outside.test/192.0.2.77"});
+    ASSERT_GT(upstream->pid, 0);
+    RegisterDefaultBuiltBy(builder, d);
+    Result<NetnsHandle> ns = NetnsHandle::Open(kDefaultNetnsDir, d.Netns());
+    ASSERT_TRUE(ns.ok()) << ns.status().ToString();
+    vm_ns.emplace(std::move(*ns));
+  }
+  std::string Ruleset() {
+    Result<std::string> r = RunInNetns(vm_ns->fd(), [] { return RunNft("list ruleset\n"); });
+    return r.ok() ? *r : "error: " + r.status().ToString();
+  }
+  bool Reaches(const std::string& vm, const char* ip) {
+    Result<GuestConnection::ExecResult> ping =
+        d.GuestExec(vm, {"ping", "-c", "1", "-W", "3", ip});
+    EXPECT_TRUE(ping.ok()) << ping.status().ToString();
+    return ping.ok() && ping->exit_code == 0;
+  }
+  bool Resolves(const std::string& vm) {
+    Result<GuestConnection::ExecResult> lookup =
+        d.GuestExec(vm, {"nslookup", "-type=a", "www.outside.test"});
+    EXPECT_TRUE(lookup.ok()) << lookup.status().ToString();
+    return lookup.ok() && lookup->out.find("192.0.2.77") != std::string::npos;
+  }
+};
+
+// The rules of net/egress.h on a real guest, applied as the capability does:
+// none blocks but DNS answers, a range allows only itself and a changed
+// address does not escape it, removal allows everything again.
+TEST(VmNatModeE2eTest, EgressRulesOnARealGuest) {
+  EgressNet n;
+  ASSERT_NO_FATAL_FAILURE(n.SetUp());
+  json vm = CreateVm(n.d, "eg");
+  ASSERT_EQ(vm.value("state", ""), "running");
+  Result<json> inspect = n.d.Call("vm.inspect", {{"name", "eg"}});
+  ASSERT_TRUE(inspect.ok());
+  EgressTarget target{inspect->value("id", ""), inspect->value("tap", ""),
+                      inspect->value("ip", ""), "wbr0", "10.77.0.1"};
+  auto apply = [&](const std::string& script) {
+    Result<std::string> r = RunInNetns(n.vm_ns->fd(), [&] { return RunNft(script); });
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  };
+  EXPECT_TRUE(n.Reaches("eg", "192.0.2.2"));
+  EXPECT_TRUE(n.Reaches("eg", "198.51.100.2"));
+
+  apply(EgressInstallScript(target, *ParseEgressSpec("none")));
+  EXPECT_FALSE(n.Reaches("eg", "192.0.2.2"));
+  EXPECT_FALSE(n.Reaches("eg", "198.51.100.2"));
+  EXPECT_TRUE(n.Resolves("eg"));
+  // The daemon's own SSH to the guest still works (GuestExec above): replies.
+
+  apply(EgressInstallScript(target, *ParseEgressSpec("198.51.100.0/24")));
+  EXPECT_FALSE(n.Reaches("eg", "192.0.2.2"));
+  EXPECT_TRUE(n.Reaches("eg", "198.51.100.2"));
+
+  apply(EgressRemoveScript(target.vm_id));
+  EXPECT_TRUE(n.Reaches("eg", "192.0.2.2"));
+  EXPECT_EQ(n.Ruleset().find("warren_egress_"), std::string::npos) << n.Ruleset();
+}
+
+
+// The capability end to end: created with egress none (rules from the first
+// boot), changed on the running guest with `warren vm egress`, shown by
+// inspect; `vm rm` leaves no rule.
+TEST(VmNatModeE2eTest, EgressCapabilityCreateChangeAndRmLeavesNoRule) {
+  EgressNet n;
+  ASSERT_NO_FATAL_FAILURE(n.SetUp());
+  Result<json> created = n.d.Call("vm.create", {{"name", "eg"}, {"image", "default"},
+                                                {"memory_mib", 384},
+                                                {"caps", {{"egress", "none"}}}});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  ASSERT_TRUE(n.d.WaitOp(created->value("op", "")).ok()) << n.d.Log();
+  Result<json> inspect = n.d.Call("vm.inspect", {{"name", "eg"}});
+  ASSERT_TRUE(inspect.ok());
+  EXPECT_EQ((*inspect)["caps"].value("egress", ""), "none") << inspect->dump();
+  EXPECT_NE(n.Ruleset().find("warren_egress_"), std::string::npos) << n.Ruleset();
+  EXPECT_FALSE(n.Reaches("eg", "192.0.2.2"));
+  EXPECT_TRUE(n.Resolves("eg"));
+  auto set_egress = [&](const std::string& spec) {
+    RunResult r = n.d.Cli({"vm", "egress", "eg", spec});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  };
+  set_egress("198.51.100.0/24");
+  EXPECT_FALSE(n.Reaches("eg", "192.0.2.2"));
+  EXPECT_TRUE(n.Reaches("eg", "198.51.100.2"));
+  set_egress("all");
+  EXPECT_TRUE(n.Reaches("eg", "192.0.2.2"));
+  EXPECT_EQ(n.Ruleset().find("warren_egress_"), std::string::npos) << n.Ruleset();
+  set_egress("none");
+  EXPECT_FALSE(n.Reaches("eg", "198.51.100.2"));
+  RunResult rm = n.d.Cli({"vm", "rm", "--force", "eg"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.out << rm.err;
+  EXPECT_EQ(n.Ruleset().find("warren_egress_"), std::string::npos) << n.Ruleset();
 }
 
 }  // namespace

@@ -95,6 +95,10 @@ class FakeHostNetwork final : public HostNetwork {
     Record("remove uplink " + uplink.host_link);
     return Status::Ok();
   }
+  Status ApplyNftables(const NetnsHandle&, const std::string& script) override {
+    Record("nft " + script);
+    return Status::Ok();
+  }
   Result<std::unique_ptr<TapStock>> CreateTapStock(const NetnsHandle&,
                                                    TapPoolOptions options) override {
     Record("tap stock on " + options.bridge);
