@@ -7,6 +7,7 @@
 // namespace (its thread enters it before binding 127.0.0.1:0).
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
