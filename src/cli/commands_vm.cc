@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "cli/commands_publish.h"
 #include "cli/context.h"
 #include "cli/output.h"
 #include "rpc/frame.h"
@@ -16,6 +17,7 @@ struct CreateArgs {
   std::string name, image;
   int cpus = 0, memory_mib = 0, disk_gib = 0;
   bool detach = false, verbose = false;
+  std::vector<std::string> publish;  // caps.publish
 };
 
 struct StopArgs {
@@ -64,6 +66,7 @@ void Create(CliContext& ctx, const CreateArgs& a) {
   }
   json params = {{"name", a.name},     {"image", image},           {"cpus", a.cpus},
                  {"memory_mib", a.memory_mib}, {"disk_gib", a.disk_gib}};
+  if (!a.publish.empty()) params["caps"]["publish"] = a.publish;
   StartedOp(ctx, ctx.Call("vm.create", params),
             {"creating VM " + a.name, "vm", PrintVm, a.detach, a.verbose});
 }
@@ -126,6 +129,7 @@ void AddCreate(CLI::App& vm, CliContext& ctx) {
   c->add_option("--cpus", a->cpus, "vCPUs (default from the config)")->check(CLI::Range(1, 64));
   c->add_option("--memory", a->memory_mib, "Memory in MiB")->check(CLI::Range(128, 65536));
   c->add_option("--disk", a->disk_gib, "Disk size in GiB")->check(CLI::Range(1, 2048));
+  AddPublishFlag(*c, a->publish);
   c->add_flag("--detach", a->detach, "Print the op id and return; follow with `op wait`");
   c->add_flag("-v,--verbose", a->verbose, "Stream the operation's log");
   c->callback([&ctx, a] { Create(ctx, *a); });
@@ -165,6 +169,7 @@ void AddVmCommands(CLI::App& app, CliContext& ctx) {
   start->add_option("NAME", *name, "VM name")->required();
   start->callback([&ctx, name] { CallAndPrint(ctx, "vm.start", {{"name", *name}}); });
   AddStops(*vm, ctx);
+  AddPublishCommands(*vm, ctx);
   auto logs = std::make_shared<LogsArgs>();
   auto* l = vm->add_subcommand("logs", "Print a VM's serial console log");
   l->add_option("NAME", logs->name, "VM name")->required();
