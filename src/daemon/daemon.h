@@ -9,6 +9,7 @@
 #include "base/status.h"
 #include "config/config.h"
 #include "daemon/deps.h"
+#include "vm/capability.h"
 #include "dns/records.h"
 #include "image/seed.h"
 #include "net/ip_alloc.h"
@@ -110,6 +111,8 @@ class Daemon {
   // (joining every watcher) before this. Its resolver reads vms_, but only
   // from RPC handlers, which run between Open and Close's Server::Shutdown.
   std::unique_ptr<SessionRegistry> sessions_;
+  // The seed's `vmCaps`: before vms_, which calls them; after what they use.
+  CapabilityRegistry caps_;
   std::unique_ptr<VmManager> vms_;
   std::unique_ptr<DnsServer> vm_dns_, host_dns_;
   std::string host_dns_address_;  // where host_dns_ listens ("" = not listening)

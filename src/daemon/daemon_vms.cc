@@ -27,6 +27,7 @@
 #include "sys/files.h"
 #include "vm/hypervisor.h"
 #include "vm/vm_manager.h"
+#include "daemon/capabilities.h"
 
 namespace warren {
 namespace {
@@ -195,6 +196,9 @@ Status Daemon::OpenVms() {
       ::raise(SIGKILL);
     };
   }
+  RegisterCapabilities(
+      CapabilityContext{&config_, images_.get(), dialer_.get(), client_key_.private_key}, caps_);
+  deps.caps = &caps_;
   ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
 
   // Recovery, before anything is served: interrupted creates rolled back,

@@ -19,6 +19,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 inline constexpr uint32_t kMaxStream = UINT32_MAX;
+// vm.create's caps (user-data scripts and keys are the bulk of it).
+inline constexpr size_t kMaxCapsBytes = 1 << 20;
 
 struct NameRequest {
   std::string name;
@@ -39,6 +41,10 @@ struct CreateParams {
       Int("cpus", kOptional, "vCPUs; 0 = the config's default", 0, 1024),
       Int("memory_mib", kOptional, "memory in MiB; 0 = the config's default", 0, 1 << 24),
       Int("disk_gib", kOptional, "disk size in GiB; 0 = the config's default", 0, 1 << 16),
+      Obj("caps", kOptional,
+          "capabilities: {name: request}, e.g. {\"share\": [\"/src:/mnt/src:ro\"]}; "
+          "names and request shapes in docs/CAPABILITIES.md",
+          kMaxCapsBytes),
   });
   // Defaults come from the config, applied by the handler when a field is 0/"".
   static Result<CreateParams> FromJson(const json& p) {
@@ -52,6 +58,8 @@ struct CreateParams {
     r.req.cpus = static_cast<int>(cpus);
     r.req.memory_mib = static_cast<int>(memory);
     r.req.disk_gib = static_cast<int>(disk);
+    // Each capability checks its own member (VmManager::CreateVM → Validate).
+    if (auto caps = p.find("caps"); caps != p.end() && !caps->is_null()) r.req.caps = *caps;
     return r;
   }
 };
@@ -157,6 +165,9 @@ Result<json> Promote(const Services& s, const PromoteParams& r, CallContext& ctx
 json VmJson(const Services& s, const VmRecord& vm) {
   json j = VmRecordToJson(vm);
   if (!s.network.dns_domain.empty()) j["dns_name"] = vm.name + "." + s.network.dns_domain;
+  // What each capability reports (vm inspect, vm ls --json, the web UI).
+  Result<json> caps = s.vms->DescribeCaps(vm);
+  j["caps"] = caps.ok() ? *caps : json{{"error", caps.error().ToString()}};
   return j;
 }
 

@@ -9,7 +9,8 @@ using nlohmann::json;
 namespace {
 
 std::string_view Article(ParamType type) {
-  return type == ParamType::kInt || type == ParamType::kStringList || type == ParamType::kStringMap
+  return type == ParamType::kInt || type == ParamType::kStringList ||
+                 type == ParamType::kStringMap || type == ParamType::kObject
              ? "an "
              : "a ";
 }
@@ -55,6 +56,11 @@ Status CheckOne(const ParamSpec& spec, const json& v) {
       return CheckInt(spec, v);
     case ParamType::kBool:
       return v.is_boolean() ? Status::Ok() : WrongType(spec, v);
+    case ParamType::kObject:
+      if (!v.is_object()) return WrongType(spec, v);
+      // The handler's typed parse checks the members; here only the size.
+      if (v.dump().size() > spec.max_bytes) return TooLong(spec);
+      return Status::Ok();
     case ParamType::kStringList:
     case ParamType::kStringMap: {
       const bool list = spec.type == ParamType::kStringList;
@@ -97,6 +103,8 @@ std::string_view ParamTypeName(ParamType type) {
       return "array of strings";
     case ParamType::kStringMap:
       return "object of strings";
+    case ParamType::kObject:
+      return "object";
   }
   return "?";
 }

@@ -23,6 +23,7 @@ enum class ParamType {
   kBool,
   kStringList,  // an array of strings
   kStringMap,   // an object whose values are strings (e.g. env)
+  kObject,      // any JSON object, max_bytes bounding its serialized size (e.g. caps)
 };
 
 std::string_view ParamTypeName(ParamType type);  // "string", "integer", "array of strings"...
@@ -53,6 +54,10 @@ constexpr ParamSpec Str(std::string_view name, bool required, std::string_view d
 constexpr ParamSpec Int(std::string_view name, bool required, std::string_view doc, int64_t min,
                         int64_t max) {
   return {name, ParamType::kInt, required, doc, min, max};
+}
+constexpr ParamSpec Obj(std::string_view name, bool required, std::string_view doc,
+                        size_t max_bytes) {
+  return {name, ParamType::kObject, required, doc, kNoMin, kNoMax, max_bytes};
 }
 constexpr ParamSpec Bool(std::string_view name, std::string_view doc) {
   return {name, ParamType::kBool, false, doc};

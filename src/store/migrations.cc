@@ -56,6 +56,15 @@ CREATE TABLE vms (
   error       TEXT NOT NULL DEFAULT ''
 );
 )sql"},
+    {5, "vm_caps table (a VM's capability settings, deleted with the VM)",
+     R"sql(
+CREATE TABLE vm_caps (
+  vm_id         TEXT NOT NULL REFERENCES vms (id) ON DELETE CASCADE,
+  cap           TEXT NOT NULL,
+  settings_json TEXT NOT NULL,
+  PRIMARY KEY (vm_id, cap)
+);
+)sql"},
 };
 
 }  // namespace

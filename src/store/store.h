@@ -80,6 +80,16 @@ struct VmRecord {
   bool operator==(const VmRecord&) const = default;
 };
 
+// What a VM asked of one capability (see vm/capability.h): its stored settings,
+// serialized JSON. One row per VM and capability, deleted with the VM.
+struct VmCapRecord {
+  std::string vm_id;
+  std::string cap;
+  std::string settings_json = "null";
+
+  bool operator==(const VmCapRecord&) const = default;
+};
+
 // The work done inside Store::Transaction. Only valid during the callback, on the
 // calling thread. Typed record helpers live here so a multi-row change is one
 // transaction: Store's own one-row methods are thin wrappers around these.
@@ -109,8 +119,14 @@ class Tx {
   Result<VmRecord> GetVm(std::string_view id_or_name);
   // Oldest first (by created_ms, then name).
   Result<std::vector<VmRecord>> ListVms();
-  // Deletes the row, and with it the VM's IP lease. NotFound names the id.
+  // Deletes the row, and with it the VM's IP lease and capability rows.
+  // NotFound names the id.
   Status DeleteVm(std::string_view id);
+  // Capability settings (vm_caps.cc). Put inserts or replaces the row of
+  // (vm_id, cap); NotFound when the VM does not exist.
+  Status PutVmCap(const VmCapRecord& cap);
+  // The VM's rows, by capability name; empty for a VM without any (or none).
+  Result<std::vector<VmCapRecord>> ListVmCaps(std::string_view vm_id);
   // Every leased guest IP.
   Result<std::vector<std::string>> ListVmIps();
 
@@ -182,6 +198,8 @@ class Store {
   // One-row VM helpers (wrappers of the Tx ones, same errors).
   Result<std::vector<VmRecord>> ListVms() EXCLUDES(mu_);
   Result<VmRecord> GetVm(std::string_view id_or_name) EXCLUDES(mu_);
+  Result<std::vector<VmCapRecord>> ListVmCaps(std::string_view vm_id) EXCLUDES(mu_);
+  Status PutVmCap(const VmCapRecord& cap) EXCLUDES(mu_);
 
  private:
   Store(sqlite3* db, std::string name, int version);

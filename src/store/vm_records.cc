@@ -154,6 +154,11 @@ Result<std::vector<VmRecord>> Tx::ListVms() {
 }
 
 Status Tx::DeleteVm(std::string_view id) {
+  // Explicit, not only the foreign key's cascade: the rows must go even from a
+  // connection opened without PRAGMA foreign_keys.
+  ASSIGN_OR_RETURN(Statement caps,
+                   Statement::Prepare(db_, "DELETE FROM vm_caps WHERE vm_id = ?"));
+  RETURN_IF_ERROR(caps.Bind(1, id).Run());
   ASSIGN_OR_RETURN(Statement st,
                    Statement::Prepare(db_, "DELETE FROM vms WHERE id = ?"));
   RETURN_IF_ERROR(st.Bind(1, id).Run());

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/check.h"
 #include "base/status.h"
 #include "image/seed.h"
 #include "store/store.h"
@@ -106,6 +107,14 @@ public:
   virtual nlohmann::json Describe(const nlohmann::json &settings) const {
     return settings;
   }
+  // As Describe, for a capability whose report also depends on what happened
+  // in the VM (files it keeps in vm.dir, e.g. a script's exit status). What
+  // the VM manager calls; the default is Describe(settings).
+  virtual nlohmann::json DescribeVm(const CapVm &vm,
+                                    const nlohmann::json &settings) const {
+    (void)vm;
+    return Describe(settings);
+  }
 };
 
 // The daemon's `vmCaps`, filled at Open from one table of rows; immutable
@@ -113,7 +122,11 @@ public:
 // order (and OnStop/OnDelete in reverse).
 class CapabilityRegistry {
 public:
-  void Add(std::unique_ptr<Capability> cap) { caps_.push_back(std::move(cap)); }
+  // CHECKs that the name is new: two rows of one name are a programming error.
+  void Add(std::unique_ptr<Capability> cap) {
+    CHECK(cap != nullptr && Find(cap->Name()) == nullptr);
+    caps_.push_back(std::move(cap));
+  }
   Capability *Find(std::string_view name) const {
     for (const auto &cap : caps_)
       if (cap->Name() == name)

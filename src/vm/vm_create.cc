@@ -64,7 +64,9 @@ Result<std::string> VmManager::CreateVM(const CreateRequest &request) {
   // Outside createVMMu: the image registry takes imageOpsMu, a lock of the same
   // rank.
   RETURN_IF_ERROR(deps_.images(request.image).status());
-  ASSIGN_OR_RETURN(VmRecord vm, Reserve(request));
+  // Before the name is reserved: a refused capability leaves nothing behind.
+  ASSIGN_OR_RETURN(CapList caps, ValidateCaps(request));
+  ASSIGN_OR_RETURN(VmRecord vm, Reserve(request, caps));
   Result<std::string> op = deps_.ops->Start(
       "vm.create", vm.name,
       [this, id = vm.id](OpContext &ctx) { return RunCreate(id, ctx); });
@@ -73,7 +75,8 @@ Result<std::string> VmManager::CreateVM(const CreateRequest &request) {
   return op;
 }
 
-Result<VmRecord> VmManager::Reserve(const CreateRequest &request) {
+Result<VmRecord> VmManager::Reserve(const CreateRequest &request,
+                                    const CapList &caps) {
   VmRecord vm;
   vm.id = NewVmId();
   vm.name = request.name;
@@ -95,7 +98,14 @@ Result<VmRecord> VmManager::Reserve(const CreateRequest &request) {
     ASSIGN_OR_RETURN(vm.ip, ips_.Allocate(std::set<std::string>(leased.begin(),
                                                                 leased.end())));
     ASSIGN_OR_RETURN(vm.mac, MacForIp(vm.ip));
-    return tx.InsertVm(vm);
+    RETURN_IF_ERROR(tx.InsertVm(vm));
+    // The settings go with the reserved record, so every later hook (and a
+    // rollback after a crash) finds them.
+    for (const CapEntry &c : caps) {
+      RETURN_IF_ERROR(tx.PutVmCap(
+          {vm.id, std::string(c.cap->Name()), c.settings.dump()}));
+    }
+    return Status::Ok();
   }));
   if (deps_.hooks.added)
     deps_.hooks.added(vm.name, vm.ip);
@@ -185,6 +195,7 @@ Status VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
   seed.mac = vm.mac;
   seed.authorized_key = options_.client_public_key;
   seed.host_key = std::move(host_key);
+  RETURN_IF_ERROR(ContributeSeed(vm, seed).Annotate("seed of " + vm.name));
   return WriteSeedIso(*deps_.runner, seed, Dir(vm) / "seed.iso", stop)
       .Annotate("write seed of " + vm.name);
 }
@@ -209,6 +220,10 @@ void VmManager::RollbackCreate(const VmRecord &vm) {
       spdlog::error("vm {}: rollback: release {}: {}", vm.name, vm.tap,
                     st.ToString());
   }
+  // From the stored settings, before the record (and its rows) go. A create
+  // that crashed after OnReady left things up in a daemon that is gone: the
+  // capabilities' OnDelete undoes them all the same.
+  DeleteCaps(vm);
   std::error_code ec;
   std::filesystem::remove_all(Dir(vm), ec);
   std::filesystem::remove(QmpSocket(vm), ec);

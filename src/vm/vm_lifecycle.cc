@@ -74,6 +74,8 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
                    ReadFirstLine(Dir(vm) / "host_key.pub"));
   if (std::unique_ptr<VmProcess> old = TakeProcess(vm.id))
     (void)old->Kill();
+  // A previous boot whose exit ExitWorker has not handled yet.
+  StopCaps(vm);
   if (!vm.tap.empty()) {
     RETURN_IF_ERROR(deps_.taps->Release(vm.tap));
     vm.tap.clear();
@@ -113,6 +115,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   spec.qmp_socket = QmpSocket(vm);
   spec.pid_file = Dir(vm) / "qemu.pid";
   spec.run_as = options_.run_as;
+  RETURN_IF_ERROR(ContributeQemu(vm, spec).Annotate("QEMU command line of " + vm.name));
   // The exit callback learns the pid through this cell; an exit before it is
   // set is caught by Launch itself (QEMU must answer QMP first). `exited`
   // ends the wait for SSH at once when QEMU dies during boot.
@@ -147,6 +150,9 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
                        vm.name + "`");
   }
   RETURN_IF_ERROR(ready.Annotate("wait for SSH on " + vm.name));
+  // Before "running": a capability that cannot serve the VM fails the boot
+  // (the caller stops what did start: StopCaps / RollbackCreate).
+  RETURN_IF_ERROR(ReadyCaps(vm, /*adopted=*/false));
   // Running only if QEMU did not exit meanwhile (its callback zeroes the pid).
   return deps_.store->Transaction([&](Tx &tx) -> Status {
     ASSIGN_OR_RETURN(VmRecord now, tx.GetVm(vm.id));
@@ -175,6 +181,7 @@ Status VmManager::Halt(VmRecord &vm, bool force,
       return st.Annotate("stop VM " + vm.name);
     }
   }
+  StopCaps(vm);
   if (!vm.tap.empty()) {
     RETURN_IF_ERROR(deps_.taps->Release(vm.tap));
     vm.tap.clear();
@@ -191,6 +198,7 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
   // VM lock (Halt holds one while waiting for this very exit), only the
   // store's.
   std::string name;
+  bool unexpected = false;
   Status st = deps_.store->Transaction([&](Tx &tx) -> Status {
     Result<VmRecord> found = tx.GetVm(id);
     if (!found.ok())
@@ -200,6 +208,10 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
       return Status::Ok(); // a newer boot, or already handled
     name = vm.name;
     vm.pid = 0;
+    // Not Halt's doing, nor a create's (whose failure rolls back): the
+    // capabilities' OnStop must follow, under the VM's lock (ExitWorker).
+    unexpected = vm.state != VmState::kCreating && !exit.stop_requested &&
+                 vm.state != VmState::kStopping;
     bool clean = exit.stop_requested || vm.state == VmState::kStopping ||
                  (exit.status_known && exit.exit_code == 0);
     if (vm.state != VmState::kCreating)
@@ -214,6 +226,8 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
   });
   if (!st.ok())
     spdlog::error("vm {}: record QEMU exit: {}", id, st.ToString());
+  if (unexpected)
+    QueueExited(id);
   if (!name.empty() && deps_.hooks.guest_down)
     deps_.hooks.guest_down(name);
 }
@@ -242,6 +256,12 @@ Result<std::set<std::string>> VmManager::Recover() {
       if (proc.ok()) {
         PutProcess(vm.id, std::move(*proc));
         vm.state = VmState::kRunning;
+        // What the previous daemon's capabilities served died with it. A
+        // failure leaves the VM running, its error recorded and logged.
+        if (Status caps = ReadyCaps(vm, /*adopted=*/true); !caps.ok()) {
+          spdlog::error("vm {}: {}", vm.name, caps.ToString());
+          vm.error = caps.ToString();
+        }
         RETURN_IF_ERROR(Save(vm));
         if (!vm.tap.empty())
           owned.insert(vm.tap);
@@ -250,6 +270,9 @@ Result<std::set<std::string>> VmManager::Recover() {
       spdlog::warn("vm {}: QEMU pid {} not adopted: {}", vm.name, vm.pid,
                    proc.error().ToString());
     }
+    // Not running now: whatever a capability left for it (rules on its TAP,
+    // say) goes before the TAP does. OnStop is idempotent.
+    StopCaps(vm, /*always=*/true);
     if (!vm.tap.empty()) {
       Status st = deps_.taps->Release(vm.tap);
       if (!st.ok())

@@ -35,7 +35,7 @@ nlohmann::json VmRecordToJson(const VmRecord &vm) {
 Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
                                                      VmManagerDeps deps) {
   CHECK(deps.store && deps.ops && deps.runner && deps.hypervisor && deps.taps &&
-        deps.clock && deps.images && deps.wait_for_ssh);
+        deps.clock && deps.images && deps.wait_for_ssh && deps.caps);
   ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(options.subnet));
   for (const std::filesystem::path &dir : {options.vms_dir, options.run_dir}) {
     std::error_code ec;
@@ -49,7 +49,8 @@ Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
 
 VmManager::VmManager(VmManagerOptions options, VmManagerDeps deps,
                      IpAllocator ips)
-    : options_(std::move(options)), deps_(std::move(deps)), ips_(ips) {}
+    : options_(std::move(options)), deps_(std::move(deps)), ips_(ips),
+      exit_worker_([this](std::stop_token stop) { ExitWorker(stop); }) {}
 
 VmManager::~VmManager() {
   std::map<std::string, std::unique_ptr<VmProcess>, std::less<>> procs;
@@ -58,8 +59,15 @@ VmManager::~VmManager() {
     procs.swap(procs_);
   }
   // Destroyed outside the lock: each joins its watcher thread, whose exit
-  // callback may still be writing the store.
+  // callback may still be writing the store (and queueing for ExitWorker).
   procs.clear();
+  exit_worker_.request_stop();
+  {
+    MutexLock lock(&exited_mu_);
+    closing_ = true;
+    exited_cv_.SignalAll();
+  }
+  exit_worker_.join();
 }
 
 Status VmManager::WithVmLock(std::string_view name_or_id, std::string holder,
@@ -118,6 +126,7 @@ Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
   // Leave it failed, holding nothing.
   if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id))
     (void)proc->Kill();
+  StopCaps(vm);
   if (!vm.tap.empty() && deps_.taps->Release(vm.tap).ok())
     vm.tap.clear();
   vm.pid = 0;
@@ -170,6 +179,9 @@ Status VmManager::DeleteVM(std::string_view name, bool force,
     }
     if (!vm.tap.empty())
       RETURN_IF_ERROR(deps_.taps->Release(vm.tap));
+    // Capabilities first: OnDelete works from the stored settings and may
+    // keep files in the VM's directory.
+    DeleteCaps(vm);
     std::error_code ec;
     std::filesystem::remove_all(Dir(vm), ec);
     if (ec)

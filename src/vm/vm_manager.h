@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -11,6 +12,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "base/clock.h"
@@ -22,6 +24,7 @@
 #include "ops/op_registry.h"
 #include "store/store.h"
 #include "sys/runner.h"
+#include "vm/capability.h"
 #include "vm/hypervisor.h"
 #include "vm/vm_lock_set.h"
 
@@ -55,6 +58,9 @@ struct CreateRequest {
   int cpus = 1;
   int memory_mib = 512;
   int disk_gib = 4;
+  // vm.create's `caps`: capability name → that capability's request (see
+  // vm/capability.h). Unknown names are refused before anything is reserved.
+  nlohmann::json caps = nlohmann::json::object();
 };
 
 struct VmManagerOptions {
@@ -104,6 +110,8 @@ struct VmManagerDeps {
   Clock *clock = nullptr;
   ImageLookup images;
   WaitForSsh wait_for_ssh;
+  // The daemon's `vmCaps` (may hold no capability, never null).
+  const CapabilityRegistry *caps = nullptr;
   VmHooks hooks;
 };
 
@@ -184,6 +192,16 @@ public:
                                            const std::filesystem::path &raw)>;
   Status ExportDisk(std::string_view name, const PublishDisk &publish,
                     const LockWait &wait = {});
+  // Under the VM's lock: `cap`'s Change with the VM's stored settings (null
+  // when the VM has none for it) and `change`; stores and returns what
+  // Describe says of the new settings. NotFound for an unknown capability.
+  Result<nlohmann::json> ChangeCapability(std::string_view name,
+                                          std::string_view cap,
+                                          const nlohmann::json &change,
+                                          const LockWait &wait = {});
+  // {capability: DescribeVm(...)} for each capability the VM has settings for.
+  Result<nlohmann::json> DescribeCaps(const VmRecord &vm);
+
   // VMs built on `image` (for ImageRegistry::Options::users).
   std::vector<ImageUser> ImageUsers(std::string_view image);
 
@@ -215,8 +233,36 @@ private:
     return options_.run_dir / (vm.id + ".qmp");
   }
 
+  // Capability hooks: vm_caps.cc. A VM's capabilities with their settings, in
+  // registry order.
+  struct CapEntry {
+    Capability *cap;
+    nlohmann::json settings;
+  };
+  using CapList = std::vector<CapEntry>;
+  // Validate of each capability named in request.caps (no side effects).
+  Result<CapList> ValidateCaps(const CreateRequest &request);
+  // The stored settings (rows of capabilities not registered are skipped).
+  Result<CapList> LoadCaps(const VmRecord &vm);
+  CapVm ViewOf(const VmRecord &vm) const { return CapVm{vm, Dir(vm)}; }
+  Status ContributeSeed(const VmRecord &vm, SeedSpec &seed);
+  Status ContributeQemu(const VmRecord &vm, VmSpec &spec);
+  // Each OnReady (OnAdopt when `adopted`); the VM counts as "caps up" from
+  // here until StopCaps, even when one fails (StopCaps then undoes the rest).
+  Status ReadyCaps(const VmRecord &vm, bool adopted) EXCLUDES(caps_up_mu_);
+  // OnStop in reverse order, once per ReadyCaps (`always`: regardless, for a
+  // VM whose previous daemon may have left things behind).
+  void StopCaps(const VmRecord &vm, bool always = false) EXCLUDES(caps_up_mu_);
+  // StopCaps, then OnDelete in reverse order (from the stored settings).
+  void DeleteCaps(const VmRecord &vm) EXCLUDES(caps_up_mu_);
+  // QEMU exited on its own: the worker below runs StopCaps under the VM's lock
+  // (the watcher thread cannot take it: Halt holds it waiting for that exit).
+  void QueueExited(const std::string &id) EXCLUDES(exited_mu_);
+  void ExitWorker(std::stop_token stop) EXCLUDES(exited_mu_);
+
   // create: vm_create.cc
-  Result<VmRecord> Reserve(const CreateRequest &request) EXCLUDES(create_mu_);
+  Result<VmRecord> Reserve(const CreateRequest &request, const CapList &caps)
+      EXCLUDES(create_mu_);
   Result<nlohmann::json> RunCreate(const std::string &id, OpContext &ctx);
   Status CreateSteps(VmRecord &vm, OpContext &ctx);
   Status CloneDisk(const VmRecord &vm, const ImageBoot &boot,
@@ -262,6 +308,19 @@ private:
   // drops it.
   std::map<std::string, std::unique_ptr<VmProcess>, std::less<>>
       procs_ GUARDED_BY(procs_mu_);
+
+  Mutex caps_up_mu_{LockRank::kLeaf, "vm_caps_up"};
+  // VM ids whose capabilities' OnReady ran and OnStop has not yet.
+  std::set<std::string, std::less<>> caps_up_ GUARDED_BY(caps_up_mu_);
+
+  Mutex exited_mu_{LockRank::kLeaf, "vm_exited"};
+  CondVar exited_cv_{&exited_mu_};
+  // Ids of VMs whose QEMU exited on its own, for ExitWorker.
+  std::deque<std::string> exited_ GUARDED_BY(exited_mu_);
+  bool closing_ GUARDED_BY(exited_mu_) = false;
+  // Last: started by the constructor once everything above exists; stopped and
+  // joined by the destructor after the QEMU watchers (which feed it).
+  std::jthread exit_worker_;
 };
 
 } // namespace warren

@@ -345,3 +345,76 @@ TEST_F(StoreTest, ConcurrentWritersAreSerialized) {
 
 }  // namespace
 }  // namespace warren
+
+namespace warren {
+namespace {
+
+VmRecord SomeVm(std::string id, std::string name, std::string ip) {
+  VmRecord vm;
+  vm.id = std::move(id);
+  vm.name = std::move(name);
+  vm.image = "base";
+  vm.state = VmState::kStopped;
+  vm.ip = std::move(ip);
+  vm.mac = "52:54:00:4d:00:02";
+  return vm;
+}
+
+// A database from before capabilities (migrations 1-4, a VM in it) gains the
+// vm_caps table, and the old VM can hold settings at once.
+TEST_F(StoreTest, UpgradeFromVersionFourAddsVmCaps) {
+  std::vector<Migration> four(Migrations().begin(), Migrations().begin() + 4);
+  {
+    Result<std::unique_ptr<Store>> old = Store::OpenWithMigrationsForTest(db_, four);
+    ASSERT_TRUE(old.ok()) << old.status().ToString();
+    ASSERT_EQ((*old)->SchemaVersion(), 4);
+    ASSERT_TRUE((*old)->Transaction([](Tx& tx) {
+      return tx.InsertVm(SomeVm("vm-old", "old", "10.77.0.2"));
+    }).ok());
+  }
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  EXPECT_GE(store->SchemaVersion(), 5);
+  Result<std::vector<VmCapRecord>> none = store->ListVmCaps("vm-old");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(store->PutVmCap({"vm-old", "share", R"(["/a:/b"])"}).ok());
+  EXPECT_EQ(store->ListVmCaps("vm-old")->size(), 1u);
+}
+
+TEST_F(StoreTest, VmCapsRoundTripReplaceAndGoWithTheVm) {
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Transaction([](Tx& tx) -> Status {
+    RETURN_IF_ERROR(tx.InsertVm(SomeVm("vm-a", "a", "10.77.0.2")));
+    RETURN_IF_ERROR(tx.InsertVm(SomeVm("vm-b", "b", "10.77.0.3")));
+    RETURN_IF_ERROR(tx.PutVmCap({"vm-a", "ssh_key", R"(["ssh-ed25519 AAAA x"])"}));
+    RETURN_IF_ERROR(tx.PutVmCap({"vm-a", "publish", R"(["8080:80"])"}));
+    return tx.PutVmCap({"vm-b", "publish", R"(["8081:80"])"});
+  }).ok());
+  // Ordered by name; a second Put replaces.
+  ASSERT_TRUE(store->PutVmCap({"vm-a", "publish", R"(["9090:90"])"}).ok());
+  Result<std::vector<VmCapRecord>> a = store->ListVmCaps("vm-a");
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a->size(), 2u);
+  EXPECT_EQ((*a)[0], (VmCapRecord{"vm-a", "publish", R"(["9090:90"])"}));
+  EXPECT_EQ((*a)[1], (VmCapRecord{"vm-a", "ssh_key", R"(["ssh-ed25519 AAAA x"])"}));
+  // A VM that does not exist cannot hold settings (by name neither: rows are by id).
+  EXPECT_EQ(store->PutVmCap({"vm-zz", "publish", "[]"}).code(), Code::kNotFound);
+  EXPECT_EQ(store->PutVmCap({"a", "publish", "[]"}).code(), Code::kNotFound);
+
+  ASSERT_TRUE(store->Transaction([](Tx& tx) { return tx.DeleteVm("vm-a"); }).ok());
+  EXPECT_TRUE(store->ListVmCaps("vm-a")->empty());
+  EXPECT_EQ(store->ListVmCaps("vm-b")->size(), 1u);
+  // Nothing of vm-a left in the table itself.
+  std::string left;
+  ASSERT_TRUE(store->Transaction([&](Tx& tx) -> Status {
+    ASSIGN_OR_RETURN(std::vector<VmCapRecord> rows, tx.ListVmCaps("vm-a"));
+    left = std::to_string(rows.size());
+    return Status::Ok();
+  }).ok());
+  EXPECT_EQ(left, "0");
+}
+
+}  // namespace
+}  // namespace warren
