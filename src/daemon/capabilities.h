@@ -12,6 +12,8 @@ namespace warren {
 
 class GuestDialer;
 class ImageRegistry;
+class PortRelay;
+class Store;
 
 // What a capability may be built with: the daemon's own collaborators, all
 // outliving the registry (the Daemon declares it after them). Rows take what
@@ -21,6 +23,8 @@ struct CapabilityContext {
   ImageRegistry *images = nullptr;
   GuestDialer *dialer = nullptr;   // SSH to guests (inside the VM namespace)
   std::string client_private_key;  // the daemon's key, authorized in every guest
+  PortRelay *port_relay = nullptr;  // published ports (sockets in the VM namespace)
+  Store *store = nullptr;           // every VM's stored settings (publish: port holders)
 };
 
 // Fills `registry` from the table, in its order (the hooks' call order).

@@ -197,7 +197,9 @@ Status Daemon::OpenVms() {
     };
   }
   RegisterCapabilities(
-      CapabilityContext{&config_, images_.get(), dialer_.get(), client_key_.private_key}, caps_);
+      CapabilityContext{&config_, images_.get(), dialer_.get(), client_key_.private_key,
+                        port_relay_.get(), store_.get()},
+      caps_);
   deps.caps = &caps_;
   ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
 

@@ -137,6 +137,33 @@ LockWait ClientWait(CallContext& ctx, const std::string& vm) {
           }};
 }
 
+// vm.publish / vm.unpublish: one published port added to or taken from a VM,
+// live when it runs (the "publish" capability's Change).
+struct PublishParams {
+  std::string name, spec;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the VM"),
+      Str("spec", kRequired, "[HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp], e.g. 8080:80"),
+  });
+  static Result<PublishParams> FromJson(const json& p) {
+    PublishParams r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateVmName(r.name));
+    ASSIGN_OR_RETURN(r.spec, RequiredString(p, "spec"));
+    return r;
+  }
+};
+
+Result<json> ChangePublish(const Services& s, const PublishParams& r, const char* verb,
+                           CallContext& ctx) {
+  RETURN_IF_ERROR(
+      s.vms->ChangeCapability(r.name, "publish", {{verb, r.spec}}, ClientWait(ctx, r.name))
+          .status());
+  ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+  ASSIGN_OR_RETURN(json caps, s.vms->DescribeCaps(vm));  // with "listening" now
+  return json{{"name", r.name}, {"ports", caps.value("publish", json::array())}};
+}
+
 // image.promote: the VM's lock to check and mark it (ExportDisk), then the copy
 // and the image lock (inside RegisterImage) without it.
 Result<json> Promote(const Services& s, const PromoteParams& r, CallContext& ctx) {
@@ -267,6 +294,21 @@ std::vector<MethodRow> VmMethods(const Services& s) {
                             [s](const PromoteParams& r, CallContext& ctx) -> Result<json> {
                               return Promote(s, r, ctx);
                             }),
+      Method<PublishParams>("vm.publish", Mutation::kMutating,
+                            [s](const PublishParams& r, CallContext& ctx) -> Result<json> {
+                              return ChangePublish(s, r, "publish", ctx);
+                            }),
+      Method<PublishParams>("vm.unpublish", Mutation::kMutating,
+                            [s](const PublishParams& r, CallContext& ctx) -> Result<json> {
+                              return ChangePublish(s, r, "unpublish", ctx);
+                            }),
+      Method<NameRequest>("vm.ports", Mutation::kReadOnly,
+                          [s](const NameRequest& r, CallContext&) -> Result<json> {
+                            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+                            ASSIGN_OR_RETURN(json caps, s.vms->DescribeCaps(vm));
+                            return json{{"name", vm.name},
+                                        {"ports", caps.value("publish", json::array())}};
+                          }),
       Method<LogsParams>("vm.logs", Mutation::kReadOnly,
                          [vms](const LogsParams& r, CallContext& ctx) -> Result<json> {
                            ASSIGN_OR_RETURN(std::filesystem::path log, vms->LogPath(r.name));

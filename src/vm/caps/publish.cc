@@ -203,6 +203,22 @@ nlohmann::json PublishCapability::Describe(const nlohmann::json& settings) const
   return out;
 }
 
+nlohmann::json PublishCapability::DescribeVm(const CapVm& vm,
+                                             const nlohmann::json& settings) const {
+  nlohmann::json out = Describe(settings);
+  if (!out.is_array()) return out;
+  MutexLock lock(&mu_);
+  auto it = live_.find(vm.record.id);
+  for (nlohmann::json& entry : out) {
+    bool listening = false;
+    if (it != live_.end()) {
+      for (const auto& [spec, id] : it->second) listening |= spec.ToString() == entry["spec"];
+    }
+    entry["listening"] = listening;
+  }
+  return out;
+}
+
 std::vector<PublishSpec> PublishCapability::ListeningFor(const std::string& vm_id) {
   MutexLock lock(&mu_);
   std::vector<PublishSpec> out;

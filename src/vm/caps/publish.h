@@ -50,6 +50,8 @@ class PublishCapability final : public Capability {
                                 const nlohmann::json& change, bool running) override;
   // [{"spec": canonical, "host_ip", "host_port", "guest_port", "proto"}, ...]
   nlohmann::json Describe(const nlohmann::json& settings) const override;
+  // Describe, each entry with "listening": whether the relay serves it now.
+  nlohmann::json DescribeVm(const CapVm& vm, const nlohmann::json& settings) const override;
 
   // The specs relayed now for the VM with this id (for `vm ports` and tests).
   std::vector<PublishSpec> ListeningFor(const std::string& vm_id);
@@ -65,7 +67,7 @@ class PublishCapability final : public Capability {
 
   PortRelay& relay_;
   const StoredSettings stored_;
-  Mutex mu_{LockRank::kLeaf, "PublishCapability"};
+  mutable Mutex mu_{LockRank::kLeaf, "PublishCapability"};
   // VM id → its listeners in the relay.
   std::map<std::string, std::vector<std::pair<PublishSpec, PortRelay::Id>>> live_ GUARDED_BY(mu_);
 };
