@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/commands_publish.h"
 #include "cli/context.h"
 #include "cli/output.h"
 #include "rpc/frame.h"
@@ -22,6 +23,7 @@ struct CreateArgs {
   // Capabilities (docs/CAPABILITIES.md): files are read here, the daemon checks.
   std::vector<std::string> ssh_key_files, shares;
   std::string user_data_file;
+  std::vector<std::string> publish;  // caps.publish
 };
 
 Result<std::string> ReadTextFile(const std::string& path, const char* what) {
@@ -117,6 +119,7 @@ void Create(CliContext& ctx, const CreateArgs& a) {
                  {"memory_mib", a.memory_mib}, {"disk_gib", a.disk_gib}};
   if (!caps->empty()) params["caps"] = *caps;
   if (!a.egress.empty()) params["caps"]["egress"] = a.egress;
+  if (!a.publish.empty()) params["caps"]["publish"] = a.publish;
   StartedOp(ctx, ctx.Call("vm.create", params),
             {"creating VM " + a.name, "vm", PrintVm, a.detach, a.verbose});
 }
@@ -207,6 +210,7 @@ void AddCreate(CLI::App& vm, CliContext& ctx) {
   c->add_option("--egress", a->egress,
                 "nat mode: what the guest may reach outside: none (only the daemon's DNS), all "
                 "(the default), or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8");
+  AddPublishFlag(*c, a->publish);
   c->add_flag("--detach", a->detach, "Print the op id and return; follow with `op wait`");
   c->add_flag("-v,--verbose", a->verbose, "Stream the operation's log");
   c->callback([&ctx, a] { Create(ctx, *a); });
@@ -247,6 +251,7 @@ void AddVmCommands(CLI::App& app, CliContext& ctx) {
   start->callback([&ctx, name] { CallAndPrint(ctx, "vm.start", {{"name", *name}}); });
   AddStops(*vm, ctx);
   AddEgress(*vm, ctx);
+  AddPublishCommands(*vm, ctx);
   auto logs = std::make_shared<LogsArgs>();
   auto* l = vm->add_subcommand("logs", "Print a VM's serial console log");
   l->add_option("NAME", logs->name, "VM name")->required();

@@ -11,6 +11,8 @@
 #include "image/registry.h"
 #include "caps/egress.h"
 #include "daemon/deps.h"
+#include "store/store.h"
+#include "vm/caps/publish.h"
 
 namespace warren {
 namespace {
@@ -26,6 +28,22 @@ std::unique_ptr<Capability> Egress(const CapabilityContext &c) {
       });
 }
 
+// publish's port holders: every VM's stored "publish" settings, by VM name.
+PublishCapability::StoredSettings StoredPublishSettings(Store *store) {
+  return [store]() -> Result<std::vector<std::pair<std::string, nlohmann::json>>> {
+    ASSIGN_OR_RETURN(std::vector<VmRecord> vms, store->ListVms());
+    std::vector<std::pair<std::string, nlohmann::json>> out;
+    for (const VmRecord &vm : vms) {
+      ASSIGN_OR_RETURN(std::vector<VmCapRecord> caps, store->ListVmCaps(vm.id));
+      for (const VmCapRecord &cap : caps) {
+        if (cap.cap != "publish") continue;
+        out.emplace_back(vm.name, nlohmann::json::parse(cap.settings_json, nullptr, false));
+      }
+    }
+    return out;
+  };
+}
+
 std::vector<CapabilityRow> Rows() {
   return {
       Egress,
@@ -39,6 +57,9 @@ std::vector<CapabilityRow> Rows() {
               return info.manifest.value("facts", nlohmann::json::object());
             },
             c.dialer, c.client_private_key);
+      },
+      [](const CapabilityContext &c) {
+        return std::make_unique<PublishCapability>(*c.port_relay, StoredPublishSettings(c.store));
       },
   };
 }

@@ -14,6 +14,8 @@ class GuestDialer;
 class HostNetwork;
 class ImageRegistry;
 class NetnsHandle;
+class PortRelay;
+class Store;
 
 // What a capability may be built with: the daemon's own collaborators, all
 // outliving the registry (the Daemon declares it after them). Rows take what
@@ -26,6 +28,8 @@ struct CapabilityContext {
   HostNetwork *network = nullptr;  // nftables in the VM namespace (egress)
   const NetnsHandle *vm_ns = nullptr;
   std::string gateway;  // the bridge's address (the guests' DNS)
+  PortRelay *port_relay = nullptr;  // published ports (sockets in the VM namespace)
+  Store *store = nullptr;           // every VM's stored settings (publish: port holders)
 };
 
 // Fills `registry` from the table, in its order (the hooks' call order).

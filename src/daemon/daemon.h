@@ -16,6 +16,7 @@
 #include "image/seed.h"
 #include "net/ip_alloc.h"
 #include "net/nat_uplink.h"
+#include "net/port_relay.h"
 #include "sys/layout.h"
 #include "sys/pidfile.h"
 
@@ -114,6 +115,10 @@ class Daemon {
   std::optional<IpAllocator> ips_;  // the VM subnet, parsed once by OpenNetwork
   std::optional<NatUplinkConfig> uplink_;  // nat mode's veth + masquerade
   std::unique_ptr<TapStock> tap_pool_;
+  // Published ports (the "publish" capability): its loop thread makes guest
+  // sockets inside vm_ns_, which it must not outlive; the capability in vms_'s
+  // registry uses it, so it goes after vms_.
+  std::unique_ptr<PortRelay> port_relay_;
   std::unique_ptr<TapSource> tap_source_;
   SshKeyPair client_key_;
   std::unique_ptr<GuestDialer> dialer_;

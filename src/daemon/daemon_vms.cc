@@ -119,6 +119,9 @@ Status Daemon::OpenNetwork() {
   pool.target_size = static_cast<size_t>(nc.tap_pool_size);
   ASSIGN_OR_RETURN(tap_pool_, net.CreateTapStock(*vm_ns_, pool));
   tap_source_ = std::make_unique<StockTapSource>(tap_pool_.get());
+  // Published ports reach guests from here in every mode: host clients
+  // connect to the daemon's namespace, the relay's sockets live in vm_ns_.
+  ASSIGN_OR_RETURN(port_relay_, PortRelay::Start(*vm_ns_, PortRelay::Options{}));
   return Status::Ok();
 }
 
@@ -213,6 +216,8 @@ Status Daemon::OpenVms() {
   cap_context.network = deps_.network.get();
   cap_context.vm_ns = vm_ns_.get();
   cap_context.gateway = ips_->Gateway();
+  cap_context.port_relay = port_relay_.get();
+  cap_context.store = store_.get();
   RegisterCapabilities(cap_context, caps_);
   deps.caps = &caps_;
   ASSIGN_OR_RETURN(vms_, VmManager::Create(std::move(o), std::move(deps)));
@@ -307,6 +312,7 @@ void Daemon::CloseVms() {
   // and the dialer they used.
   sessions_.reset();
   dialer_.reset();
+  port_relay_.reset();  // every listener closes with it
   tap_source_.reset();
   if (tap_pool_) tap_pool_->Shutdown();
   tap_pool_.reset();

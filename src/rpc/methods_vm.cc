@@ -154,6 +154,33 @@ LockWait ClientWait(CallContext& ctx, const std::string& vm) {
           }};
 }
 
+// vm.publish / vm.unpublish: one published port added to or taken from a VM,
+// live when it runs (the "publish" capability's Change).
+struct PublishParams {
+  std::string name, spec;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the VM"),
+      Str("spec", kRequired, "[HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp], e.g. 8080:80"),
+  });
+  static Result<PublishParams> FromJson(const json& p) {
+    PublishParams r;
+    ASSIGN_OR_RETURN(r.name, RequiredString(p, "name"));
+    RETURN_IF_ERROR(ValidateVmName(r.name));
+    ASSIGN_OR_RETURN(r.spec, RequiredString(p, "spec"));
+    return r;
+  }
+};
+
+Result<json> ChangePublish(const Services& s, const PublishParams& r, const char* verb,
+                           CallContext& ctx) {
+  RETURN_IF_ERROR(
+      s.vms->ChangeCapability(r.name, "publish", {{verb, r.spec}}, ClientWait(ctx, r.name))
+          .status());
+  ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+  ASSIGN_OR_RETURN(json caps, s.vms->DescribeCaps(vm));  // with "listening" now
+  return json{{"name", r.name}, {"ports", caps.value("publish", json::array())}};
+}
+
 // image.promote: the VM's lock to check and mark it (ExportDisk), then the copy
 // and the image lock (inside RegisterImage) without it.
 Result<json> Promote(const Services& s, const PromoteParams& r, CallContext& ctx) {
@@ -348,6 +375,40 @@ std::vector<MethodRow> VmMethods(const Services& s) {
            .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
           [s](const PromoteParams& r, CallContext& ctx) -> Result<json> {
             return Promote(s, r, ctx);
+          }),
+      Method<PublishParams>(
+          "vm.publish", Mutation::kMutating,
+          {.summary = "Publishes a guest port on the host ([HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp]); "
+                      "listening at once when the VM runs.",
+           .result = "{name, ports: [{spec, listening}]}",
+           .errors = {{Code::kNotFound, "no such VM"},
+                      {Code::kInvalidArgument, "a bad spec"},
+                      {Code::kAlreadyExists, "the host port is published by another VM or in use"},
+                      {Code::kCancelled, "the client went away while waiting for the VM"}},
+           .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
+          [s](const PublishParams& r, CallContext& ctx) -> Result<json> {
+            return ChangePublish(s, r, "publish", ctx);
+          }),
+      Method<PublishParams>(
+          "vm.unpublish", Mutation::kMutating,
+          {.summary = "Stops publishing a port; its listener closes at once.",
+           .result = "{name, ports: [{spec, listening}]}",
+           .errors = {{Code::kNotFound, "no such VM, or the port is not published"},
+                      {Code::kInvalidArgument, "a bad spec"},
+                      {Code::kCancelled, "the client went away while waiting for the VM"}},
+           .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
+          [s](const PublishParams& r, CallContext& ctx) -> Result<json> {
+            return ChangePublish(s, r, "unpublish", ctx);
+          }),
+      Method<NameRequest>(
+          "vm.ports", Mutation::kReadOnly,
+          {.summary = "Lists a VM's published ports.",
+           .result = "{name, ports: [{spec, listening}]}",
+           .errors = {{Code::kNotFound, "no such VM"}}},
+          [s](const NameRequest& r, CallContext&) -> Result<json> {
+            ASSIGN_OR_RETURN(VmRecord vm, s.vms->Get(r.name));
+            ASSIGN_OR_RETURN(json caps, s.vms->DescribeCaps(vm));
+            return json{{"name", vm.name}, {"ports", caps.value("publish", json::array())}};
           }),
       Method<LogsParams>(
           "vm.logs", Mutation::kReadOnly,

@@ -1,0 +1,159 @@
+// Relay cost of a published port (`vm publish`), side by side in one run:
+// a client reaching a server directly inside the "VM namespace" versus the
+// same client reaching it through PortRelay from another namespace, as a host
+// client reaches a guest. Measures bulk throughput (client → sink) and the
+// round-trip time of a small message (echo), alternating the two paths.
+//
+// Runs as root only, entirely inside namespaces it makes: the process unshares
+// its own network namespace (the "host") and makes a second one (the "VM
+// namespace"), both with only loopback up; no traffic leaves them.
+//
+//   publish_bench [--bytes MiB] [--round-trips N] [--rounds R]
+
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "net/netlink.h"
+#include "net/netns.h"
+#include "net/port_relay.h"
+#include "net/relay_test_util.h"
+
+namespace warren {
+namespace {
+
+using namespace relay_test;
+using Clock = std::chrono::steady_clock;
+
+Status LoopbackUp() {
+  ASSIGN_OR_RETURN(Netlink nl, Netlink::OpenHere());
+  LinkChange up;
+  up.up = true;
+  return nl.SetLink("lo", up);
+}
+
+// Seconds to push `bytes` to 127.0.0.1:port (from the calling thread's namespace).
+double Push(uint16_t port, size_t bytes) {
+  UniqueFd c = Dial(port);
+  if (!c.valid()) std::abort();
+  std::vector<char> buf(1 << 18, 'x');
+  const auto start = Clock::now();
+  for (size_t sent = 0; sent < bytes; sent += buf.size()) {
+    if (!SendAll(c.get(), buf.data(), buf.size())) std::abort();
+  }
+  ::shutdown(c.get(), SHUT_WR);
+  char eof;
+  (void)::recv(c.get(), &eof, 1, 0);  // the sink closes after reading everything
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Round-trip times in microseconds of 64-byte messages to an echo server.
+std::vector<double> PingPong(uint16_t port, int n) {
+  UniqueFd c = Dial(port);
+  if (!c.valid()) std::abort();
+  char msg[64] = {}, back[64];
+  std::vector<double> us;
+  us.reserve(n);
+  for (int i = 0; i < n + 100; ++i) {
+    const auto start = Clock::now();
+    if (!SendAll(c.get(), msg, sizeof(msg)) || !RecvAll(c.get(), back, sizeof(back))) std::abort();
+    if (i >= 100) {  // the first hundred warm up
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    }
+  }
+  std::sort(us.begin(), us.end());
+  return us;
+}
+
+template <typename F>
+auto InNs(int ns_fd, F fn) {
+  decltype(fn()) out{};
+  ThreadIn(ns_fd, [&] { out = fn(); }).join();
+  return out;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+double Mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s / v.size();
+}
+
+int Main(int argc, char** argv) {
+  size_t mib = 1024;
+  int round_trips = 20000, rounds = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--bytes")) mib = std::stoul(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--round-trips")) round_trips = std::stoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--rounds")) rounds = std::stoi(argv[i + 1]);
+  }
+  if (::unshare(CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "publish_bench: unshare(CLONE_NEWNET): %s (run as root)\n",
+                 std::strerror(errno));
+    return 2;
+  }
+  if (!LoopbackUp().ok()) return 2;
+  // The "VM namespace": made by a thread that leaves it at once; the handle
+  // keeps it alive.
+  Result<NetnsHandle> vm_ns = Internal("the VM namespace was not made");
+  std::thread([&] {
+    if (::unshare(CLONE_NEWNET) != 0 || !LoopbackUp().ok()) return;
+    vm_ns = NetnsHandle::Current();
+  }).join();
+  if (!vm_ns.ok()) return 2;
+  const int ns = vm_ns->fd();
+
+  TcpServer sink(TcpServer::Mode::kSink, ns), echo(TcpServer::Mode::kEcho, ns);
+  Result<std::unique_ptr<PortRelay>> relay = PortRelay::Start(*vm_ns, {});
+  if (!relay.ok()) return 2;
+  PublishSpec to_sink, to_echo;
+  to_sink.host_port = FreePort();
+  to_sink.guest_port = sink.port();
+  to_echo.host_port = FreePort();
+  to_echo.guest_port = echo.port();
+  if (!(*relay)->Add(to_sink, "127.0.0.1").ok() || !(*relay)->Add(to_echo, "127.0.0.1").ok()) {
+    return 2;
+  }
+
+  const size_t bytes = mib << 20;
+  std::vector<double> direct_mbs, relay_mbs;
+  std::vector<double> direct_rtt, relay_rtt;  // medians per round
+  std::vector<double> direct_p99, relay_p99, direct_p50, relay_p50;
+  for (int r = 0; r < rounds; ++r) {
+    direct_mbs.push_back(mib / InNs(ns, [&] { return Push(sink.port(), bytes); }));
+    relay_mbs.push_back(mib / Push(to_sink.host_port, bytes));
+    std::vector<double> d = InNs(ns, [&] { return PingPong(echo.port(), round_trips); });
+    std::vector<double> p = PingPong(to_echo.host_port, round_trips);
+    direct_rtt.push_back(Mean(d)), relay_rtt.push_back(Mean(p));
+    direct_p99.push_back(d[d.size() * 99 / 100]), relay_p99.push_back(p[p.size() * 99 / 100]);
+    direct_p50.push_back(d[d.size() / 2]), relay_p50.push_back(p[p.size() / 2]);
+  }
+  const double dm = Median(direct_mbs), rm = Median(relay_mbs);
+  const double dl = Median(direct_rtt), rl = Median(relay_rtt);
+  std::printf("publish_bench: %zu MiB per push, %d round trips of 64 B, %d rounds (medians)\n",
+              mib, round_trips, rounds);
+  std::printf("%-28s %12s %12s %10s\n", "", "direct", "relay", "relay/direct");
+  std::printf("%-28s %12.0f %12.0f %10.2f\n", "throughput MiB/s", dm, rm, rm / dm);
+  std::printf("%-28s %12.1f %12.1f %+10.1f\n", "round trip mean us", dl, rl, rl - dl);
+  std::printf("%-28s %12.1f %12.1f %+10.1f\n", "round trip p50 us", Median(direct_p50),
+              Median(relay_p50), Median(relay_p50) - Median(direct_p50));
+  std::printf("%-28s %12.1f %12.1f %+10.1f\n", "round trip p99 us", Median(direct_p99),
+              Median(relay_p99), Median(relay_p99) - Median(direct_p99));
+  std::printf("added per round trip: %.3f ms (goal <= 0.2); throughput %.2fx (goal >= 0.9)\n",
+              (rl - dl) / 1000, rm / dm);
+  return 0;
+}
+
+}  // namespace
+}  // namespace warren
+
+int main(int argc, char** argv) { return warren::Main(argc, argv); }
