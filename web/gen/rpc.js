@@ -30,14 +30,20 @@ export const METHODS = Object.freeze([
   "session.send",
   "session.start",
   "vm.create",
+  "vm.egress",
   "vm.exec",
   "vm.inspect",
   "vm.list",
   "vm.logs",
+  "vm.ports",
+  "vm.publish",
   "vm.restart",
   "vm.rm",
   "vm.start",
   "vm.stop",
+  "vm.unpublish",
+  "web.info",
+  "web.rotate",
 ]);
 
 /** The kinds `events.subscribe` accepts. */
@@ -181,6 +187,7 @@ export function imagePromote(rpc, params = {}) {
  * @param {string} params.rootfs absolute path of the root filesystem image (<= 4096 bytes)
  * @param {string} [params.initrd] absolute path of the initrd (<= 4096 bytes)
  * @param {string} [params.cmdline] extra kernel command line (<= 4096 bytes)
+ * @param {boolean} [params.cloud_init] the image runs cloud-init (its facts say so; #cloud-config user-data is accepted for its VMs) (<= 4096 bytes)
  * @returns {Promise<Object>} IMAGE {name, created_ms, state, dir, manifest}
  * @throws already_exists: an image of that name exists
  * @throws not_found: a given file does not exist
@@ -374,6 +381,7 @@ export function sessionStart(rpc, params = {}) {
  * @param {number} [params.cpus] vCPUs; 0 = the config's default (0..1024)
  * @param {number} [params.memory_mib] memory in MiB; 0 = the config's default (0..16777216)
  * @param {number} [params.disk_gib] disk size in GiB; 0 = the config's default (0..65536)
+ * @param {*} [params.caps] capabilities: {name: request}, e.g. {"share": ["/src:/mnt/src:ro"]}; names and request shapes in docs/CAPABILITIES.md (<= 1048576 bytes)
  * @returns {Promise<Object>} {op, name}: follow the op with op.wait; its result is the VM
  * @throws already_exists: a VM of that name exists
  * @throws not_found: no such image
@@ -381,6 +389,22 @@ export function sessionStart(rpc, params = {}) {
  */
 export function vmCreate(rpc, params = {}) {
   return rpc.call("vm.create", params);
+}
+
+/**
+ * Sets what a VM may reach outside (nat mode): none, all, or IPv4 ranges; applied at once when it runs.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the VM (<= 4096 bytes)
+ * @param {string} params.spec none, all, or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8 (<= 4096 bytes)
+ * @returns {Promise<Object>} {name, egress}
+ * @throws not_found: no such VM
+ * @throws invalid_argument: a bad spec, or one the network mode cannot enforce
+ * @throws cancelled: the client went away while waiting for the VM
+ */
+export function vmEgress(rpc, params = {}) {
+  return rpc.call("vm.egress", params);
 }
 
 /**
@@ -447,6 +471,35 @@ export function vmLogs(rpc, params = {}) {
 }
 
 /**
+ * Lists a VM's published ports.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the VM (<= 4096 bytes)
+ * @returns {Promise<Object>} {name, ports: [{spec, listening}]}
+ * @throws not_found: no such VM
+ */
+export function vmPorts(rpc, params = {}) {
+  return rpc.call("vm.ports", params);
+}
+
+/**
+ * Publishes a guest port on the host ([HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp]); listening at once when the VM runs.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the VM (<= 4096 bytes)
+ * @param {string} params.spec [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp], e.g. 8080:80 (<= 4096 bytes)
+ * @returns {Promise<Object>} {name, ports: [{spec, listening}]}
+ * @throws not_found: no such VM
+ * @throws invalid_argument: a bad spec
+ * @throws already_exists: the host port is published by another VM or in use
+ * @throws cancelled: the client went away while waiting for the VM
+ */
+export function vmPublish(rpc, params = {}) {
+  return rpc.call("vm.publish", params);
+}
+
+/**
  * Stops then starts a VM.
  * Mutating.
  * @param {{call: function(string, Object): Promise<*>}} rpc
@@ -510,4 +563,43 @@ export function vmStart(rpc, params = {}) {
  */
 export function vmStop(rpc, params = {}) {
   return rpc.call("vm.stop", params);
+}
+
+/**
+ * Stops publishing a port; its listener closes at once.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the VM (<= 4096 bytes)
+ * @param {string} params.spec [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp], e.g. 8080:80 (<= 4096 bytes)
+ * @returns {Promise<Object>} {name, ports: [{spec, listening}]}
+ * @throws not_found: no such VM, or the port is not published
+ * @throws invalid_argument: a bad spec
+ * @throws cancelled: the client went away while waiting for the VM
+ */
+export function vmUnpublish(rpc, params = {}) {
+  return rpc.call("vm.unpublish", params);
+}
+
+/**
+ * The web UI's address, with the login token in its URL.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} [params]
+ * @returns {Promise<Object>} {enabled, url, listen, error?}
+ */
+export function webInfo(rpc, params = {}) {
+  return rpc.call("web.info", params);
+}
+
+/**
+ * Issues a new login token and ends every web login and WebSocket.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} [params]
+ * @returns {Promise<Object>} {url, listen}
+ * @throws failed_precondition: the web UI is off
+ * @throws internal: the token file cannot be written
+ */
+export function webRotate(rpc, params = {}) {
+  return rpc.call("web.rotate", params);
 }
