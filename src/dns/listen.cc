@@ -41,18 +41,24 @@ Status Bind(int fd, const std::string& ipv4, uint16_t port, int type) {
 
 Result<DnsListenSockets> BindDnsSockets(const std::string& ipv4, uint16_t port,
                                         const DnsSocketMaker& make) {
-  DnsListenSockets out;
-  ASSIGN_OR_RETURN(out.udp, make(SOCK_DGRAM));
-  RETURN_IF_ERROR(Bind(out.udp.get(), ipv4, port, SOCK_DGRAM));
-  sockaddr_in bound{};
-  socklen_t len = sizeof(bound);
-  if (::getsockname(out.udp.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
-    return ErrnoError("getsockname of the DNS UDP socket", errno);
+  // Port 0: the kernel picks a free UDP port, and TCP must get the same one,
+  // which another program may hold; then pick again (a few times).
+  constexpr int kAnyPortTries = 16;
+  for (int attempt = 1;; ++attempt) {
+    DnsListenSockets out;
+    ASSIGN_OR_RETURN(out.udp, make(SOCK_DGRAM));
+    RETURN_IF_ERROR(Bind(out.udp.get(), ipv4, port, SOCK_DGRAM));
+    sockaddr_in bound{};
+    socklen_t len = sizeof(bound);
+    if (::getsockname(out.udp.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
+      return ErrnoError("getsockname of the DNS UDP socket", errno);
+    }
+    out.port = ntohs(bound.sin_port);
+    ASSIGN_OR_RETURN(out.tcp, make(SOCK_STREAM));
+    Status tcp = Bind(out.tcp.get(), ipv4, out.port, SOCK_STREAM);
+    if (tcp.ok()) return out;
+    if (port != 0 || attempt == kAnyPortTries) return tcp;
   }
-  out.port = ntohs(bound.sin_port);
-  ASSIGN_OR_RETURN(out.tcp, make(SOCK_STREAM));
-  RETURN_IF_ERROR(Bind(out.tcp.get(), ipv4, out.port, SOCK_STREAM));
-  return out;
 }
 
 std::vector<std::string> ParseResolvConf(std::string_view text) {

@@ -1,6 +1,8 @@
 #include "session/session_registry.h"
 
 #include <algorithm>
+#include <atomic>
+#include <latch>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -20,6 +22,7 @@ class DetachedSession {
     thread_ = std::thread([this] { Pump(); });
   }
   ~DetachedSession() {
+    Release();
     proc_->Terminate();
     thread_.join();
   }
@@ -44,6 +47,13 @@ class DetachedSession {
   void MarkKilled() EXCLUDES(attach_mu_) {
     MutexLock lock(&attach_mu_);
     killed_ = true;
+  }
+
+  // Start calls this once the registry's lock is released: "created" is
+  // published before anything else of this session (an attach, its "ended").
+  void Begin() {
+    Notify("created");
+    Release();
   }
 
   int AddAttacher(bool scrollback) EXCLUDES(attach_mu_) {
@@ -106,8 +116,7 @@ class DetachedSession {
   }
 
   void Pump() {
-    // From this thread, so "created" always precedes this session's "ended".
-    Notify("created");
+    begun_.wait();  // Begin() published "created"
     while (!PumpOnce()) {
     }
     Notify("ended");
@@ -167,6 +176,11 @@ class DetachedSession {
   int next_key_ GUARDED_BY(attach_mu_) = 1;
   bool killed_ GUARDED_BY(attach_mu_) = false;
 
+  void Release() {
+    if (!released_.exchange(true)) begun_.count_down();
+  }
+  std::latch begun_{1};
+  std::atomic<bool> released_{false};
   std::thread thread_;  // last: started once everything above exists
 };
 
@@ -264,6 +278,7 @@ Result<SessionInfo> SessionRegistry::Start(const std::string& vm, const std::str
     proc->Terminate();
     return AlreadyExists("a session named " + name + " already exists");
   }
+  session->Begin();
   return session->Info();
 }
 

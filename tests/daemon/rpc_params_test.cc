@@ -54,6 +54,7 @@ bool Fits(const std::string& type, const json& v) {
     }
     return true;
   }
+  if (type == "object") return v.is_object();
   ADD_FAILURE() << "a parameter type this test does not know: " << type;
   return true;
 }
@@ -75,6 +76,7 @@ std::vector<json> Huge(const json& p) {
   json many = json::array();
   for (size_t i = 0; i <= rpc::kMaxItems; ++i) many.push_back("a");
   if (type == "array of strings") return {json::array({too_long}), many};
+  if (type == "object") return {json({{"k", too_long}})};  // checked by its encoded size
   json wide = json::object();
   for (size_t i = 0; i <= rpc::kMaxItems; ++i) wide["k" + std::to_string(i)] = "v";
   return {json({{"k", too_long}}), json({{too_long, "v"}}), wide};

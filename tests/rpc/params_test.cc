@@ -92,7 +92,8 @@ TEST(ParamsTest, DispatcherDescribesDeclaredMethods) {
     if (m["name"] == "echo") EXPECT_FALSE(m.contains("params"));  // built by hand
   }
   EXPECT_EQ(need_name, json::parse(R"({"name":"need_name","mutating":false,"params":[
-      {"name":"name","type":"string","required":true,"doc":"a name","max_bytes":4096}]})"));
+      {"name":"name","type":"string","required":true,"doc":"a name","max_bytes":4096}],
+      "summary":"","result":"","errors":[],"notifications":""})"));
   EXPECT_EQ(d->Dispatch(kDescribeMethod, {{"x", 1}}, ctx).status().code(),
             Code::kInvalidArgument);
 }
