@@ -212,7 +212,11 @@ Status Daemon::OpenVms() {
       ::raise(SIGKILL);
     };
   }
-  CapabilityContext cap_context{&config_, images_.get(), dialer_.get(), client_key_.private_key};
+  CapabilityContext cap_context;
+  cap_context.config = &config_;
+  cap_context.images = images_.get();
+  cap_context.dialer = dialer_.get();
+  cap_context.client_private_key = client_key_.private_key;
   cap_context.network = deps_.network.get();
   cap_context.vm_ns = vm_ns_.get();
   cap_context.gateway = ips_->Gateway();
