@@ -11,16 +11,22 @@ BUILD=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-
        nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
        libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-dev
-       libboost-dev zlib1g-dev npm)
+       libboost-dev zlib1g-dev)
 RUNTIME=(qemu-system-x86 qemu-system-data qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage
          openssh-client dropbear-bin sqlite3 dnsutils dnsperf dnsmasq-base tmux ca-certificates)
 # The web UI's tests: node runs them; the browser e2e drives Debian's chromium
 # with playwright-core from npm (never a browser npm downloads).
-WEB_TEST=(nodejs npm chromium)
+WEB_TEST=(chromium)
 missing=()
 for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm (web assets, browser-test driver): whatever provides the
+# commands is fine. A machine may carry another build of nodejs that bundles
+# npm and conflicts with Debian's npm package, so ask Debian only for what is
+# missing.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
