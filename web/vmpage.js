@@ -103,7 +103,13 @@ export class VmPage {
     const known = new Set(['name', 'id', 'state', 'step', 'image', 'cpus', 'memory_mib', 'disk_gib', 'ip',
       'dns_name', 'mac', 'tap', 'pid', 'created_ms', 'console_log', 'error']);
     for (const [k, v] of Object.entries(j)) {
-      if (!known.has(k)) rows.push([k, typeof v === 'object' ? JSON.stringify(v) : String(v)]);
+      if (known.has(k)) continue;
+      if (k === 'caps' && v && typeof v === 'object') {
+        // One row per capability, as `vm inspect` prints them.
+        for (const [cap, d] of Object.entries(v)) rows.push(['caps.' + cap, JSON.stringify(d)]);
+      } else {
+        rows.push([k, typeof v === 'object' ? JSON.stringify(v) : String(v)]);
+      }
     }
     replace(this.detailsEl, rows.map(([k, v]) => [h('dt', null, k), h('dd', { class: 'mono' }, String(v))]));
   }
