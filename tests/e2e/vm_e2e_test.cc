@@ -196,10 +196,10 @@ TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
   EXPECT_EQ(logs.out, *serial);
 
   // doctor: the daemon's own checks (namespace + bridge, TAP pool, both DNS
-  // listeners answering a query, no leftovers) all pass.
+  // listeners answering a query, no leftovers, the web listener) all pass.
   Result<json> health = d.Call("daemon.health");
   ASSERT_TRUE(health.ok());
-  EXPECT_EQ((*health)["checks"].size(), 5u);
+  EXPECT_EQ((*health)["checks"].size(), 6u) << health->dump(2);
   for (const json& c : (*health)["checks"]) EXPECT_EQ(c.value("level", ""), "PASS") << c.dump();
 
   Result<json> removed = d.Call("vm.rm", {{"name", "life"}, {"force", true}});
