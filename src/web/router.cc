@@ -87,8 +87,11 @@ HttpResponse Login(const HttpRequest& req, std::string_view path, const std::str
   HttpResponse r = Make(http::status::see_other, req.version(), "text/plain; charset=utf-8", "");
   r.set(http::field::location, path);
   r.set(http::field::cache_control, "no-store");
+  // Persistent (30 days), not a session cookie: a browser drops session
+  // cookies when its last tab closes, and "close the tab, reopen it" must find
+  // the terminal again. It stays valid until `warren web --rotate`.
   r.set(http::field::set_cookie, std::string(kSessionCookie) + "=" + config.auth->CookieValue() +
-                                     "; HttpOnly; SameSite=Strict; Path=/");
+                                     "; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000");
   return r;
 }
 

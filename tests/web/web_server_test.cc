@@ -53,6 +53,8 @@ TEST(WebServerTest, TokenLoginSetsCookieAndRedirectsWithoutIt) {
   EXPECT_THAT(set_cookie, HasSubstr("warren_session=" + s.auth().CookieValue()));
   EXPECT_THAT(set_cookie, HasSubstr("HttpOnly"));
   EXPECT_THAT(set_cookie, HasSubstr("SameSite=Strict"));
+  // Outlives the browser's last tab (a session cookie would not).
+  EXPECT_THAT(set_cookie, HasSubstr("Max-Age="));
   EXPECT_THAT(set_cookie, ::testing::Not(HasSubstr(kToken)));
   ExpectSecurityHeaders(*r);
 
