@@ -1,5 +1,7 @@
 #include "caps/share.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <set>
@@ -25,7 +27,35 @@ bool PlainGuestDir(const std::string& d) {
   return true;
 }
 
+// The primary group of QEMU's user (VmSpec::run_as): QEMU may reconnect to a
+// socket after dropping root, so virtiofsd opens it to that group. "" when
+// QEMU stays root or the user is unknown (QEMU's -runas then fails anyway).
+std::string QemuGroup(const std::string& run_as) {
+  if (run_as.empty()) return "";
+  char buf[4096];
+  passwd pw, *pwp = nullptr;
+  if (getpwnam_r(run_as.c_str(), &pw, buf, sizeof(buf), &pwp) != 0 || pwp == nullptr) return "";
+  char gbuf[4096];
+  group gr, *grp = nullptr;
+  if (getgrgid_r(pw.pw_gid, &gr, gbuf, sizeof(gbuf), &grp) != 0 || grp == nullptr) return "";
+  return gr.gr_name;
+}
+
 }  // namespace
+
+VirtiofsdSpec ShareCapability::ServerSpec(const fs::path& vm_dir, const nlohmann::json& s,
+                                          const std::string& socket_group) {
+  const std::string tag = s.at("tag").get<std::string>();
+  VirtiofsdSpec spec;
+  spec.tag = tag;
+  spec.source = s.at("host").get<std::string>();
+  spec.ro = s.at("ro").get<bool>();
+  spec.socket = vm_dir / ("vfs-" + tag + ".sock");
+  spec.pid_file = vm_dir / ("virtiofsd-" + tag + ".pid");
+  spec.log = vm_dir / ("virtiofsd-" + tag + ".log");
+  spec.socket_group = socket_group;
+  return spec;
+}
 
 Result<nlohmann::json> ShareCapability::Validate(const nlohmann::json& request,
                                                  const CreateRequest&) {
@@ -84,15 +114,35 @@ Status ShareCapability::ContributeSeed(const CapVm&, const nlohmann::json& setti
   return Status::Ok();
 }
 
-Status ShareCapability::ContributeQemu(const CapVm&, const nlohmann::json& settings,
+Status ShareCapability::ContributeQemu(const CapVm& vm, const nlohmann::json& settings,
                                        VmSpec& spec) {
+  const std::string group = QemuGroup(spec.run_as);
   for (const auto& s : settings) {
-    std::string host = s.at("host").get<std::string>();
+    VirtiofsdSpec server = ServerSpec(vm.dir, s, group);
     std::error_code ec;
-    if (!fs::is_directory(host, ec)) return NotADirectory(host);
-    spec.shares.push_back({s.at("tag").get<std::string>(), host, s.at("ro").get<bool>()});
+    Status st = fs::is_directory(server.source, ec) ? servers_->Start(server)
+                                                    : NotADirectory(server.source.string());
+    if (!st.ok()) {
+      StopAll(vm, settings);
+      return st;
+    }
+    spec.shares.push_back({server.tag, server.socket});
   }
   return Status::Ok();
+}
+
+void ShareCapability::StopAll(const CapVm& vm, const nlohmann::json& settings) {
+  for (const auto& s : settings) servers_->Stop(ServerSpec(vm.dir, s, ""));
+}
+
+// QEMU's exit usually ends each virtiofsd already (the connection closes);
+// this ends one whose QEMU never connected, reaps them and removes sockets.
+void ShareCapability::OnStop(const CapVm& vm, const nlohmann::json& settings) {
+  StopAll(vm, settings);
+}
+
+void ShareCapability::OnDelete(const CapVm& vm, const nlohmann::json& settings) {
+  StopAll(vm, settings);
 }
 
 }  // namespace warren

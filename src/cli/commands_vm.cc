@@ -205,8 +205,8 @@ void AddCreate(CLI::App& vm, CliContext& ctx) {
                 "Script (#!) run once at first boot, or #cloud-config for images with cloud-init; "
                 "its exit status shows in `vm inspect`");
   c->add_option("--share", a->shares,
-                "HOST_DIR:GUEST_DIR[:ro]: a host folder mounted in the guest over virtio-9p; "
-                ":ro is enforced by QEMU (repeatable)");
+                "HOST_DIR:GUEST_DIR[:ro]: a host folder mounted in the guest over virtiofs; "
+                ":ro is enforced on the host (repeatable)");
   c->add_option("--egress", a->egress,
                 "nat mode: what the guest may reach outside: none (only the daemon's DNS), all "
                 "(the default), or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8");

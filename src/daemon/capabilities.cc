@@ -48,7 +48,9 @@ std::vector<CapabilityRow> Rows() {
   return {
       Egress,
       [](const CapabilityContext&) { return std::make_unique<SshKeyCapability>(); },
-      [](const CapabilityContext&) { return std::make_unique<ShareCapability>(); },
+      [](const CapabilityContext&) {
+        return std::make_unique<ShareCapability>(std::make_unique<VirtiofsdServers>());
+      },
       [](const CapabilityContext& c) {
         ImageRegistry* images = c.images;
         return std::make_unique<UserDataCapability>(

@@ -56,8 +56,6 @@ const std::vector<std::string>& MinimalRootModules() {
                                                                    "virtio_console",
                                                                    "virtio_balloon",
                                                                    "vmw_vsock_virtio_transport",
-                                                                   "9pnet_virtio",
-                                                                   "9p",
                                                                    "virtiofs",
                                                                    "overlay",
                                                                    "tun"};

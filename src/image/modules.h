@@ -15,7 +15,7 @@ const std::vector<std::string>& InitramfsModules();
 
 // Modules the minimal flavour keeps in its root (everything else is pruned):
 // the initramfs set plus ACPI power button, evdev, virtio-rng/console/balloon,
-// vsock, 9p, virtiofs, overlay and tun.
+// vsock, virtiofs (with fuse, its dependency), overlay and tun.
 const std::vector<std::string>& MinimalRootModules();
 
 // Resolves `wanted` module names against a kernel's modules.dep text and

@@ -106,7 +106,7 @@ bool IsMountTag(std::string_view t) {
 // The keys warren.env already carries (a capability's env cannot replace them).
 bool IsWarrenEnvKey(std::string_view k) {
   for (std::string_view own : {"HOSTNAME", "ADDRESS", "GATEWAY", "DNS", "SEARCH", "AUTHORIZED_KEY",
-                               "AUTHORIZED_KEY_EXTRA", "MOUNT_9P", "HOST_KEY_ED25519",
+                               "AUTHORIZED_KEY_EXTRA", "MOUNT_VIRTIOFS", "HOST_KEY_ED25519",
                                "HOST_KEY_ED25519_PUB"}) {
     if (k == own) return true;
   }
@@ -149,7 +149,7 @@ std::string CapabilityEnv(const SeedSpec& spec) {
   std::string env;
   for (const std::string& key : spec.extra_authorized_keys) env += "AUTHORIZED_KEY_EXTRA=" + key + "\n";
   for (const SeedSpec::Mount& m : spec.mounts) {
-    env += "MOUNT_9P=" + m.tag + ":" + (m.ro ? "ro" : "rw") + ":" + m.guest_dir + "\n";
+    env += "MOUNT_VIRTIOFS=" + m.tag + ":" + (m.ro ? "ro" : "rw") + ":" + m.guest_dir + "\n";
   }
   for (const auto& [key, value] : spec.env) env += key + "=" + value + "\n";
   return env;
@@ -157,12 +157,14 @@ std::string CapabilityEnv(const SeedSpec& spec) {
 
 // cloud-init's side of the mounts: bootcmd (every boot, before SSH), not
 // `mounts`: cc_mounts takes a first field that is neither a path nor
-// host:path for a device name under /dev, which a 9p tag is not.
+// host:path for a device name under /dev, which a virtiofs tag is not.
+// virtiofs is a module in Debian's cloud kernel: loaded first.
 void AddCloudMounts(const SeedSpec& spec, nlohmann::json& c) {
+  if (!spec.mounts.empty()) c["bootcmd"].push_back({"modprobe", "virtiofs"});
   for (const SeedSpec::Mount& m : spec.mounts) {
-    std::string opts = std::string("trans=virtio,version=9p2000.L") + (m.ro ? ",ro" : "");
     c["bootcmd"].push_back({"mkdir", "-p", m.guest_dir});
-    c["bootcmd"].push_back({"mount", "-t", "9p", "-o", opts, m.tag, m.guest_dir});
+    c["bootcmd"].push_back({"mount", "-t", "virtiofs", "-o", m.ro ? "ro" : "rw", m.tag,
+                            m.guest_dir});
   }
 }
 

@@ -43,7 +43,7 @@ struct SeedSpec {
   // warren's keys win, its lists (users, ssh_authorized_keys, write_files,
   // runcmd, bootcmd) are appended to the user's. Only cloud-init reads it.
   nlohmann::json cloud_config = nlohmann::json::object();
-  // virtio-9p shares the guest mounts at boot: mount tag → guest directory.
+  // virtiofs shares the guest mounts at boot: mount tag → guest directory.
   struct Mount {
     std::string tag;        // [A-Za-z0-9_], 1..31 (QEMU's mount_tag)
     std::string guest_dir;  // absolute, no whitespace

@@ -1,6 +1,12 @@
 #pragma once
 
 #include <spawn.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
 
 namespace warren {
 
@@ -9,5 +15,13 @@ namespace warren {
 // empty signal mask and every signal at its default disposition, whatever the
 // spawning daemon thread had blocked or ignored.
 void SetChildGroupAndDefaultSignals(posix_spawnattr_t* attr);
+
+// Starts a long-lived helper process of a VM (QEMU, virtiofsd): posix_spawn
+// (safe in the threaded daemon) of `program` (a path) with argv, in its own
+// process group with default signals, stdin on /dev/null, stdout and stderr
+// on `log_fd`, `fd` (if >= 0) placed at `child_fd` (> 2) and every other
+// descriptor closed. The caller owns the child: it reaps it.
+Result<pid_t> SpawnLogged(const std::string& program, const std::vector<std::string>& argv,
+                          int log_fd, int fd = -1, int child_fd = -1);
 
 }  // namespace warren

@@ -126,10 +126,11 @@ Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
   Status st = Boot(vm, stop, nullptr);
   if (st.ok())
     return st;
-  // Leave it failed, holding nothing.
+  // Leave it failed, holding nothing: also what a capability started for a
+  // boot that failed before the guest was ready (a share's virtiofsd).
   if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id))
     (void)proc->Kill();
-  StopCaps(vm);
+  StopCaps(vm, /*always=*/true);
   if (!vm.tap.empty() && deps_.taps->Release(vm.tap).ok())
     vm.tap.clear();
   vm.pid = 0;

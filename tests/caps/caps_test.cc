@@ -68,8 +68,22 @@ TEST(SshKeyCapabilityTest, SeedsTheKeysAndDescribesFingerprints) {
       << out->out << " vs " << d[0]["fingerprint"];
 }
 
+// What the share capability asked of its virtiofsd seam.
+class RecordingServers final : public ShareServers {
+ public:
+  Status Start(const VirtiofsdSpec& spec) override {
+    started.push_back(spec);
+    return spec.tag == fail_tag ? FailedPrecondition("share " + spec.tag + ": no virtiofsd")
+                                : Status::Ok();
+  }
+  void Stop(const VirtiofsdSpec& spec) override { stopped.push_back(spec.tag); }
+  std::vector<VirtiofsdSpec> started;
+  std::vector<std::string> stopped;
+  std::string fail_tag;
+};
+
 TEST(ShareCapabilityTest, ValidatesHostAndGuestFolders) {
-  ShareCapability cap;
+  ShareCapability cap(std::make_unique<RecordingServers>());
   TempDir dir;
   fs::create_directories(dir.path() / "src");
   std::ofstream(dir.path() / "file") << "x";
@@ -92,8 +106,10 @@ TEST(ShareCapabilityTest, ValidatesHostAndGuestFolders) {
   }
 }
 
-TEST(ShareCapabilityTest, ContributesMountsAndVirtio9pDevicesGolden) {
-  ShareCapability cap;
+TEST(ShareCapabilityTest, StartsOneVirtiofsdPerShareAndAddsVhostUserDevicesGolden) {
+  auto owned = std::make_unique<RecordingServers>();
+  RecordingServers* servers = owned.get();
+  ShareCapability cap(std::move(owned));
   TempDir dir;
   const std::string host = dir.path().string();
   json settings = {{{"tag", "warren0"}, {"host", host}, {"guest", "/mnt/src"}, {"ro", false}},
@@ -108,26 +124,85 @@ TEST(ShareCapabilityTest, ContributesMountsAndVirtio9pDevicesGolden) {
 
   VmSpec spec;
   spec.name = "web";
+  spec.memory_mib = 768;
   spec.serial_log = "/tmp/s.log";
   spec.qmp_socket = "/tmp/q.sock";
-  ASSERT_TRUE(cap.ContributeQemu(CapVm{rec, "/x"}, settings, spec).ok());
+  ASSERT_TRUE(cap.ContributeQemu(CapVm{rec, "/vms/web"}, settings, spec).ok());
   ASSERT_TRUE(ValidateVmSpec(spec).ok());
+  ASSERT_EQ(servers->started.size(), 2u);
+  const VirtiofsdSpec& ro = servers->started[1];
+  EXPECT_EQ(ro.tag, "warren1");
+  EXPECT_EQ(ro.source, host);
+  EXPECT_TRUE(ro.ro);
+  EXPECT_FALSE(servers->started[0].ro);
+  EXPECT_EQ(ro.socket, "/vms/web/vfs-warren1.sock");
+  EXPECT_EQ(ro.pid_file, "/vms/web/virtiofsd-warren1.pid");
+  EXPECT_EQ(ro.log, "/vms/web/virtiofsd-warren1.log");
+
   std::vector<std::string> argv = BuildQemuArgv(spec);
   std::string joined;
   for (const std::string& a : argv) joined += a + " ";
-  EXPECT_NE(joined.find("-fsdev local,id=fs0,path=" + host +
-                        ",security_model=none,multidevs=remap -device "
-                        "virtio-9p-pci,fsdev=fs0,mount_tag=warren0 "),
+  EXPECT_NE(joined.find("-object memory-backend-memfd,id=ram0,size=768M,share=on -machine "
+                        "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off,memory-backend=ram0 "),
             std::string::npos)
       << joined;
-  EXPECT_NE(joined.find("-fsdev local,id=fs1,path=" + host +
-                        ",security_model=none,multidevs=remap,readonly=on -device "
-                        "virtio-9p-pci,fsdev=fs1,mount_tag=warren1 "),
+  EXPECT_NE(joined.find("-chardev socket,id=vfs0,path=/vms/web/vfs-warren0.sock -device "
+                        "vhost-user-fs-pci,chardev=vfs0,tag=warren0 -chardev "
+                        "socket,id=vfs1,path=/vms/web/vfs-warren1.sock -device "
+                        "vhost-user-fs-pci,chardev=vfs1,tag=warren1 "),
             std::string::npos)
       << joined;
+
+  // Stop and delete stop every share's virtiofsd.
+  cap.OnStop(CapVm{rec, "/vms/web"}, settings);
+  cap.OnDelete(CapVm{rec, "/vms/web"}, settings);
+  EXPECT_EQ(servers->stopped, (std::vector<std::string>{"warren0", "warren1", "warren0", "warren1"}));
+
   // The folder went away between create and a boot: the boot says so.
   json gone = {{{"tag", "warren0"}, {"host", host + "/nope"}, {"guest", "/m"}, {"ro", false}}};
-  EXPECT_EQ(cap.ContributeQemu(CapVm{rec, "/x"}, gone, spec).code(), Code::kFailedPrecondition);
+  VmSpec other = spec;
+  other.shares.clear();
+  EXPECT_EQ(cap.ContributeQemu(CapVm{rec, "/x"}, gone, other).code(), Code::kFailedPrecondition);
+  // A virtiofsd that does not start fails the boot, and the ones started are stopped.
+  servers->stopped.clear();
+  servers->fail_tag = "warren1";
+  Status st = cap.ContributeQemu(CapVm{rec, "/x"}, settings, other);
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition);
+  EXPECT_NE(st.ToString().find("warren1"), std::string::npos) << st.ToString();
+  EXPECT_EQ(servers->stopped, (std::vector<std::string>{"warren0", "warren1"}));
+}
+
+TEST(QemuArgvTest, AVmWithoutSharesKeepsPrivateRam) {
+  VmSpec spec;
+  spec.name = "web";
+  spec.serial_log = "/tmp/s.log";
+  spec.qmp_socket = "/tmp/q.sock";
+  std::string joined;
+  for (const std::string& a : BuildQemuArgv(spec)) joined += a + " ";
+  EXPECT_EQ(joined.find("memory-backend"), std::string::npos) << joined;
+  EXPECT_EQ(joined.find("vhost-user"), std::string::npos) << joined;
+}
+
+TEST(VirtiofsdArgvTest, Golden) {
+  VirtiofsdSpec spec;
+  spec.tag = "warren0";
+  spec.source = "/srv/a b";
+  spec.socket = "/vms/web/vfs-warren0.sock";
+  spec.socket_group = "kvm";
+  EXPECT_EQ(VirtiofsdArgv("/usr/lib/qemu/virtiofsd", spec),
+            (std::vector<std::string>{"/usr/lib/qemu/virtiofsd",
+                                      "--socket-path=/vms/web/vfs-warren0.sock",
+                                      "--socket-group=kvm", "-o", "source=/srv/a b", "-o",
+                                      "cache=auto"}));
+  spec.ro = true;
+  spec.socket_group.clear();
+  EXPECT_EQ(VirtiofsdArgv("/usr/lib/qemu/virtiofsd", spec),
+            (std::vector<std::string>{
+                "/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                "mount --bind -o ro -- \"$1\" \"$1\" && shift && exec \"$@\"",
+                "warren-share-ro", "/srv/a b", "/usr/lib/qemu/virtiofsd",
+                "--socket-path=/vms/web/vfs-warren0.sock", "-o", "source=/srv/a b", "-o",
+                "cache=auto"}));
 }
 
 // A guest connection answering user-data's status and output commands.

@@ -44,8 +44,8 @@ TEST(SeedCapsTest, WarrenEnvCarriesKeysMountsAndEnvAfterWarrensOwn) {
       "\n"
       "AUTHORIZED_KEY_EXTRA=ssh-ed25519 AAAAalice alice\n"
       "AUTHORIZED_KEY_EXTRA=ssh-rsa AAAAbob bob\n"
-      "MOUNT_9P=warren0:rw:/mnt/src\n"
-      "MOUNT_9P=warren1:ro:/data\n"
+      "MOUNT_VIRTIOFS=warren0:rw:/mnt/src\n"
+      "MOUNT_VIRTIOFS=warren1:ro:/data\n"
       "EGRESS=none\n";
   ASSERT_GE(env.size(), tail.size());
   EXPECT_EQ(env.substr(env.size() - tail.size()), tail);
@@ -82,8 +82,9 @@ TEST(SeedCapsTest, CloudConfigMergeGolden) {
         {"ed25519_public", s.host_key->OpensshPublicLine()}}},
       {"bootcmd",
        {"echo early",
+        {"modprobe", "virtiofs"},
         {"mkdir", "-p", "/data"},
-        {"mount", "-t", "9p", "-o", "trans=virtio,version=9p2000.L,ro", "warren0", "/data"}}},
+        {"mount", "-t", "virtiofs", "-o", "ro", "warren0", "/data"}}},
       {"packages", {"curl"}},
       {"ssh_authorized_keys", {"ssh-ed25519 AAAAuser u"}},
       {"runcmd", json::array({json::array({"touch", "/x"})})},

@@ -36,8 +36,19 @@ bool ValidMac(std::string_view mac) {
 
 std::string Esc(const std::filesystem::path& p) { return QemuOptEscape(p.string()); }
 
+// The id of guest RAM's memory backend when the VM has shares.
+constexpr std::string_view kSharedRam = "ram0";
+
 void AddMachine(const VmSpec& spec, std::vector<std::string>& a) {
-  a.insert(a.end(), {"-machine", "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off"});
+  std::string machine = "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off";
+  if (!spec.shares.empty()) {
+    // vhost-user: virtiofsd reads and writes the guest's buffers in place, so
+    // guest RAM must be memory QEMU can hand it (a memfd shared on fork/mmap).
+    a.insert(a.end(), {"-object", "memory-backend-memfd,id=" + std::string(kSharedRam) +
+                                      ",size=" + std::to_string(spec.memory_mib) + "M,share=on"});
+    machine += ",memory-backend=" + std::string(kSharedRam);
+  }
+  a.insert(a.end(), {"-machine", machine});
   if (spec.accel == Accel::kKvm) {
     a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
   } else {
@@ -79,18 +90,16 @@ void AddNet(const VmSpec& spec, std::vector<std::string>& a) {
                      "virtio-net-pci,netdev=net0,romfile=,mac=" + spec.mac});
 }
 
-// virtio-9p with the "local" backend, inside QEMU itself (no helper process,
-// which -sandbox spawn=deny would forbid). security_model=none: files are
-// made with QEMU's own uid (run_as), which needs no xattr support in the host
-// filesystem; readonly=on makes QEMU refuse every guest write (docs/CAPABILITIES.md).
+// virtiofs: QEMU only relays the virtqueues to the share's virtiofsd over its
+// vhost-user socket (QEMU connects as the client, at start-up, so virtiofsd
+// must be listening already). -sandbox spawn=deny is kept: warren, not QEMU,
+// starts virtiofsd.
 void AddShares(const VmSpec& spec, std::vector<std::string>& a) {
   int n = 0;
   for (const VmSpec::Share& share : spec.shares) {
-    std::string id = "fs" + std::to_string(n++);
-    a.insert(a.end(), {"-fsdev", "local,id=" + id + ",path=" + Esc(share.host_dir) +
-                                     ",security_model=none,multidevs=remap" +
-                                     (share.ro ? ",readonly=on" : ""),
-                       "-device", "virtio-9p-pci,fsdev=" + id + ",mount_tag=" + share.tag});
+    std::string id = "vfs" + std::to_string(n++);
+    a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + Esc(share.socket), "-device",
+                       "vhost-user-fs-pci,chardev=" + id + ",tag=" + share.tag});
   }
 }
 
@@ -150,9 +159,11 @@ Status ValidateVmSpec(const VmSpec& spec) {
       return InvalidArgument("vm " + spec.name + ": share tag \"" + share.tag +
                              "\" must be 1-31 of A-Za-z0-9_");
     }
-    if (!share.host_dir.is_absolute()) {
-      return InvalidArgument("vm " + spec.name + ": share " + share.tag + ": host dir " +
-                             share.host_dir.string() + " must be absolute");
+    if (!share.socket.is_absolute() ||
+        share.socket.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
+      return InvalidArgument("vm " + spec.name + ": share " + share.tag + ": socket " +
+                             share.socket.string() +
+                             " must be an absolute path shorter than 108 bytes");
     }
   }
   if (spec.serial_log.empty()) return InvalidArgument("vm " + spec.name + ": no serial log path");

@@ -50,12 +50,13 @@ struct VmSpec {
   std::string run_as;
 
   // Capability fields (vm/capability.h), rendered by BuildQemuArgv like the
-  // rest. Host folders shown to the guest over virtio-9p, mounted by the guest
-  // by tag (SeedSpec::mounts).
+  // rest. Host folders shown to the guest over virtiofs: each one is served by
+  // its own virtiofsd (started by the share capability before QEMU) on a
+  // vhost-user socket, and mounted by the guest by tag (SeedSpec::mounts).
+  // Read-only is virtiofsd's business (QEMU only relays), so it is not here.
   struct Share {
-    std::string tag;                 // [A-Za-z0-9_], 1..31: the guest's mount tag
-    std::filesystem::path host_dir;  // absolute
-    bool ro = false;                 // the hypervisor refuses guest writes
+    std::string tag;               // [A-Za-z0-9_], 1..31: the guest's mount tag
+    std::filesystem::path socket;  // virtiofsd's vhost-user socket (< 108 bytes)
   };
   std::vector<Share> shares;
 };
@@ -85,6 +86,10 @@ Status ValidateVmSpec(const VmSpec& spec);
 //          the network)
 //   serial: -chardev file + -serial chardev:   QMP: -chardev socket,server=on,wait=off + -mon
 //   rng:   rng-random on /dev/urandom + virtio-rng-pci
+//   shares: -chardev socket (virtiofsd's) + vhost-user-fs-pci,tag=; only then
+//          guest RAM is a shared memfd (memory-backend-memfd,share=on and
+//          -machine memory-backend=): virtiofsd maps it to reach the guest's
+//          buffers. VMs without shares keep QEMU's private anonymous RAM.
 //   -sandbox on,obsolete=deny,elevateprivileges=...,spawn=deny,resourcecontrol=deny
 // `elevateprivileges` is `deny` without run_as. With run_as it must be
 // `allow`: QEMU 7.2 installs the seccomp filter before `-runas` calls

@@ -22,8 +22,6 @@
 
 #include "sys/spawn_attr.h"
 
-extern char** environ;
-
 namespace warren {
 namespace {
 
@@ -72,35 +70,6 @@ std::string FileTail(const std::filesystem::path& path) {
   std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!tail.empty() && tail.back() == '\n') tail.pop_back();
   return tail;
-}
-
-// posix_spawn rather than fork: safe in the threaded daemon. New process
-// group so terminal signals aimed at the daemon do not reach QEMU.
-Result<pid_t> Spawn(const std::string& program, const std::vector<std::string>& argv, int log_fd,
-                    int tap_fd, int child_tap_fd) {
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  // stdin last: a daemon started with fd 0 closed may hold the log there.
-  posix_spawn_file_actions_adddup2(&fa, log_fd, 1);
-  posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
-  // dup2 clears close-on-exec on the target (glibc also does so when both are equal).
-  if (tap_fd >= 0) posix_spawn_file_actions_adddup2(&fa, tap_fd, child_tap_fd);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addclosefrom_np(&fa, tap_fd >= 0 ? child_tap_fd + 1 : 3);
-
-  SetChildGroupAndDefaultSignals(&attr);
-
-  std::vector<char*> cargv;
-  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, program.c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return ErrnoError("spawn " + program, rc);
-  return pid;
 }
 
 Status CheckLaunch(const QemuLaunch& launch) {
@@ -166,7 +135,7 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Launch(const QemuLaunch& launc
   if (!log.valid()) return ErrnoError("open QEMU log " + launch.output_log.string(), errno);
 
   ASSIGN_OR_RETURN(pid_t pid,
-                   Spawn(program, BuildQemuArgv(spec), log.get(), launch.tap_fd, spec.tap_fd));
+                   SpawnLogged(program, BuildQemuArgv(spec), log.get(), launch.tap_fd, spec.tap_fd));
   UniqueFd pidfd(PidfdOpen(pid));
   if (!pidfd.valid()) {
     // Our own unreaped child cannot be gone, so this is a resource problem.
