@@ -197,6 +197,11 @@ GuestLink::GuestLink(std::string vm, std::unique_ptr<GuestConnection> conn, Link
 
 GuestLink::~GuestLink() { Close("connection closed"); }
 
+bool GuestLink::StandbyForTest() {
+  MutexLock lock(&mu_);
+  return standby_;
+}
+
 bool GuestLink::alive() {
   MutexLock lock(&mu_);
   return !closing_ && !dead_;
@@ -254,11 +259,36 @@ void GuestLink::OpenPending(std::list<Active>& active) {
     } else {
       result = ch.error();
     }
+    const bool standby = conn_->HasStandby();
     MutexLock lock(&mu_);
+    standby_ = standby;
     req->result = std::move(result);
     req->done = true;
     open_cv_.SignalAll();
   }
+}
+
+void GuestLink::PrewarmIfIdle(const std::list<Active>& active, bool reusable, bool& want) {
+  if (!active.empty()) {
+    want = options_.prewarm;  // again once this command is done
+    return;
+  }
+  if (!want || !reusable) return;
+  {
+    MutexLock lock(&mu_);
+    if (!opens_.empty()) return;
+  }
+  want = false;
+  // A failure leaves no standby; the next command opens its own channel, and
+  // a broken connection is noticed by the next round.
+  (void)conn_->Prewarm();
+  NoteStandby();
+}
+
+void GuestLink::NoteStandby() {
+  const bool standby = conn_->HasStandby();
+  MutexLock lock(&mu_);
+  standby_ = standby;
 }
 
 Status GuestLink::PumpOne(Active& a, bool& progress, bool& reusable) {
@@ -410,6 +440,7 @@ void GuestLink::PumpLoop() {
   std::list<Active> active;
   bool progress = true;
   bool reusable = true;  // no command was hung up on (its channel closed by us)
+  bool want_standby = options_.prewarm;
   received_ = conn_->BytesReceived();
   heard_ = probed_ = Clock::now();
   Status why;
@@ -421,7 +452,10 @@ void GuestLink::PumpLoop() {
       if (closing_) why = close_reason_;
     }
     if (!why.ok()) break;
-    if (take_in) why = conn_->SendKeepalive();
+    if (take_in) {
+      why = conn_->SendKeepalive();  // takes in what arrived
+      if (why.ok() && active.empty()) NoteStandby();  // its shell may have died
+    }
     // Before the channels are read: what the flush takes in is read below.
     if (why.ok() && conn_->WritePending()) why = conn_->Flush();
     size_t before = active.size();
@@ -438,6 +472,7 @@ void GuestLink::PumpLoop() {
     }
     why = CheckAlive(Clock::now());
     if (!why.ok()) break;
+    PrewarmIfIdle(active, reusable, want_standby);
     progress = *moved || active.size() != before;
   }
   FinishAll(active, why);

@@ -130,6 +130,10 @@ struct LinkOptions {
   // The link is declared dead when nothing arrived for this many intervals
   // (keepalives unanswered), and its processes end with Unavailable.
   int keepalive_count = 5;
+  // Whether an idle link keeps a standby channel with the guest's shell
+  // already started for its next command (GuestConnection::Prewarm): an exec
+  // then costs the guest only the command's own exec.
+  bool prewarm = true;
   // Set by GuestLinks' pool: called on the pump thread, with no lock held,
   // when the link's last process ended (`reusable`: it ended cleanly, the
   // guest closed its channel) and once more when the pump stops (false). It
@@ -160,6 +164,8 @@ class GuestLink {
   // joins the pump. Idempotent.
   void Close(const std::string& reason) EXCLUDES(mu_);
   bool alive() EXCLUDES(mu_);
+  // Whether the connection holds a standby channel right now.
+  bool StandbyForTest() EXCLUDES(mu_);
   const std::string& vm() const { return vm_; }
 
  private:
@@ -186,6 +192,10 @@ class GuestLink {
   // channel will read it (the caller lets libssh take the packets in).
   bool WaitForWork(const std::list<Active>& active, bool progress);
   void FinishAll(std::list<Active>& active, const Status& why) EXCLUDES(mu_);
+  // Once per idle spell of a link that can take another command: a standby
+  // channel for the next one (not while an open waits: it is served first).
+  void PrewarmIfIdle(const std::list<Active>& active, bool reusable, bool& want) EXCLUDES(mu_);
+  void NoteStandby() EXCLUDES(mu_);  // standby_ = conn_->HasStandby()
   // Keepalive bookkeeping: an error once the guest has been silent too long.
   Status CheckAlive(std::chrono::steady_clock::time_point now);
   int PollTimeoutMillis(bool busy, std::chrono::steady_clock::time_point now) const;
@@ -205,6 +215,7 @@ class GuestLink {
   std::vector<std::shared_ptr<OpenRequest>> opens_ GUARDED_BY(mu_);
   bool closing_ GUARDED_BY(mu_) = false;
   bool dead_ GUARDED_BY(mu_) = false;  // the pump ended
+  bool standby_ GUARDED_BY(mu_) = false;  // conn_->HasStandby(), as the pump last saw it
   Status close_reason_ GUARDED_BY(mu_);
 
   std::thread pump_;

@@ -63,6 +63,37 @@ Result<std::string> ExecCommandLine(const ExecSpec& spec) {
   return out;
 }
 
+std::string_view StandbyCommand() {
+  // _warren_nl holds a newline for the lines StandbyLine writes, made without
+  // a newline in this text, so the shell's messages name line 1 as they do
+  // for an exec request (the subshell is paid while idle). Both names are
+  // unexported, so the command's environment does not see them.
+  return "_warren_nl=$(printf '\\nx'); _warren_nl=${_warren_nl%x}; "
+         "IFS= read -r _warren_cmd || exit 0; eval \"$_warren_cmd\"";
+}
+
+std::optional<std::string> StandbyLine(const ExecSpec& spec) {
+  if (spec.tty || spec.argv.empty()) return std::nullopt;
+  for (const auto& [name, value] : spec.env) {
+    if (name.starts_with("_warren_")) return std::nullopt;  // would change the launcher's own
+  }
+  Result<std::string> command = ExecCommandLine(spec);
+  if (!command.ok()) return std::nullopt;
+  std::string line;
+  line.reserve(command->size() + 1);
+  for (char c : *command) {
+    if (c == '\0') return std::nullopt;
+    if (c == '\n') {
+      line += "'\"$_warren_nl\"'";  // close the quote, the newline, reopen
+    } else {
+      line.push_back(c);
+    }
+  }
+  line.push_back('\n');
+  if (line.size() > kStandbyLineMaxBytes) return std::nullopt;
+  return line;
+}
+
 std::string ShellQuote(const std::vector<std::string>& argv) {
   std::string out;
   for (size_t i = 0; i < argv.size(); ++i) {

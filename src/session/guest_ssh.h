@@ -121,12 +121,39 @@ class GuestConnection {
   // Bytes received on the socket so far; nullopt when the connection cannot
   // tell (fakes), which turns keepalive off for it.
   virtual std::optional<uint64_t> BytesReceived() const { return std::nullopt; }
+  // Called only while no channel is open: opens a standby channel whose shell
+  // is started and waits for its command line on stdin (StandbyCommand), so
+  // the next OpenChannel of a spec with a StandbyLine costs the guest only the
+  // command's own exec, not the shell's start (~50 ms under TCG) and the
+  // server's fork. The standby IS the connection's one channel: an
+  // OpenChannel it cannot serve (a PTY) first ends it and waits for the
+  // guest's close, so two channels never coexist (docs/SESSIONS.md). Ok and
+  // nothing done when unsupported (fakes) or when a live standby exists;
+  // Unavailable when the guest refused it (the next command then opens its own).
+  virtual Status Prewarm() { return Status::Ok(); }
+  // Whether a standby channel is open and its shell alive, as far as the
+  // packets taken in so far tell (it may die any time; OpenChannel checks).
+  virtual bool HasStandby() { return false; }
 };
 
 // The command line OpenChannel sends for spec (spec.argv not empty):
 //   [export K=V; ...] [cd DIR &&] exec ARGV
 // every word ShellQuote'd. InvalidArgument for a bad env name.
 Result<std::string> ExecCommandLine(const ExecSpec& spec);
+
+// What a standby channel runs (the user's login shell runs it with -c): read
+// one line, then eval it. `read` of a pipe or socket reads byte by byte in
+// dash and bash, so whatever follows the line stays on stdin for the command.
+// EOF before a full line ends the shell without running anything.
+std::string_view StandbyCommand();
+// The line (with its newline) that turns a standby shell into spec's command:
+// ExecCommandLine(spec), whose newlines (only ever inside single-quoted words)
+// become '"$_warren_nl"' so it fits on one line. nullopt when spec cannot go
+// that way: a PTY or shell request, an invalid spec (OpenChannel reports it),
+// a NUL byte (a shell's read drops it), or a line longer than
+// kStandbyLineMaxBytes (read's byte-at-a-time cost would exceed a shell start).
+inline constexpr size_t kStandbyLineMaxBytes = 4096;
+std::optional<std::string> StandbyLine(const ExecSpec& spec);
 
 // The seam through which the daemon reaches guests (the seed's guestDial /
 // guestWaitForSSH). Tests of other subsystems inject a fake.

@@ -1,5 +1,7 @@
 #include "session/libssh_channel.h"
 
+#include <poll.h>
+
 #include <algorithm>
 
 namespace warren {
@@ -43,6 +45,49 @@ Result<std::unique_ptr<GuestChannel>> LibsshChannel::Open(ssh_session s, const s
   if (rc != SSH_OK) return Unavailable(what + ": " + ssh_get_error(s));
   return std::unique_ptr<GuestChannel>(
       std::make_unique<LibsshChannel>(s, std::move(ch), std::move(what)));
+}
+
+Result<std::unique_ptr<LibsshChannel>> LibsshChannel::OpenStandby(ssh_session s,
+                                                                  const std::string& ip) {
+  std::string what = "a standby shell on " + ip;
+  BlockingScope blocking(s, true);
+  ChannelPtr ch(ssh_channel_new(s));
+  if (!ch) return Unavailable(what + ": " + ssh_get_error(s));
+  if (ssh_channel_open_session(ch.get()) != SSH_OK) {
+    return Unavailable(what + ": opening a channel: " + ssh_get_error(s));
+  }
+  const std::string command(StandbyCommand());
+  if (ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK) {
+    return Unavailable(what + ": " + ssh_get_error(s));
+  }
+  return std::make_unique<LibsshChannel>(s, std::move(ch), std::move(what));
+}
+
+Status LibsshChannel::Launch(std::string_view line) {
+  what_ = "`" + std::string(line.substr(0, line.size() - 1)) + "` on a standby shell";
+  BlockingScope blocking(session_, true);
+  // At most kStandbyLineMaxBytes: within a fresh channel's window, so the
+  // blocking write returns as soon as the packet is out.
+  int n = ssh_channel_write(channel_.get(), line.data(), static_cast<uint32_t>(line.size()));
+  if (n != static_cast<int>(line.size())) return Broken("sending the command line");
+  return Status::Ok();
+}
+
+Status LibsshChannel::EndStandby(std::chrono::milliseconds within) {
+  if (!Closed()) {
+    BlockingScope blocking(session_, true);
+    if (ssh_channel_send_eof(channel_.get()) == SSH_ERROR) return Broken("ending the standby");
+  }
+  auto until = std::chrono::steady_clock::now() + within;
+  while (!Closed()) {  // Closed() takes in what arrived
+    if (std::chrono::steady_clock::now() >= until) {
+      return Unavailable(what_ + ": the guest did not close it in time");
+    }
+    if (ssh_is_connected(session_) == 0) return Broken("ending the standby");
+    pollfd pfd{ssh_get_fd(session_), POLLIN, 0};
+    ::poll(&pfd, 1, 20);
+  }
+  return Status::Ok();
 }
 
 Status LibsshChannel::Broken(const std::string& doing) const {

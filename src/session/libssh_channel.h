@@ -2,6 +2,7 @@
 
 #include <libssh/libssh.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,18 @@ class LibsshChannel final : public GuestChannel {
   static Result<std::unique_ptr<GuestChannel>> Open(ssh_session session, const std::string& ip,
                                                     const ExecSpec& spec);
 
+  // Opens a channel running StandbyCommand(): a started shell waiting for its
+  // command line (see GuestConnection::Prewarm). Blocking, like Open.
+  static Result<std::unique_ptr<LibsshChannel>> OpenStandby(ssh_session session,
+                                                            const std::string& ip);
+  // Sends a StandbyLine to a standby channel: from here on it is that
+  // command's channel. Unavailable when the connection broke.
+  Status Launch(std::string_view line);
+  // Ends a standby channel that will not be used: sends EOF (its shell exits)
+  // and waits up to `within` for the guest to close the channel, so a new
+  // channel can be opened without racing that close. Unavailable otherwise.
+  Status EndStandby(std::chrono::milliseconds within);
+
   Result<int> Read(int stream, char* buf, size_t len) override;
   Result<int> Available(int stream) override;
   Result<size_t> Write(std::string_view bytes) override;
@@ -44,7 +57,7 @@ class LibsshChannel final : public GuestChannel {
 
   ssh_session const session_;
   ChannelPtr channel_;
-  const std::string what_;  // for messages
+  std::string what_;  // for messages
   bool eof_sent_ = false;
 };
 

@@ -112,6 +112,7 @@ Result<GuestConnection::ExecResult> LibsshConnection::Exec(const std::vector<std
                                                            std::string_view stdin_data,
                                                            std::stop_token stop) {
   if (argv.empty()) return InvalidArgument("exec on " + ip_ + ": empty command");
+  RETURN_IF_ERROR(EndStandby());  // one channel at a time
   std::string command = ShellQuote(argv);
   std::string what = "exec of `" + command + "` on " + ip_;
   ssh_session s = session_.get();
@@ -167,7 +168,33 @@ Status LibsshConnection::Flush() {
   return Status::Ok();
 }
 
+Status LibsshConnection::Prewarm() {
+  if (standby_ != nullptr && !standby_->Closed()) return Status::Ok();
+  standby_.reset();  // its shell died: both sides closed it, nothing races
+  ASSIGN_OR_RETURN(standby_, LibsshChannel::OpenStandby(session_.get(), ip_));
+  return Status::Ok();
+}
+
+Status LibsshConnection::EndStandby() {
+  if (standby_ == nullptr) return Status::Ok();
+  // A shell exits at once on EOF; the bound covers a guest busy under TCG.
+  Status ended = standby_->EndStandby(std::chrono::seconds(10));
+  standby_.reset();
+  return ended;
+}
+
 Result<std::unique_ptr<GuestChannel>> LibsshConnection::OpenChannel(const ExecSpec& spec) {
+  if (standby_ != nullptr) {
+    std::optional<std::string> line = StandbyLine(spec);
+    if (line && !standby_->Closed()) {
+      std::unique_ptr<LibsshChannel> ch = std::move(standby_);
+      RETURN_IF_ERROR(ch->Launch(*line));
+      return std::unique_ptr<GuestChannel>(std::move(ch));
+    }
+    // A PTY (or a dead standby): the standby must be gone, closed by the
+    // guest, before another channel opens (dropbear's race, docs/SESSIONS.md).
+    RETURN_IF_ERROR(EndStandby());
+  }
   return LibsshChannel::Open(session_.get(), ip_, spec);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "session/guest_ssh.h"
+#include "session/libssh_channel.h"
 #include "sys/unique_fd.h"
 
 namespace warren {
@@ -38,8 +39,13 @@ class LibsshConnection final : public GuestConnection {
   Status Flush() override;
   Status SendKeepalive() override;
   std::optional<uint64_t> BytesReceived() const override { return socket_counter_.in_bytes; }
+  Status Prewarm() override;
+  bool HasStandby() override { return standby_ != nullptr && !standby_->Closed(); }
 
  private:
+  // Ends standby_ (if any) and waits for the guest's close.
+  Status EndStandby();
+
   // Declared before session_ so it is closed after the session is freed.
   UniqueFd socket_;
   // libssh adds the socket's traffic here (ssh_set_counters); a keepalive
@@ -48,6 +54,9 @@ class LibsshConnection final : public GuestConnection {
   ssh_counter_struct socket_counter_{};
   SessionPtr session_;
   const std::string ip_;  // for messages
+  // The prewarmed channel (Prewarm); declared after session_ so it is freed
+  // before the session.
+  std::unique_ptr<LibsshChannel> standby_;
 };
 
 }  // namespace warren

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <latch>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "net/fresh_netns.h"
@@ -241,6 +242,98 @@ TEST(GuestLinkTest, TerminateEndsALongCommand) {
     auto q = next.Start(Cmd({"echo", "ok"}));
     ASSERT_TRUE(q.ok()) << q.error().ToString();
     EXPECT_EQ(RunToEnd(**q).out, "ok\n");
+  });
+}
+
+// Seconds since boot, as /proc/PID/stat's starttime counts them.
+double UptimeSeconds() { return std::atof(ReadFileForTest("/proc/uptime").c_str()); }
+
+// Waits (bounded) until the link's pump holds a standby channel.
+bool WaitForStandby(GuestLink& link) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!link.StandbyForTest()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// Runs `cat /proc/self/stat` on link: when did its process start (seconds
+// since boot)? `exec` keeps the shell's process, so on a standby this is
+// when the standby shell was forked.
+double CommandStartedAt(GuestLink& link) {
+  auto p = link.Start(Cmd({"cat", "/proc/self/stat"}));
+  EXPECT_TRUE(p.ok()) << p.error().ToString();
+  if (!p.ok()) return -1;
+  Collected c = RunToEnd(**p);
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  // Field 22 (starttime, clock ticks); the fields after the ")" of comm.
+  std::istringstream rest(c.out.substr(c.out.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+  }
+  return std::atof(field.c_str()) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+TEST(GuestLinkTest, AnIdleLinkStartsTheNextCommandsShellAheadOfIt) {
+  WithServer([](LibsshDialer& dialer, const GuestEndpoint& ep) {
+    auto conn = dialer.Dial(ep, std::chrono::seconds(10));
+    ASSERT_TRUE(conn.ok()) << conn.error().ToString();
+    GuestLink link("vm1", std::move(*conn));
+    for (int round = 0; round < 2; ++round) {  // again after a command ended
+      ASSERT_TRUE(WaitForStandby(link)) << "round " << round;
+      // The standby's process exists before the command is asked for: at
+      // least the sleep (~10 ticks) before it, where an exec request forks
+      // after it.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      double asked = UptimeSeconds();
+      double started = CommandStartedAt(link);
+      EXPECT_GT(started, 0);
+      EXPECT_LT(started, asked - 0.1) << "round " << round;
+    }
+    // A PTY cannot use a standby: it is ended first, the PTY command runs, and
+    // the link prewarms again for the next command.
+    ASSERT_TRUE(WaitForStandby(link));
+    ExecSpec tty = Cmd({"sh", "-c", "tty >/dev/null && echo pty"});
+    tty.tty = true;
+    auto p = link.Start(tty);
+    ASSERT_TRUE(p.ok()) << p.error().ToString();
+    Collected c = RunToEnd(**p, "", false);
+    EXPECT_EQ(c.exit_code, 0);
+    EXPECT_NE(c.out.find("pty"), std::string::npos) << c.out;
+    ASSERT_TRUE(WaitForStandby(link));
+    auto q = link.Start(Cmd({"echo", "after"}));
+    ASSERT_TRUE(q.ok()) << q.error().ToString();
+    EXPECT_EQ(RunToEnd(**q).out, "after\n");
+  });
+}
+
+TEST(GuestLinkTest, AStandbyWhoseShellDiedIsReplacedByAFreshChannel) {
+  WithServer([](LibsshDialer& dialer, const GuestEndpoint& ep) {
+    auto conn = dialer.Dial(ep, std::chrono::seconds(10));
+    ASSERT_TRUE(conn.ok()) << conn.error().ToString();
+    GuestLink link("vm1", std::move(*conn));
+    // The first command names the dropbear process serving this connection;
+    // the standby made after it is that process's only shell child.
+    auto first = link.Start(Cmd({"sh", "-c", "echo $PPID"}));
+    ASSERT_TRUE(first.ok()) << first.error().ToString();
+    Collected f = RunToEnd(**first);
+    int server = std::atoi(f.out.c_str());
+    ASSERT_GT(server, 1) << f.out;
+    ASSERT_TRUE(WaitForStandby(link));
+    ASSERT_TRUE(RunForTest("pkill -KILL -P " + std::to_string(server)));
+    // The pump takes in the guest's close of the standby while idle.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (link.StandbyForTest() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_FALSE(link.StandbyForTest()) << "the standby's close was not noticed";
+    auto p = link.Start(Cmd({"echo", "still works"}));
+    ASSERT_TRUE(p.ok()) << p.error().ToString();
+    Collected c = RunToEnd(**p);
+    EXPECT_EQ(c.out, "still works\n");
+    EXPECT_EQ(c.exit_code, 0);
+    EXPECT_TRUE(c.error.ok()) << c.error.ToString();
   });
 }
 
