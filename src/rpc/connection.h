@@ -20,6 +20,7 @@
 #include "rpc/dispatcher.h"
 #include "rpc/frame.h"
 #include "rpc/jsonrpc.h"
+#include "sys/accept_loop.h"
 
 namespace warren::rpc {
 
@@ -41,14 +42,14 @@ struct ConnectionLimits {
 // writes) are both leaves and never held together. write_mu_ is held across a
 // blocking send: it exists precisely to serialize whole frames on the socket,
 // and nothing else is ever taken under it.
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public sys::ServedConnection, public std::enable_shared_from_this<Connection> {
  public:
   Connection(int fd, PeerCred peer, int stop_fd, ConnectionLimits limits,
              const Dispatcher* dispatcher);
   ~Connection();
 
-  void Run() EXCLUDES(mu_, write_mu_);
-  bool done() const { return done_.load(std::memory_order_acquire); }
+  void Run() override EXCLUDES(mu_, write_mu_);
+  bool done() const override { return done_.load(std::memory_order_acquire); }
 
  private:
   using Sink = std::function<void(uint8_t channel, std::string_view bytes)>;

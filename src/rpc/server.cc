@@ -1,12 +1,9 @@
 #include "rpc/server.h"
 
 #include <fcntl.h>
-#include <malloc.h>
-#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,17 +22,6 @@ namespace warren::rpc {
 namespace fs = std::filesystem;
 
 namespace {
-
-// How often the accept loop wakes to join finished connections.
-constexpr int kReapIntervalMillis = 500;
-// After a burst of connections ends, freed memory goes back to the kernel:
-// each connection thread allocated from one of glibc's per-thread arenas, and
-// glibc keeps an arena's free pages mapped for reuse, so without a trim the
-// daemon's RSS stays at its peak after the clients leave (docs/BENCHMARKS.md,
-// soak). Trimming when at least kTrimAfterEnded connections ended since the
-// last trim and at most kTrimWhenLive remain costs a few ms, rarely.
-constexpr int kTrimAfterEnded = 64;
-constexpr size_t kTrimWhenLive = 8;
 
 Result<sockaddr_un> UnixAddress(const fs::path& path) {
   sockaddr_un addr{};
@@ -151,141 +137,75 @@ Result<std::unique_ptr<Server>> Server::Listen(ServerOptions options,
   RETURN_IF_ERROR(ClearStaleSocket(options.socket));
   struct stat st;
   ASSIGN_OR_RETURN(int fd, BindPrivately(options, &st));
-  int stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_fd < 0) {
-    int err = errno;
-    ::unlink(options.socket.c_str());
-    ::close(fd);
-    return ErrnoError("eventfd", err);
+  std::unique_ptr<Server> server(new Server(std::move(options), dispatcher, fd, st.st_dev,
+                                            st.st_ino));
+  Server* self = server.get();
+  Result<std::unique_ptr<sys::AcceptLoop>> loop = sys::AcceptLoop::Create({
+      .name = "rpc",
+      .listen_fd = fd,
+      .accept_flags = SOCK_NONBLOCK,
+      .max_connections = self->options_.max_connections,
+      .make = [self](int conn_fd) { return self->MakeConnection(conn_fd); },
+      .refuse = [self](int conn_fd) { self->Refuse(conn_fd); },
+  });
+  if (!loop.ok()) {
+    ::unlink(self->options_.socket.c_str());
+    return loop.error();  // ~Server closes fd
   }
-  spdlog::info("rpc: listening on {}", options.socket.string());
-  return std::unique_ptr<Server>(
-      new Server(std::move(options), dispatcher, fd, stop_fd, st.st_dev, st.st_ino));
+  server->loop_ = std::move(*loop);
+  spdlog::info("rpc: listening on {}", server->options_.socket.string());
+  return server;
 }
 
-Server::Server(ServerOptions options, const Dispatcher* dispatcher, int listen_fd, int stop_fd,
-               dev_t dev, ino_t ino)
+Server::Server(ServerOptions options, const Dispatcher* dispatcher, int listen_fd, dev_t dev,
+               ino_t ino)
     : options_(std::move(options)),
       dispatcher_(dispatcher),
       listen_fd_(listen_fd),
-      stop_fd_(stop_fd),
       socket_dev_(dev),
       socket_ino_(ino) {}
 
 Server::~Server() {
-  Shutdown();
+  if (loop_ != nullptr) Shutdown();
+  loop_.reset();
   ::close(listen_fd_);
-  ::close(stop_fd_);
 }
 
 void Server::Serve() {
-  while (true) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    int n = ::poll(fds, 2, kReapIntervalMillis);
-    if (n < 0 && errno != EINTR) {
-      spdlog::error("rpc: poll on the listening socket failed: {}", std::strerror(errno));
-      break;
-    }
-    if (n > 0 && fds[1].revents != 0) break;
-    Reap();
-    if (n > 0 && fds[0].revents != 0) AcceptOne();
-  }
-  MutexLock lock(&mu_);
-  while (!shutdown_done_) cv_.Wait(&mu_);
+  loop_->Serve();
+  Shutdown();  // returns once the first Shutdown() (which ended the loop) is done
 }
 
-
-void Server::AcceptOne() {
-  int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (fd < 0) {
-    if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-      spdlog::warn("rpc: accept failed: {}", std::strerror(errno));
-    }
-    return;
-  }
-  const PeerCred peer = PeerOf(fd);
+std::shared_ptr<sys::ServedConnection> Server::MakeConnection(int fd) const {
   ConnectionLimits limits{options_.max_frame_bytes, options_.max_requests_per_connection,
                           options_.idle_timeout, options_.send_timeout};
-  auto conn = std::make_shared<Connection>(fd, peer, stop_fd_, limits, dispatcher_);
-  bool refused = false;
-  {
-    MutexLock lock(&mu_);
-    if (shutting_down_) return;  // conn's destructor closes fd
-    refused = conns_.size() >= static_cast<size_t>(options_.max_connections);
-    if (!refused) {
-      try {
-        conns_.push_back(Slot{conn, std::thread([conn] { conn->Run(); })});
-        return;
-      } catch (const std::exception& e) {  // out of threads: refuse this one client
-        spdlog::error("rpc: cannot serve a connection from uid {} pid {}: {}", peer.uid, peer.pid,
-                      e.what());
-        return;  // conn's destructor closes fd
-      }
-    }
-  }
+  return std::make_shared<Connection>(fd, PeerOf(fd), loop_->stop_fd(), limits, dispatcher_);
+}
+
+void Server::Refuse(int fd) const {
+  const PeerCred peer = PeerOf(fd);
   spdlog::warn("rpc: refusing connection from uid {} pid {}: too many connections (limit {})",
                peer.uid, peer.pid, options_.max_connections);
   Status busy = ResourceExhausted("too many connections to the warren daemon (limit " +
                                   std::to_string(options_.max_connections) +
                                   "); raise rpc.max_connections or retry later");
   std::string frame = EncodeJsonFrame(MakeError(nullptr, StatusToJsonRpcError(busy)));
-  // Best effort on a fresh socket whose buffer is empty; conn's destructor closes fd.
+  // Best effort on a fresh socket whose buffer is empty.
   (void)::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-void Server::Reap() {
-  std::list<Slot> finished;
-  bool trim = false;
-  {
-    MutexLock lock(&mu_);
-    for (auto it = conns_.begin(); it != conns_.end();) {
-      auto next = std::next(it);
-      if (it->conn->done()) finished.splice(finished.end(), conns_, it);
-      it = next;
-    }
-    ended_since_trim_ += static_cast<int>(finished.size());
-    trim = ended_since_trim_ >= kTrimAfterEnded && conns_.size() <= kTrimWhenLive;
-    if (trim) ended_since_trim_ = 0;
-  }
-  for (Slot& slot : finished) slot.thread.join();
-  finished.clear();
-  if (trim) ::malloc_trim(0);
-}
-
 void Server::Shutdown() {
-  std::list<Slot> all;
-  {
-    MutexLock lock(&mu_);
-    if (shutting_down_) {
-      while (!shutdown_done_) cv_.Wait(&mu_);
-      return;
+  // Wakes every connection's reader and blocked writer through the loop's
+  // eventfd; readers fire their calls' stop tokens and join their workers.
+  loop_->Shutdown();
+  std::call_once(unlinked_, [this] {
+    struct stat st;
+    if (::stat(options_.socket.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
+        st.st_ino == socket_ino_) {
+      ::unlink(options_.socket.c_str());
     }
-    shutting_down_ = true;
-    all.swap(conns_);
-  }
-  // Wakes Serve() and every connection's reader and blocked writer; readers
-  // fire their calls' stop tokens and join their workers.
-  uint64_t one = 1;
-  if (::write(stop_fd_, &one, sizeof(one)) != sizeof(one)) {
-    spdlog::error("rpc: cannot signal shutdown: {}", std::strerror(errno));
-  }
-  for (Slot& slot : all) slot.thread.join();
-  all.clear();
-  struct stat st;
-  if (::stat(options_.socket.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
-      st.st_ino == socket_ino_) {
-    ::unlink(options_.socket.c_str());
-  }
-  spdlog::info("rpc: stopped listening on {}", options_.socket.string());
-  MutexLock lock(&mu_);
-  shutdown_done_ = true;
-  cv_.SignalAll();
-}
-
-int Server::ConnectionCountForTest() {
-  Reap();
-  MutexLock lock(&mu_);
-  return static_cast<int>(conns_.size());
+    spdlog::info("rpc: stopped listening on {}", options_.socket.string());
+  });
 }
 
 }  // namespace warren::rpc

@@ -5,16 +5,16 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <list>
 #include <memory>
 #include <optional>
-#include <thread>
+#include <mutex>
 
 #include "base/mutex.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "rpc/dispatcher.h"
 #include "rpc/frame.h"
+#include "sys/accept_loop.h"
 
 namespace warren::rpc {
 
@@ -59,41 +59,33 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Accept loop. Blocks until Shutdown() has completed.
-  void Serve() EXCLUDES(mu_);
+  // Accept loop (sys::AcceptLoop). Blocks until Shutdown() has completed.
+  void Serve();
   // Stops accepting, fires every call's stop token, closes all connections,
   // joins their threads and unlinks the socket (if it is still ours). Returns
   // when all of that is done.
-  void Shutdown() EXCLUDES(mu_);
+  void Shutdown();
 
   const std::filesystem::path& socket_path() const { return options_.socket; }
-  int ConnectionCountForTest() EXCLUDES(mu_);
+  int ConnectionCountForTest() { return loop_->ConnectionCountForTest(); }
+  int TrimsForTest() { return loop_->TrimsForTest(); }
 
  private:
-  struct Slot {
-    std::shared_ptr<Connection> conn;
-    std::thread thread;
-  };
-
-  Server(ServerOptions options, const Dispatcher* dispatcher, int listen_fd, int stop_fd, dev_t dev,
+  Server(ServerOptions options, const Dispatcher* dispatcher, int listen_fd, dev_t dev,
          ino_t ino);
-  void AcceptOne() EXCLUDES(mu_);
-  void Reap() EXCLUDES(mu_);
+  std::shared_ptr<sys::ServedConnection> MakeConnection(int fd) const;
+  void Refuse(int fd) const;
 
   // Immutable after construction.
   const ServerOptions options_;
   const Dispatcher* const dispatcher_;
   const int listen_fd_;
-  const int stop_fd_;  // eventfd; once written it stays readable and wakes every poller
   const dev_t socket_dev_;
   const ino_t socket_ino_;
-
-  Mutex mu_{LockRank::kLeaf, "rpc server"};
-  CondVar cv_{&mu_};
-  std::list<Slot> conns_ GUARDED_BY(mu_);
-  int ended_since_trim_ GUARDED_BY(mu_) = 0;  // connections reaped since malloc_trim
-  bool shutting_down_ GUARDED_BY(mu_) = false;
-  bool shutdown_done_ GUARDED_BY(mu_) = false;
+  // Set once in Listen; its stop eventfd wakes every connection's reader and
+  // blocked writer. Declared after what its hooks use, destroyed before it.
+  std::unique_ptr<sys::AcceptLoop> loop_;
+  std::once_flag unlinked_;  // Shutdown's socket cleanup, once for all callers
 };
 
 }  // namespace warren::rpc

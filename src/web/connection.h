@@ -12,6 +12,7 @@
 
 #include "rpc/connection.h"
 #include "rpc/dispatcher.h"
+#include "sys/accept_loop.h"
 #include "web/router.h"
 
 namespace warren::web {
@@ -50,15 +51,15 @@ struct WebLimits {
 // (every handler runs on it, so the session state needs no lock); the bridged
 // rpc::Connection runs on a second thread (plus its worker), joined by Run().
 // Stop() may be called from any thread, any number of times.
-class WebConnection {
+class WebConnection : public sys::ServedConnection {
  public:
   WebConnection(int fd, const WebLimits* limits, const RouterConfig* router,
                 const rpc::Dispatcher* dispatcher, int stop_fd);
   ~WebConnection();
 
-  void Run();
-  void Stop() { ioc_.stop(); }
-  bool done() const { return done_.load(std::memory_order_acquire); }
+  void Run() override;
+  void Stop() override { ioc_.stop(); }
+  bool done() const override { return done_.load(std::memory_order_acquire); }
 
  private:
   boost::asio::io_context ioc_{1};

@@ -1,14 +1,12 @@
 #pragma once
 
-#include <list>
 #include <memory>
+#include <mutex>
 #include <string>
-#include <thread>
 
-#include "base/mutex.h"
 #include "base/status.h"
-#include "base/thread_annotations.h"
 #include "rpc/dispatcher.h"
+#include "sys/accept_loop.h"
 #include "web/auth.h"
 #include "web/connection.h"
 #include "web/router.h"
@@ -23,7 +21,8 @@ struct WebServerOptions {
 };
 
 // The daemon's web listener (the seed's webListener/webServer): HTTP/1.1 with
-// Boost.Beast, one thread per connection like the unix socket server, routing
+// Boost.Beast, one thread per connection on the unix socket server's accept
+// loop (sys::AcceptLoop: limit, reaping, heap trim after a burst), routing
 // and auth in router.h, WebSockets bridged to the Dispatcher (connection.h).
 //
 // Thread-safety: Serve() runs on one thread; Shutdown() and EndLogins() may be
@@ -39,43 +38,37 @@ class WebServer {
   WebServer& operator=(const WebServer&) = delete;
 
   // Accept loop; returns once Shutdown() has completed.
-  void Serve() EXCLUDES(mu_);
+  void Serve();
   // Stops accepting, ends every connection (and the calls their WebSockets
   // carry) and joins their threads. Idempotent.
-  void Shutdown() EXCLUDES(mu_);
+  void Shutdown();
   // Closes every open connection, WebSockets included (after a token rotation).
-  void EndLogins() EXCLUDES(mu_);
+  void EndLogins() { loop_->StopAll(); }
 
   // "host:port" as bound (the real port when options.port was 0).
   const std::string& address() const { return address_; }
   // The login URL: http://host:port/?token=TOKEN.
   std::string Url() const;
-  int ConnectionCountForTest() EXCLUDES(mu_);
+  int ConnectionCountForTest() { return loop_->ConnectionCountForTest(); }
+  int TrimsForTest() { return loop_->TrimsForTest(); }
 
  private:
-  struct Slot {
-    std::shared_ptr<WebConnection> conn;
-    std::thread thread;
-  };
   WebServer(WebServerOptions options, const rpc::Dispatcher* dispatcher, WebAuth* auth,
-            int listen_fd, int stop_fd, uint16_t port);
-  void AcceptOne() EXCLUDES(mu_);
-  void Reap() EXCLUDES(mu_);
+            int listen_fd, uint16_t port);
+  std::shared_ptr<sys::ServedConnection> MakeConnection(int fd) const;
+  void Refuse(int fd) const;
 
   // Immutable after construction.
   const WebServerOptions options_;
   const rpc::Dispatcher* const dispatcher_;
   WebAuth* const auth_;
   const int listen_fd_;
-  const int stop_fd_;  // eventfd: wakes Serve and every bridged rpc::Connection
   const std::string address_;
   const RouterConfig router_;
-
-  Mutex mu_{LockRank::kLeaf, "web server"};
-  CondVar cv_{&mu_};
-  std::list<Slot> conns_ GUARDED_BY(mu_);
-  bool shutting_down_ GUARDED_BY(mu_) = false;
-  bool shutdown_done_ GUARDED_BY(mu_) = false;
+  // Set once in Listen; its stop eventfd also wakes every bridged
+  // rpc::Connection. Declared after what its hooks use, destroyed before it.
+  std::unique_ptr<sys::AcceptLoop> loop_;
+  std::once_flag stopped_;  // Shutdown's log line, once for all callers
 };
 
 }  // namespace warren::web

@@ -227,6 +227,25 @@ TEST(WebServerTest, ConnectionsBeyondTheLimitGet503) {
   EXPECT_EQ(r->result(), http::status::unauthorized);
 }
 
+// The accept loop is the RPC server's: after a burst of clients has gone, the
+// heap is trimmed (sys::AcceptLoop), for browsers as for CLI connections.
+TEST(WebServerTest, BurstOfClientsEndsInAHeapTrim) {
+  RunningServer s;
+  ASSERT_EQ(s.server().TrimsForTest(), 0);
+  for (int i = 0; i < sys::AcceptLoop::kTrimAfterEnded + 6; ++i) {
+    HttpClient c(s.port());
+    ASSERT_TRUE(c.connected());
+    std::optional<HttpResponse> r = c.Send(Get("/", s.port()));
+    ASSERT_TRUE(r);
+  }  // each client closes; its connection thread ends
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (s.server().TrimsForTest() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(s.server().TrimsForTest(), 1);
+  EXPECT_EQ(s.server().ConnectionCountForTest(), 0);
+}
+
 TEST(WebServerTest, AssetsHaveEtagGzipAnd304) {
   RunningServer s;
   const std::string cookie = CookieFromLogin(s.port());
