@@ -11,7 +11,7 @@ BUILD=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-
        nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
        libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-dev
-       libboost-dev zlib1g-dev)
+       libboost-dev zlib1g-dev libarchive-dev)
 RUNTIME=(qemu-system-x86 qemu-system-data qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage
          openssh-client dropbear-bin sqlite3 dnsutils dnsperf dnsmasq-base tmux ca-certificates)
 # The web UI's tests: node runs them; the browser e2e drives Debian's chromium
