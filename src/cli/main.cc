@@ -36,6 +36,7 @@ int Main(int argc, char** argv) {
   AddVmCommands(app, ctx);
   AddDnsCommands(app, ctx);
   AddEventsCommands(app, ctx);
+  AddCpCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -73,13 +73,13 @@ void PumpStdin(rpc::Client* client, Shared& s, const StreamCallOptions& o) {
   }
   char buf[64 * 1024];
   while (!s.done) {
-    pollfd fds[2] = {{0, POLLIN, 0}, {s.stop_fd, POLLIN, 0}};
+    pollfd fds[2] = {{o.stdin_fd, POLLIN, 0}, {s.stop_fd, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
     if (fds[1].revents != 0) return;
-    ssize_t n = ::read(0, buf, sizeof(buf));
+    ssize_t n = ::read(o.stdin_fd, buf, sizeof(buf));
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
       (void)client->SendStream(kStream, rpc::kChannelControl, rpc::ControlEof());
@@ -170,7 +170,8 @@ Result<StreamCallResult> RunStreamCall(CliContext& ctx, const std::string& metho
       return;
     }
     int fd = channel == rpc::kChannelStderr ? 2 : 1;
-    if (!WriteAll(fd, bytes) && !output_broken) {
+    bool written = o.on_output ? o.on_output(channel, bytes) : WriteAll(fd, bytes);
+    if (!written && !output_broken) {
       output_broken = true;  // e.g. `| head` closed the pipe: stop the command
       client->Cancel();
     }

@@ -5,7 +5,9 @@
 // they arrive, signals and terminal resizes forwarded, raw mode restored.
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 #include "cli/context.h"
@@ -18,6 +20,10 @@ struct StreamCallOptions {
   bool use_ack_window = true;  // exec: wait for acks; attach: send freely
   bool forward_sigint = true;  // non-raw: Ctrl-C becomes {"signal":"INT"}; twice cancels
   int detach_byte = -1;        // attach: this input byte detaches (Ctrl-] = 0x1d)
+  int stdin_fd = 0;            // where forwarded input comes from (cp: a pipe from the archiver)
+  // Where the command's stdout/stderr go; empty = our fd 1 / fd 2. Runs on the
+  // calling thread; returning false cancels the call (the consumer gave up).
+  std::function<bool(uint8_t channel, std::string_view bytes)> on_output;
 };
 
 struct StreamCallResult {
