@@ -11,7 +11,7 @@ BUILD=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-
        nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
        libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-dev
-       libboost-dev zlib1g-dev libarchive-dev)
+       libboost-dev zlib1g-dev libarchive-dev prometheus-cpp-dev)
 # qemu-system-common (a dependency of qemu-system-x86, named because warren runs
 # its /usr/lib/qemu/virtiofsd for shared folders).
 RUNTIME=(qemu-system-x86 qemu-system-data qemu-system-common qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage
@@ -19,8 +19,12 @@ RUNTIME=(qemu-system-x86 qemu-system-data qemu-system-common qemu-utils mmdebstr
 # The web UI's tests: node runs them; the browser e2e drives Debian's chromium
 # with playwright-core from npm (never a browser npm downloads).
 WEB_TEST=(chromium)
+# metrics_daemon_test runs promtool (Debian ships it only inside `prometheus`:
+# ~96 MB installed, and on a systemd host the package also starts a Prometheus
+# server on :9090 unless masked); completion_test checks the zsh script with zsh.
+OTHER_TEST=(prometheus zsh)
 missing=()
-for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}"; do
+for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}" "${OTHER_TEST[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js and npm (web assets, browser-test driver): whatever provides the

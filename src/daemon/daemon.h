@@ -36,6 +36,9 @@ namespace rpc {
 class Dispatcher;
 class Server;
 }  // namespace rpc
+namespace metrics {
+struct Snapshot;
+}  // namespace metrics
 namespace web {
 class WebAuth;
 class WebServer;
@@ -86,6 +89,11 @@ class Daemon {
   nlohmann::json WebInfo() const;
   Result<nlohmann::json> WebRotate();
   nlohmann::json WebCheck() const;
+  // GET /metrics (daemon_metrics.cc): the Prometheus text, from the web
+  // listener's connection threads while RPCs are served (the subsystems are
+  // all open then). Takes no per-VM lock.
+  std::string MetricsText();
+  void CollectVmMetrics(metrics::Snapshot& snap);
   // `daemon.health` (daemon_health.cc): checks of the VM network, TAP pool,
   // DNS listeners and leftovers, as JSON rows {name, level, found, fix}.
   nlohmann::json HealthChecks();

@@ -34,6 +34,8 @@ void Daemon::OpenWeb() {
   // What the unix server would report for the daemon's owner: the browser
   // proved it holds the token that only this user can read.
   opts.limits.peer = {::getuid(), ::getgid(), -1};
+  // Called only while the listener runs, which Close stops before the subsystems go.
+  opts.metrics = [this] { return MetricsText(); };
   Result<std::unique_ptr<web::WebServer>> server =
       web::WebServer::Listen(std::move(opts), dispatcher_.get(), web_auth_.get());
   if (!server.ok()) return fail(server.error());

@@ -71,6 +71,7 @@ DaemonDeps DaemonDeps::Real() {
   };
   deps.wait_for_guest_ready = &DaemonDeps::WaitForSshReady;
   deps.request_handler = &DaemonDeps::TableDispatcher;
+  deps.process_usage = &metrics::ReadProcessUsage;
   return deps;
 }
 
@@ -95,6 +96,7 @@ void DaemonDeps::CheckComplete() const {
       {"guest_dialer", static_cast<bool>(guest_dialer)},
       {"wait_for_guest_ready", static_cast<bool>(wait_for_guest_ready)},
       {"request_handler", static_cast<bool>(request_handler)},
+      {"process_usage", static_cast<bool>(process_usage)},
   };
   for (const auto& [name, set] : seams) {
     if (!set) std::fprintf(stderr, "DaemonDeps::%s is not set\n", name);

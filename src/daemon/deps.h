@@ -11,6 +11,7 @@
 #include "base/status.h"
 #include "dns/listen.h"
 #include "image/builder.h"
+#include "metrics/process_usage.h"
 #include "net/bridge.h"
 #include "net/nat_uplink.h"
 #include "net/netns.h"
@@ -115,6 +116,8 @@ struct DaemonDeps {
   GuestDialerFactory guest_dialer;
   GuestReadyWait wait_for_guest_ready;
   RequestHandlerFactory request_handler;
+  // CPU and memory of a VM's QEMU for /metrics. Real: metrics::ReadProcessUsage (/proc).
+  metrics::ProcessUsageReader process_usage;
 
   static DaemonDeps Real();
   // The production wait and request handler, also what fakes use when a test

@@ -110,8 +110,10 @@ void DnsServer::Shutdown() {
 }
 
 DnsServerStats DnsServer::stats() const {
-  return {answered_.load(), malformed_.load(), rate_limited_.load(), tcp_rejected_.load(),
-          forwarded_count_.load()};
+  DnsServerStats s{answered_.load(), malformed_.load(), rate_limited_.load(),
+                   tcp_rejected_.load(), forwarded_count_.load()};
+  for (size_t i = 0; i < s.by_rcode.size(); ++i) s.by_rcode[i] = by_rcode_[i].load();
+  return s;
 }
 
 void DnsServer::Watch(int fd, Kind kind, uint32_t events) {
@@ -189,11 +191,13 @@ bool DnsServer::Admit(const std::string& source) {
 
 Result<std::string> DnsServer::Respond(std::string_view query, Transport transport) {
   const uint32_t serial = records_->serial();  // before answering: a change flushes
-  if (std::optional<std::string> hit = cache_.Find(query, transport, serial)) return *hit;
-  ASSIGN_OR_RETURN(std::string wire,
-                   Answer(query, options_.zone, *records_, transport, options_.max_udp));
-  cache_.Insert(query, transport, serial, wire);
-  return wire;
+  std::optional<std::string> wire = cache_.Find(query, transport, serial);
+  if (!wire) {
+    ASSIGN_OR_RETURN(wire, Answer(query, options_.zone, *records_, transport, options_.max_udp));
+    cache_.Insert(query, transport, serial, *wire);
+  }
+  if (wire->size() >= 4) ++by_rcode_[static_cast<uint8_t>((*wire)[3]) & 0x0f];  // header RCODE
+  return *std::move(wire);
 }
 
 void DnsServer::OnUdp(int fd) {

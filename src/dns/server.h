@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -56,6 +57,8 @@ struct DnsServerStats {
   uint64_t rate_limited = 0;  // over the source's bucket: answered with TC
   uint64_t tcp_rejected = 0;  // connections closed at accept (over the bound)
   uint64_t forwarded = 0;     // queries sent upstream
+  // Replies answered here (not forwarded, not rate-limited) by their RCODE (0-15).
+  std::array<uint64_t, 16> by_rcode{};
 };
 
 // Serves DNS over UDP and TCP (RFC 1035 2-byte length prefix) on sockets the caller made,
@@ -150,6 +153,7 @@ class DnsServer {
 
   std::atomic<uint64_t> answered_{0}, malformed_{0}, rate_limited_{0}, tcp_rejected_{0},
       forwarded_count_{0};
+  std::array<std::atomic<uint64_t>, 16> by_rcode_{};
 };
 
 // The address bytes of `addr` (4 for IPv4, 16 for IPv6): the rate-limit key.

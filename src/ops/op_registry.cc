@@ -198,10 +198,27 @@ void OpRegistry::Run(std::shared_ptr<Entry> entry, Body body) {
     PushEventLocked(*entry, std::nullopt);
     entry->log.reset();
     finished_threads_.push_back(entry->info.id);
+    auto& h = ended_[{final_info.kind, final_info.state}];
+    if (!h) h = std::make_unique<metrics::Histogram>(metrics::kOpSecondsBounds);
+    h->Observe(static_cast<double>(final_info.ended_ms - final_info.started_ms) / 1000.0);
     EvictFinishedLocked();
   }
   // After the op is visible as ended, so an observer's reader finds it so.
   Notify("ended", final_info);
+}
+
+std::vector<OpRegistry::EndedStats> OpRegistry::Ended() const {
+  MutexLock lock(&mu_);
+  std::vector<EndedStats> out;
+  for (const auto& [key, h] : ended_) out.push_back({key.first, key.second, h->Snapshot()});
+  return out;
+}
+
+int64_t OpRegistry::RunningCount() const {
+  MutexLock lock(&mu_);
+  int64_t n = 0;
+  for (const auto& [id, e] : ops_) n += e->info.state == OpState::kRunning ? 1 : 0;
+  return n;
 }
 
 void OpRegistry::UpdateProgress(const std::string& id, std::string step, double fraction) {

@@ -18,6 +18,7 @@
 #include "base/mutex.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
+#include "metrics/histogram.h"
 #include "store/store.h"
 
 namespace warren {
@@ -111,6 +112,16 @@ class OpRegistry {
   // blocks for as long as a body ignores its stop token. Start fails afterwards.
   void Shutdown() EXCLUDES(mu_);
 
+  // Ops ended since construction by kind and final state, with how long they
+  // ran (clock time, start to end), and the ops running now: for /metrics.
+  struct EndedStats {
+    std::string kind;
+    OpState state;
+    metrics::HistogramData duration;
+  };
+  std::vector<EndedStats> Ended() const EXCLUDES(mu_);
+  int64_t RunningCount() const EXCLUDES(mu_);
+
  private:
   friend class OpContext;
   struct Event {
@@ -157,6 +168,8 @@ class OpRegistry {
   uint64_t next_order_ GUARDED_BY(mu_) = 0;
   bool shut_down_ GUARDED_BY(mu_) = false;
   bool ran_ops_ GUARDED_BY(mu_) = false;
+  std::map<std::pair<std::string, OpState>, std::unique_ptr<metrics::Histogram>> ended_
+      GUARDED_BY(mu_);
   std::mt19937_64 rng_ GUARDED_BY(mu_);
 };
 

@@ -34,6 +34,7 @@ Dispatcher::Dispatcher(std::vector<MethodRow> rows) {
     bool inserted = rows_.emplace(std::move(name), std::move(row)).second;
     CHECK(inserted);  // duplicate method name in the table
   }
+  for (const auto& [name, row] : rows_) counters_.emplace(name, std::make_unique<Counters>());
 }
 
 const MethodRow* Dispatcher::Find(std::string_view method) const {
@@ -44,23 +45,57 @@ const MethodRow* Dispatcher::Find(std::string_view method) const {
 Result<json> Dispatcher::Dispatch(std::string_view method, const json& params,
                                   CallContext& ctx) const {
   const MethodRow* row = Find(method);
-  if (row == nullptr) return NotFound("unknown method \"" + std::string(method) + "\"");
-  if (row->mutation == Mutation::kMutating && draining()) {
-    return Unavailable("daemon is shutting down");
+  if (row == nullptr) {
+    unknown_calls_.fetch_add(1, std::memory_order_relaxed);
+    return NotFound("unknown method \"" + std::string(method) + "\"");
   }
-  // Handlers wrap their libraries' exceptions; anything escaping is a bug, but
-  // one bad call must not take the daemon down with it.
-  try {
-    return row->handler(params, ctx);
-  } catch (const std::exception& e) {
-    return Internal("method \"" + std::string(method) + "\" threw: " + e.what());
-  } catch (...) {
-    return Internal("method \"" + std::string(method) + "\" threw a non-standard exception");
+  const auto start = std::chrono::steady_clock::now();
+  Result<json> result = [&]() -> Result<json> {
+    if (row->mutation == Mutation::kMutating && draining()) {
+      return Unavailable("daemon is shutting down");
+    }
+    // Handlers wrap their libraries' exceptions; anything escaping is a bug, but
+    // one bad call must not take the daemon down with it.
+    try {
+      return row->handler(params, ctx);
+    } catch (const std::exception& e) {
+      return Internal("method \"" + std::string(method) + "\" threw: " + e.what());
+    } catch (...) {
+      return Internal("method \"" + std::string(method) + "\" threw a non-standard exception");
+    }
+  }();
+  Record(method, result.ok() ? Code::kOk : result.error().code(),
+         std::chrono::steady_clock::now() - start);
+  return result;
+}
+
+void Dispatcher::Record(std::string_view method, Code code,
+                        std::chrono::steady_clock::duration took) const {
+  auto it = counters_.find(method);
+  CHECK(it != counters_.end());
+  const size_t i = static_cast<size_t>(code);
+  it->second->by_code[i < kCodes ? i : static_cast<size_t>(Code::kInternal)].fetch_add(
+      1, std::memory_order_relaxed);
+  it->second->duration.Observe(std::chrono::duration<double>(took).count());
+}
+
+std::vector<MethodCallStats> Dispatcher::CallStats() const {
+  std::vector<MethodCallStats> out;
+  out.reserve(counters_.size());
+  for (const auto& [name, c] : counters_) {
+    MethodCallStats stats{name, {}, c->duration.Snapshot()};
+    for (size_t i = 0; i < kCodes; ++i) {
+      const uint64_t n = c->by_code[i].load(std::memory_order_relaxed);
+      if (n > 0) stats.calls_by_result[std::string(CodeSlug(static_cast<Code>(i)))] = n;
+    }
+    out.push_back(std::move(stats));
   }
+  return out;
 }
 
 std::string Dispatcher::HandleRequest(const Request& request, CallContext& ctx) const {
   if (Find(request.method) == nullptr) {
+    unknown_calls_.fetch_add(1, std::memory_order_relaxed);
     return MakeError(
         request.id,
         JsonRpcError{kMethodNotFound, "unknown method \"" + request.method + "\"", nullptr});

@@ -2,10 +2,13 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "metrics/histogram.h"
 #include "rpc/jsonrpc.h"
 #include "rpc/params.h"
 
@@ -140,8 +144,16 @@ nlohmann::json MethodDocToJson(const MethodDoc& doc);
 // (tests only) has no "params".
 inline constexpr std::string_view kDescribeMethod = "rpc.methods";
 
+// Calls of one method so far (Dispatcher::CallStats): by result ("ok" or the
+// error code's slug, errors.h) and how long they took.
+struct MethodCallStats {
+  std::string method;
+  std::map<std::string, uint64_t> calls_by_result;  // only results seen
+  metrics::HistogramData duration;
+};
+
 // Table dispatch over MethodRows. Immutable after construction except for the
-// draining flag; thread-safe.
+// draining flag and the call counters (atomics); thread-safe.
 class Dispatcher {
  public:
   // CHECK on duplicate names. Adds the kDescribeMethod row.
@@ -169,8 +181,24 @@ class Dispatcher {
   // The kDescribeMethod result.
   nlohmann::json Describe() const;
 
+  // Every method's calls through Dispatch so far (for /metrics), and the
+  // calls that named no method. Lock-free: counting never slows a call.
+  std::vector<MethodCallStats> CallStats() const;
+  uint64_t UnknownMethodCalls() const { return unknown_calls_.load(std::memory_order_relaxed); }
+
  private:
+  // Code is dense from kOk to kInternal (status.h).
+  static constexpr size_t kCodes = static_cast<size_t>(Code::kInternal) + 1;
+  struct Counters {
+    std::array<std::atomic<uint64_t>, kCodes> by_code{};
+    metrics::Histogram duration{metrics::kRpcSecondsBounds};
+  };
+  void Record(std::string_view method, Code code, std::chrono::steady_clock::duration took) const;
+
   std::map<std::string, MethodRow, std::less<>> rows_;  // immutable after construction
+  // One per row, made with it; the map is immutable, the counters atomic.
+  std::map<std::string, std::unique_ptr<Counters>, std::less<>> counters_;
+  mutable std::atomic<uint64_t> unknown_calls_{0};
   std::atomic<bool> draining_{false};
 };
 

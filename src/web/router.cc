@@ -3,6 +3,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "web/assets.h"
+#include "web/metrics_route.h"
 
 namespace warren::web {
 namespace {
@@ -162,6 +163,7 @@ Routed Route(const HttpRequest& req, const RouterConfig& config) {
   }
   const bool authed = Authenticated(req, config);
   if (path == "/ws") return WebSocket(req, config, authed);
+  if (path == "/metrics") return {MetricsResponse(req, config, authed)};
   if (IsPage(path)) {
     const Asset* index = FindAsset("index.html");
     if (!authed || index == nullptr) {

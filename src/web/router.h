@@ -2,6 +2,7 @@
 
 #include <boost/beast/http.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,8 @@ struct RouterConfig {
   std::vector<std::string> allowed_hosts;
   size_t max_target_bytes = 2048;
   const WebAuth* auth = nullptr;
+  // The /metrics body (metrics_route.h); unset: /metrics is 404.
+  std::function<std::string()> metrics = {};
 };
 
 // What the connection does with a parsed request.
@@ -36,6 +39,7 @@ struct Routed {
 //   session cookie when the token is right (401 when wrong) ·
 //   /ws: 401 without the cookie, 403 unless Origin is http://<Host>, 400 unless an
 //   upgrade · / and /vm/<name>: index.html (401 login page without the cookie) ·
+//   /metrics: metrics_route.h (bearer token or cookie) ·
 //   /assets/<path>: embedded files (without the cookie only kPublicAssets), gzip
 //   when accepted, ETag and 304 · else 404.
 // Every response carries SecurityHeaders and no CORS headers.

@@ -84,7 +84,7 @@ WebServer::WebServer(WebServerOptions options, const rpc::Dispatcher* dispatcher
       auth_(auth),
       listen_fd_(listen_fd),
       address_(options_.host + ":" + std::to_string(port)),
-      router_{AllowedHosts(options_.host, port), 2048, auth} {}
+      router_{AllowedHosts(options_.host, port), 2048, auth, options_.metrics} {}
 
 WebServer::~WebServer() {
   if (loop_ != nullptr) Shutdown();

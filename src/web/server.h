@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +19,7 @@ struct WebServerOptions {
   uint16_t port = 7780;            // 0: any free port
   int max_connections = 128;       // beyond: 503 and close
   WebLimits limits;
+  std::function<std::string()> metrics = {};  // RouterConfig::metrics
 };
 
 // The daemon's web listener (the seed's webListener/webServer): HTTP/1.1 with

@@ -62,7 +62,15 @@ struct FakeDaemonDeps {
     };
     deps.wait_for_guest_ready = &DaemonDeps::WaitForSshReady;  // over the fake dialer
     deps.request_handler = &DaemonDeps::TableDispatcher;
+    // A live fake QEMU "uses" kFakeCpuSeconds and kFakeRssBytes; never /proc,
+    // where a fake pid may belong to any real process.
+    deps.process_usage = [hv = hypervisor](pid_t pid) -> Result<metrics::ProcessUsage> {
+      if (!hv->Alive().contains(pid)) return NotFound("FakeHypervisor: no such process");
+      return metrics::ProcessUsage{kFakeCpuSeconds, kFakeRssBytes};
+    };
   }
+  static constexpr double kFakeCpuSeconds = 2.5;
+  static constexpr uint64_t kFakeRssBytes = 128ull << 20;
   FakeDaemonDeps(const FakeDaemonDeps&) = delete;
   FakeDaemonDeps& operator=(const FakeDaemonDeps&) = delete;
 };
