@@ -257,7 +257,8 @@ Status CopyFromGuest(const GuestExec& exec, const Plan& plan, const CopyOptions&
     });
     return Status::Ok();
   };
-  GuestRun run{DownloadArgv(plan.vm, o.recursive, o.progress, plan.sources), in.r.get(),
+  // A tar on stdout is a tree by nature (docker cp VM:DIR - needs no flag).
+  GuestRun run{DownloadArgv(plan.vm, o.recursive || plan.stdio, o.progress, plan.sources), in.r.get(),
                [&](uint8_t channel, std::string_view bytes) {
                  if (channel != 1) {
                    out.Err(bytes);
