@@ -168,6 +168,26 @@ void AddCloudMounts(const SeedSpec& spec, nlohmann::json& c) {
   }
 }
 
+// cloud-init renders network-config's nameservers for ifupdown as
+// `dns-nameservers`, which only resolvconf reads: in a Debian image with
+// ifupdown and no resolvconf (cloud-init 22.4's ENI renderer; a minbase root)
+// /etc/resolv.conf keeps whatever the image was built with, and names do not
+// resolve. So, every boot (bootcmd, before SSH), the guest points it at
+// warren's DNS itself, unless something else owns the file: a symlink
+// (systemd-resolved's stub, resolvconf's) or an installed resolvconf, which
+// netplan/networkd and ENI already feed from the same network-config.
+// Arguments: $1 the nameserver, $2 the search domain (may be empty).
+constexpr char kResolvConfScript[] =
+    "{ [ -L /etc/resolv.conf ] || command -v resolvconf >/dev/null; } && exit 0; "
+    "{ echo \"nameserver $1\"; [ -z \"$2\" ] || echo \"search $2\"; } "
+    ">/etc/resolv.conf.warren && mv /etc/resolv.conf.warren /etc/resolv.conf";
+
+void AddCloudResolvConf(const SeedSpec& spec, nlohmann::json& c) {
+  if (spec.dns.empty()) return;
+  c["bootcmd"].push_back(
+      {"sh", "-c", kResolvConfScript, "warren-resolv-conf", spec.dns, spec.search_domain});
+}
+
 // The user's cloud-config under warren's `c`: warren's keys win; for the list
 // keys below the user's entries come first and warren's are appended (a user
 // entry for root is dropped: warren's root entry carries its keys).
@@ -217,6 +237,7 @@ std::string CloudConfig(const SeedSpec& spec) {
   for (const std::string& key : spec.extra_authorized_keys) {
     c["users"][0]["ssh_authorized_keys"].push_back(key);
   }
+  AddCloudResolvConf(spec, c);
   AddCloudMounts(spec, c);
   if (!spec.cloud_config.empty()) c = MergeCloudConfig(spec.cloud_config, c);
   // JSON is valid YAML, and nlohmann quotes every string safely.

@@ -525,6 +525,7 @@ struct EgressNet {
   WarrenDaemon d{kConfig + "mode = \"nat\"\n[dns]\nupstreams = \"192.0.2.2\"\n"};
   std::string outer_name = "warren-e2e-egress-" + std::to_string(::getpid());
   std::unique_ptr<ChildInNetns> upstream;
+  std::optional<NetnsHandle> outer;
   std::optional<NetnsHandle> vm_ns;
 
   ~EgressNet() {
@@ -533,26 +534,11 @@ struct EgressNet {
   }
   void SetUp() {
     ASSERT_TRUE(d.Start({}, /*own_netns=*/true).ok()) << d.Log();
-    Result<NetnsHandle> daemon_ns =
-        NetnsHandle::Open("/proc/" + std::to_string(d.pid()) + "/ns", "net");
-    ASSERT_TRUE(daemon_ns.ok()) << daemon_ns.status().ToString();
-    Result<NetnsHandle> outer = NetnsHandle::Create(kDefaultNetnsDir, outer_name);
-    ASSERT_TRUE(outer.ok()) << outer.status().ToString();
-    auto wire = [](Netlink& nl, const std::vector<std::string>& cidrs) -> Status {
-      ASSIGN_OR_RETURN(LinkInfo link, nl.GetLink("out0"));
-      for (const std::string& cidr : cidrs) RETURN_IF_ERROR(nl.AddAddress(link.index, cidr));
-      RETURN_IF_ERROR(nl.SetLink("lo", UpChange()));
-      return nl.SetLink("out0", UpChange());
-    };
-    Status wired = RunInNetns(daemon_ns->fd(), [&]() -> Status {
-      ASSIGN_OR_RETURN(Netlink nl, Netlink::OpenHere());
-      RETURN_IF_ERROR(nl.AddVethPair("out0", "out0", outer->fd()));
-      return wire(nl, {"192.0.2.1/24", "198.51.100.1/24"});
-    });
+    Result<NetnsHandle> created = NetnsHandle::Create(kDefaultNetnsDir, outer_name);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    outer.emplace(std::move(*created));
+    Status wired = WireOuter();
     ASSERT_TRUE(wired.ok()) << wired.ToString();
-    Result<Netlink> outer_nl = Netlink::OpenIn(*outer);
-    ASSERT_TRUE(outer_nl.ok());
-    ASSERT_TRUE(wire(*outer_nl, {"192.0.2.2/24", "198.51.100.2/24"}).ok());
     upstream = std::make_unique<ChildInNetns>(
         *outer, std::vector<std::string>{
                     "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
@@ -564,6 +550,28 @@ struct EgressNet {
     Result<NetnsHandle> ns = NetnsHandle::Open(kDefaultNetnsDir, d.Netns());
     ASSERT_TRUE(ns.ok()) << ns.status().ToString();
     vm_ns.emplace(std::move(*ns));
+  }
+  // A veth out0 from the daemon's namespace to `outer`, both ranges on it.
+  // Again after a daemon restart: the harness starts it in a fresh namespace,
+  // while the old one lives on (the adopted QEMUs were started in it), so the
+  // old pair is deleted first.
+  Status WireOuter() {
+    ASSIGN_OR_RETURN(NetnsHandle daemon_ns,
+                     NetnsHandle::Open("/proc/" + std::to_string(d.pid()) + "/ns", "net"));
+    ASSIGN_OR_RETURN(Netlink outer_nl, Netlink::OpenIn(*outer));
+    if (outer_nl.GetLink("out0").ok()) RETURN_IF_ERROR(outer_nl.DeleteLink("out0"));
+    auto wire = [](Netlink& nl, const std::vector<std::string>& cidrs) -> Status {
+      ASSIGN_OR_RETURN(LinkInfo link, nl.GetLink("out0"));
+      for (const std::string& cidr : cidrs) RETURN_IF_ERROR(nl.AddAddress(link.index, cidr));
+      RETURN_IF_ERROR(nl.SetLink("lo", UpChange()));
+      return nl.SetLink("out0", UpChange());
+    };
+    RETURN_IF_ERROR(RunInNetns(daemon_ns.fd(), [&]() -> Status {
+      ASSIGN_OR_RETURN(Netlink nl, Netlink::OpenHere());
+      RETURN_IF_ERROR(nl.AddVethPair("out0", "out0", outer->fd()));
+      return wire(nl, {"192.0.2.1/24", "198.51.100.1/24"});
+    }));
+    return wire(outer_nl, {"192.0.2.2/24", "198.51.100.2/24"});
   }
   std::string Ruleset() {
     Result<std::string> r = RunInNetns(vm_ns->fd(), [] { return RunNft("list ruleset\n"); });
@@ -647,6 +655,21 @@ TEST(VmNatModeE2eTest, EgressCapabilityCreateChangeAndRmLeavesNoRule) {
   EXPECT_EQ(n.Ruleset().find("warren_egress_"), std::string::npos) << n.Ruleset();
   set_egress("none");
   EXPECT_FALSE(n.Reaches("eg", "198.51.100.2"));
+
+  // The setting survives a daemon restart (the guest keeps running, the new
+  // daemon adopts it): still enforced, still shown, still changeable.
+  ASSERT_EQ(n.d.Stop(), 0) << n.d.Log();
+  ASSERT_TRUE(n.d.Start({}, /*own_netns=*/true).ok()) << n.d.Log();
+  Status rewired = n.WireOuter();
+  ASSERT_TRUE(rewired.ok()) << rewired.ToString();
+  inspect = n.d.Call("vm.inspect", {{"name", "eg"}});
+  ASSERT_TRUE(inspect.ok());
+  EXPECT_EQ((*inspect)["caps"].value("egress", ""), "none") << inspect->dump();
+  EXPECT_NE(n.Ruleset().find("warren_egress_"), std::string::npos) << n.Ruleset();
+  EXPECT_FALSE(n.Reaches("eg", "198.51.100.2"));
+  set_egress("198.51.100.0/24");
+  EXPECT_TRUE(n.Reaches("eg", "198.51.100.2")) << "the new daemon's uplink carries the allowed range";
+  EXPECT_FALSE(n.Reaches("eg", "192.0.2.2"));
   RunResult rm = n.d.Cli({"vm", "rm", "--force", "eg"});
   EXPECT_EQ(rm.exit_code, 0) << rm.out << rm.err;
   EXPECT_EQ(n.Ruleset().find("warren_egress_"), std::string::npos) << n.Ruleset();

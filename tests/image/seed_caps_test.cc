@@ -26,6 +26,16 @@ SeedSpec Spec() {
   return s;
 }
 
+// warren's own bootcmd entry whenever the seed names a DNS server (seed.cc,
+// AddCloudResolvConf; its behaviour on a guest: StockCloudImageE2eTest).
+json ResolvConfEntry(const std::string& dns, const std::string& search) {
+  return {"sh", "-c",
+          "{ [ -L /etc/resolv.conf ] || command -v resolvconf >/dev/null; } && exit 0; "
+          "{ echo \"nameserver $1\"; [ -z \"$2\" ] || echo \"search $2\"; } "
+          ">/etc/resolv.conf.warren && mv /etc/resolv.conf.warren /etc/resolv.conf",
+          "warren-resolv-conf", dns, search};
+}
+
 json CloudConfigOf(const SeedSpec& s) {
   std::string text = SeedFiles(s).at("user-data");
   EXPECT_EQ(text.rfind("#cloud-config\n", 0), 0u);
@@ -82,6 +92,7 @@ TEST(SeedCapsTest, CloudConfigMergeGolden) {
         {"ed25519_public", s.host_key->OpensshPublicLine()}}},
       {"bootcmd",
        {"echo early",
+        ResolvConfEntry("10.77.0.1", ""),
         {"modprobe", "virtiofs"},
         {"mkdir", "-p", "/data"},
         {"mount", "-t", "virtiofs", "-o", "ro", "warren0", "/data"}}},
@@ -95,7 +106,7 @@ TEST(SeedCapsTest, CloudConfigMergeGolden) {
 
 TEST(SeedCapsTest, WithoutCapabilityFieldsTheCloudConfigIsUnchanged) {
   json c = CloudConfigOf(Spec());
-  EXPECT_FALSE(c.contains("bootcmd"));
+  EXPECT_EQ(c["bootcmd"], json::array({ResolvConfEntry("10.77.0.1", "")})) << c.dump(2);
   EXPECT_EQ(c["users"][0]["ssh_authorized_keys"], (json{"ssh-ed25519 AAAAdaemon warren"}));
 }
 

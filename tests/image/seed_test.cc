@@ -158,6 +158,27 @@ TEST(SeedTest, CloudInitFilesDescribeTheSameConfig) {
   EXPECT_EQ(files.at("warren-user-data"), s.user_data);
 }
 
+// ifupdown without resolvconf ignores the network-config's nameservers, so
+// the cloud-config points /etc/resolv.conf at warren's DNS itself (bootcmd,
+// every boot), unless a symlink or resolvconf owns it; no DNS, no entry.
+TEST(SeedTest, CloudConfigPointsResolvConfAtWarrensDnsWhenNothingOwnsIt) {
+  SeedSpec s = ValidSpec();
+  const std::string ud = SeedFiles(s).at("user-data");
+  auto cc = nlohmann::json::parse(ud.substr(ud.find('\n') + 1));
+  ASSERT_EQ(cc["bootcmd"].size(), 1u) << cc.dump(2);
+  const nlohmann::json& entry = cc["bootcmd"][0];
+  EXPECT_EQ(entry, (nlohmann::json{
+                       "sh", "-c",
+                       "{ [ -L /etc/resolv.conf ] || command -v resolvconf >/dev/null; } && "
+                       "exit 0; { echo \"nameserver $1\"; [ -z \"$2\" ] || echo \"search "
+                       "$2\"; } >/etc/resolv.conf.warren && mv /etc/resolv.conf.warren "
+                       "/etc/resolv.conf",
+                       "warren-resolv-conf", "10.77.0.1", "vm.warren"}));
+  s.dns.clear();
+  const std::string none = SeedFiles(s).at("user-data");
+  EXPECT_FALSE(nlohmann::json::parse(none.substr(none.find('\n') + 1)).contains("bootcmd"));
+}
+
 // Golden: the network-config every cloud-init from 20.x (Debian 11, Ubuntu
 // 20.04) to 25.x accepts (docs/IMAGES.md, "Stock cloud images"). cloud-init
 // 22.4 and 25.1 refused the old route `to: default` ("Address default is not
@@ -224,6 +245,16 @@ TEST(SeedTest, MetaDataAndUserDataGolden) {
   ud.replace(ud.find(priv), priv.size(), "\"PRIVATE\"");
   EXPECT_EQ(ud, std::string(R"(#cloud-config
 {
+  "bootcmd": [
+    [
+      "sh",
+      "-c",
+      "{ [ -L /etc/resolv.conf ] || command -v resolvconf >/dev/null; } && exit 0; { echo \"nameserver $1\"; [ -z \"$2\" ] || echo \"search $2\"; } >/etc/resolv.conf.warren && mv /etc/resolv.conf.warren /etc/resolv.conf",
+      "warren-resolv-conf",
+      "10.77.0.1",
+      "vm.warren"
+    ]
+  ],
   "disable_root": false,
   "hostname": "web1",
   "ssh_deletekeys": true,
