@@ -7,9 +7,11 @@
 #
 # Starts a daemon under a temp root (its own network namespace), creates one
 # VM, then measures, every client started inside the daemon's namespace:
-#   - `warren exec VM -- true` (CLI start + RPC + a channel on a pooled,
-#     authenticated connection) and `ssh` over a warm ControlMaster to the same
-#     guest, interleaved run by run: median and p10-p90 of each, and the ratio;
+#   - `warren exec VM -- true` (CLI start + RPC + the standby channel of a
+#     pooled, authenticated connection: docs/SESSIONS.md) and `ssh` over a warm
+#     ControlMaster to the same guest (running `true`, and warren's own command
+#     line), interleaved run by run: median and p10-p90 of each, and the ratios;
+#   - `warren exec` back to back, without the ssh runs between;
 #   - `ssh ... true` with a full handshake per run (a fifth as many runs);
 #   - the dynamic loader's startup cycles of each client;
 #   - MIB MiB from the host into `cat > /dev/null` and out of `head -c`.
@@ -80,6 +82,12 @@ echo "  same, warren's command line:       $(stats "${x[@]}")"
 printf '  ratio warren / ControlMaster running exec true (medians): '
 paste <(printf '%s\n' "${w[@]}" | sort -n) <(printf '%s\n' "${x[@]}" | sort -n) |
   awk '{a[NR]=$1; b[NR]=$2} END {m=int((NR+1)/2); printf "%.2f\n", a[m]/b[m]}'
+# The interleaved runs leave each pooled link idle while the two ssh calls
+# run, time for it to start its standby shell for the next command. Back to
+# back, a command may find the standby still starting (it then waits for the
+# rest of that start, as an exec request would).
+b=(); for _ in $(seq "$runs"); do b+=("$(time_us "${warren_exec[@]}")"); done
+echo "  warren exec, back to back:         $(stats "${b[@]}")"
 n=(); for _ in $(seq $(( (runs + 4) / 5 ))); do n+=("$(time_us "${in_ns[@]}" ssh -o ControlPath=none "${ssh_opts[@]}" "root@$ip" true)"); done
 echo "  ssh, new connection each time:     $(stats "${n[@]}")"
 printf '  ratio warren / ControlMaster (medians): '
