@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
+import { launchFirefox } from './firefox.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -23,6 +24,11 @@ const { values: args } = parseArgs({
     'deadline-s': { type: 'string', default: '900' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     driver: { type: 'string', default: process.env.WARREN_WEB_E2E_CACHE || '' },
+    // Opt-in second browser: firefox-esr through puppeteer-core (firefox.mjs),
+    // installed by tests/web/install-driver.sh firefox into --ff-driver.
+    browser: { type: 'string', default: process.env.WARREN_WEB_E2E_BROWSER || 'chromium' },
+    firefox: { type: 'string', default: '/usr/bin/firefox-esr' },
+    'ff-driver': { type: 'string', default: process.env.WARREN_WEB_E2E_FF_CACHE || '' },
     // With both: the CLI shares the browser's session (send and logs).
     warren: { type: 'string', default: '' },
     root: { type: 'string', default: '' },
@@ -109,8 +115,12 @@ async function vmRow(page) {
   return page.locator(`#vms tr[data-vm="${args.vm}"]`);
 }
 
-async function run() {
-  context = await chromium.launchPersistentContext(profile, {
+async function launch() {
+  if (args.browser === 'firefox') {
+    return launchFirefox(args['ff-driver'] || args.driver, { executablePath: args.firefox, width: 1400, height: 900,
+                                              timeout: STEP_MS });
+  }
+  return chromium.launchPersistentContext(profile, {
     executablePath: args.chromium,
     headless: true,
     viewport: { width: 1400, height: 900 },
@@ -118,6 +128,11 @@ async function run() {
            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     timeout: STEP_MS,
   });
+}
+
+async function run() {
+  context = await launch();
+  log('browser', { browser: args.browser });
   context.setDefaultTimeout(STEP_MS);
   const errors = [];
   let page = context.pages()[0] || await context.newPage();
