@@ -15,8 +15,9 @@ BUILD=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-
 RUNTIME=(qemu-system-x86 qemu-system-data qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage
          openssh-client dropbear-bin sqlite3 dnsutils dnsperf dnsmasq-base tmux ca-certificates)
 # The web UI's tests: node runs them; the browser e2e drives Debian's chromium
-# with playwright-core from npm (never a browser npm downloads).
-WEB_TEST=(chromium)
+# with playwright-core from npm (never a browser npm downloads); firefox-esr is
+# the opt-in second browser (puppeteer-core over WebDriver BiDi, tests/web/firefox.mjs).
+WEB_TEST=(chromium firefox-esr)
 missing=()
 for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
