@@ -151,6 +151,17 @@ async function run() {
   log('dashboard', { url: page.url() });
 
   // 2. Create a VM from the page; watch its progress bar until it is ready.
+  // The page records every progress value it draws: polling from the driver
+  // samples too coarsely over WebDriver BiDi (Firefox) to see two of them.
+  await page.evaluate((vm) => {
+    window.__progress = new Set();
+    new MutationObserver(() => {
+      for (const b of document.querySelectorAll(`#vms tr[data-vm="${vm}"] .bar`)) {
+        const v = Number(b.getAttribute('aria-valuenow'));
+        if (Number.isFinite(v) && v >= 0) window.__progress.add(v);
+      }
+    }).observe(document.getElementById('main'), { subtree: true, childList: true, attributes: true });
+  }, args.vm);
   await page.fill('#create-vm input[name="name"]', args.vm);
   await page.fill('#create-vm input[name="memory_mib"]', '384');
   await page.click('#create-vm button[type="submit"]');
@@ -173,6 +184,7 @@ async function run() {
   }
   const op = page.locator(`#ops tr[data-target="${args.vm}"][data-state="succeeded"] .bar[aria-valuenow="100"]`);
   await op.first().waitFor();
+  for (const v of await page.evaluate(() => [...window.__progress])) seen.add(v);
   log('vm ready', { progress_seen: [...seen].sort((a, b) => a - b) });
   if (seen.size < 2) throw new Error(`the VM row's progress bar was seen at ${[...seen]} only`);
   await page.screenshot({ path: join(args.out, 'dashboard.png') });

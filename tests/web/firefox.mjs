@@ -21,7 +21,8 @@ class Locator {
   async waitFor({ state = 'visible', timeout } = {}) {
     const t = timeout ?? this.page.timeout;
     if (state === 'detached') {
-      await this.page.waitForFunction((s) => !document.querySelector(s), { timeout: t }, this.sel);
+      // puppeteer's own signature (fn, options, ...args), not the adapted one
+      await this.page.waitForFunctionPuppeteer((s) => !document.querySelector(s), { timeout: t }, this.sel);
     } else {
       await this.page.waitForSelector(this.sel, { visible: state === 'visible', timeout: t });
     }
@@ -52,9 +53,10 @@ function adapt(page, timeout) {
     el.dispatchEvent(new Event('input', { bubbles: true }));
   }, value);
   page.setViewportSize = ({ width, height }) => page.setViewport({ width, height });
-  const waitForFunction = page.waitForFunction.bind(page);
+  page.waitForFunctionPuppeteer = page.waitForFunction.bind(page);
   // Playwright: (fn, arg, options); puppeteer: (fn, options, ...args).
-  page.waitForFunction = (fn, arg, options = {}) => waitForFunction(fn, { timeout, ...options }, arg);
+  page.waitForFunction = (fn, arg, options = {}) =>
+    page.waitForFunctionPuppeteer(fn, { timeout, ...options }, arg);
   return page;
 }
 
