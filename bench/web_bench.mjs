@@ -9,6 +9,7 @@
 // Prints one JSON object. Not a test: nothing here asserts a timing.
 //
 //   node bench/web_bench.mjs --url URL --driver DIR [--pid N] [--vm NAME]
+//                            [--browser firefox]  (dashboard and RSS only)
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,8 @@ const { values: args } = parseArgs({
     dashboards: { type: 'string', default: '20' },
     keys: { type: 'string', default: '60' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
+    browser: { type: 'string', default: 'chromium' },
+    firefox: { type: 'string', default: '/usr/bin/firefox-esr' },
   },
 });
 const require = createRequire(join(args.driver, 'node_modules', 'x.js'));
@@ -37,13 +40,16 @@ const rssKiB = (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match
 const profile = mkdtempSync(join(tmpdir(), 'warren-web-bench-'));
 const hardStop = setTimeout(() => { console.error('web_bench: deadline'); process.exit(2); }, 600_000);
 hardStop.unref();
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: args.chromium, headless: true, viewport: { width: 1400, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const context = args.browser === 'firefox'
+  ? await (await import('../tests/web/firefox.mjs')).launchFirefox(args.driver, {
+    executablePath: args.firefox, width: 1400, height: 900, timeout: 60_000 })
+  : await chromium.launchPersistentContext(profile, {
+    executablePath: args.chromium, headless: true, viewport: { width: 1400, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
 context.setDefaultTimeout(60_000);
-const out = {};
+const out = { browser: args.browser };
 try {
   // Log in once (the token becomes the cookie).
   const first = context.pages()[0] || await context.newPage();
@@ -91,7 +97,7 @@ try {
   }
 
   // Keystroke → echo in the browser terminal.
-  if (args.vm) {
+  if (args.vm && args.browser !== 'firefox') {
     const p = await context.newPage();
     await p.addInitScript(() => {
       // Time each binary frame's arrival (the echo) without touching the app.

@@ -11,6 +11,8 @@
 #    (measured in the page) against `warren shell` in a PTY (measured by the
 #    process that owns the PTY), interleaved; the real daemon's RSS with 20
 #    dashboards open vs none.
+# With WARREN_BENCH_FIREFOX=1 (firefox-esr installed), step 1's dashboard
+# loads are measured in Firefox too (puppeteer-core over WebDriver BiDi).
 # Everything is removed at the end.
 set -euo pipefail
 
@@ -18,7 +20,8 @@ warren=${1:?usage: web_bench.sh WARREN_BINARY WEB_FAKE_DAEMON [KEYS]}
 fake=${2:?usage: web_bench.sh WARREN_BINARY WEB_FAKE_DAEMON [KEYS]}
 keys=${3:-60}
 here=$(cd "$(dirname "$0")" && pwd)
-driver=$("$here/../tests/web/install-driver.sh")
+firefox=${WARREN_BENCH_FIREFOX:+firefox}
+driver=$("$here/../tests/web/install-driver.sh" $firefox)
 fake_root=$(mktemp -d /tmp/warren-web-bench-fake-XXXXXX)
 root=$(mktemp -d /tmp/warren-web-bench-XXXXXX)
 W=("$warren" --root "$root")
@@ -40,6 +43,10 @@ for _ in $(seq 600); do grep -q ready "$fake_root/out" 2>/dev/null && break; sle
 grep -q ready "$fake_root/out" || { cat "$fake_root/err"; exit 1; }
 echo "== dashboard: 100 VMs, 20 running ops (web_fake_daemon) =="
 node "$here/web_bench.mjs" --driver "$driver" --url "$(url_of "$fake_root")" --pid "$fake_pid"
+if [ -n "$firefox" ]; then
+  echo "== the same dashboard in Firefox (firefox-esr) =="
+  node "$here/web_bench.mjs" --driver "$driver" --url "$(url_of "$fake_root")" --browser firefox
+fi
 exec 3>&-
 wait "$fake_pid" || true
 fake_pid=

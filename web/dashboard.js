@@ -79,14 +79,11 @@ export class Dashboard {
     this.counts.vm.textContent = vms.length;
     const rows = vms.map((vm) => {
       const op = s.runningOpFor(vm.name);
-      const since = s.runningSince.get(vm.name);
       const state = [badge(vm.state)];
       if (op) state.push(progress(op.fraction, op.step || op.kind));
       else if (vm.error) state.push(h('div', { class: 'muted small' }, vm.error));
-      // The daemon keeps no start time: a VM that was running before this
-      // page opened shows its age as the bound it is.
-      const uptime = vm.state !== 'running' ? '—' : since ? ticking('for', since) :
-        h('span', { class: 'muted', title: 'up at most since it was created' }, ticking('upto', vm.created_ms));
+      // started_ms: when the daemon last launched the VM (kept across restarts).
+      const uptime = vm.state === 'running' && vm.started_ms ? ticking('for', vm.started_ms) : '—';
       return h('tr', { dataset: { vm: vm.name, state: vm.state } },
         h('td', { class: 'name' }, h('a', { href: `/vm/${encodeURIComponent(vm.name)}`, 'data-nav': true }, vm.name)),
         h('td', { class: 'state' }, state),

@@ -69,7 +69,7 @@ export function clock(ms) {
 
 // A time that moves on its own: "3m ago" or a running duration ("up 5m"),
 // kept current by tick() without redrawing the row around it.
-//   kind: 'ago' (since ms), 'for' (ms until now), 'upto' ("≤ " + for)
+//   kind: 'ago' (since ms), 'for' (ms until now)
 export function ticking(kind, ms) {
   if (!ms) return '—';
   const el = h('span', { 'data-tick': kind, 'data-ms': ms });
@@ -80,7 +80,6 @@ export function ticking(kind, ms) {
 function tickText(kind, ms) {
   const d = Date.now() - ms;
   if (kind === 'ago') return `${duration(d)} ago`;
-  if (kind === 'upto') return `≤ ${duration(d)}`;
   return duration(d);
 }
 

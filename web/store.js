@@ -39,9 +39,6 @@ export class Store {
     this.live = false;  // lists loaded and events applied as they come
     this.held = [];
     this.listeners = new Set();
-    // When this page first saw each VM running (the daemon keeps no start
-    // time): the uptime column's origin for VMs that started while it watched.
-    this.runningSince = new Map();
     this.onResync = null;  // set by the page: lists everything, then load()
   }
 
@@ -100,7 +97,6 @@ export class Store {
     const empty = !ev.data || Object.keys(ev.data).length === 0;
     if (ev.action === 'deleted' || (empty && ev.action !== 'ended')) {
       map.delete(key);
-      if (ev.kind === 'vm') this.runningSince.delete(key);
       return true;
     }
     if (empty) {  // session ended without a body: keep the row, mark it
@@ -109,19 +105,8 @@ export class Store {
       return true;
     }
     const row = ev.kind === 'image' ? imageRow(ev.data) : ev.data;
-    const old = map.get(key);
     map.set(key, row);
-    if (ev.kind === 'vm') this.noteState(old, row, ev.time_ms);
     return true;
-  }
-
-  // Only a change to running seen here dates a start.
-  noteState(old, vm, when) {
-    if (vm.state === 'running') {
-      if (old && old.state !== 'running' && when) this.runningSince.set(vm.name, when);
-    } else {
-      this.runningSince.delete(vm.name);
-    }
   }
 
   mapOf(kind) {

@@ -1,6 +1,6 @@
 // /vm/<name>: what `warren vm inspect` shows, the serial console following
 // live (vm.logs {follow}), and a terminal on a detached PTY session.
-import { h, replace, bytes, clock, badge, progress } from './dom.js';
+import { h, replace, bytes, clock, badge, progress, ticking, tick } from './dom.js';
 import { vmActions } from './actions.js';
 import { TerminalView } from './term.js';
 import { Channel } from './rpc.js';
@@ -41,6 +41,7 @@ export class VmPage {
       if (kind === 'vm' || kind === 'all') this.refreshInspect();
       if (kind === 'session' || kind === 'op' || kind === 'all') this.renderHead();
     });
+    this.ticker = setInterval(() => tick(this.detailsEl), 1000);  // the uptime
     this.refreshInspect();
     this.followConsole();
     this.setupTerminal();
@@ -53,6 +54,7 @@ export class VmPage {
     if (this.term) this.term.dispose();
     clearTimeout(this.inspectTimer);
     clearTimeout(this.consoleRetry);
+    clearInterval(this.ticker);
   }
 
   // ---- details ----
@@ -96,12 +98,14 @@ export class VmPage {
       ['Name', j.name], ['ID', j.id], ['State', j.state], ['Step', j.step || '—'], ['Image', j.image],
       ['vCPUs', j.cpus], ['Memory', bytes(j.memory_mib * 1048576)], ['Disk', bytes(j.disk_gib * 1073741824)],
       ['IP', j.ip || '—'], ['DNS name', j.dns_name || '—'], ['MAC', j.mac || '—'], ['TAP', j.tap || '—'],
-      ['QEMU pid', j.pid || '—'], ['Created', clock(j.created_ms)], ['Console log', j.console_log || '—'],
+      ['QEMU pid', j.pid || '—'], ['Created', clock(j.created_ms)], ['Started', clock(j.started_ms)],
+      ['Uptime', j.state === 'running' && j.started_ms ? ticking('for', j.started_ms) : '—'],
+      ['Console log', j.console_log || '—'],
     ];
     if (j.error) rows.push(['Error', j.error]);
     // Anything else vm inspect gains later shows up too.
     const known = new Set(['name', 'id', 'state', 'step', 'image', 'cpus', 'memory_mib', 'disk_gib', 'ip',
-      'dns_name', 'mac', 'tap', 'pid', 'created_ms', 'console_log', 'error']);
+      'dns_name', 'mac', 'tap', 'pid', 'created_ms', 'started_ms', 'console_log', 'error']);
     for (const [k, v] of Object.entries(j)) {
       if (known.has(k)) continue;
       if (k === 'caps' && v && typeof v === 'object') {
@@ -111,7 +115,7 @@ export class VmPage {
         rows.push([k, typeof v === 'object' ? JSON.stringify(v) : String(v)]);
       }
     }
-    replace(this.detailsEl, rows.map(([k, v]) => [h('dt', null, k), h('dd', { class: 'mono' }, String(v))]));
+    replace(this.detailsEl, rows.map(([k, v]) => [h('dt', null, k), h('dd', { class: 'mono' }, typeof v === 'object' ? v : String(v))]));
   }
 
   // ---- serial console ----

@@ -1,6 +1,7 @@
 // warren vm create | ls | inspect | start | stop | restart | rm | logs | egress
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -89,6 +90,14 @@ void PrintVm(const json& vm) {
     t.AddRow({key, text});
   }
   if (vm.contains("created_ms")) t.AddRow({"created", FormatTime(vm.value("created_ms", 0L))});
+  // started_ms: when the daemon last launched the VM (0 while it is not running).
+  if (int64_t started = vm.value("started_ms", int64_t{0}); started > 0) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    t.AddRow({"started", FormatTime(started)});
+    if (vm.value("state", "") == "running") t.AddRow({"uptime", FormatDuration(now - started)});
+  }
   if (vm.contains("caps")) {
     for (const auto& [cap, described] : vm["caps"].items()) t.AddRow({"caps." + cap, described.dump()});
   }

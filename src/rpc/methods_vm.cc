@@ -273,7 +273,7 @@ std::vector<MethodRow> VmMethods(const Services& s) {
       Method<NoParams>("vm.list", Mutation::kReadOnly,
                        {.summary = "Lists the VMs.",
                         .result = "{vms: [VM {id, name, image, cpus, memory_mib, disk_gib, state, "
-                                  "step, ip, mac, created_ms, error, dns_name?}]}",
+                                  "step, ip, mac, created_ms, started_ms, error, dns_name?}]}",
                         .errors = {}},
                        [s](const NoParams&, CallContext&) -> Result<json> {
                          ASSIGN_OR_RETURN(std::vector<VmRecord> all, s.vms->List());

@@ -65,6 +65,10 @@ CREATE TABLE vm_caps (
   PRIMARY KEY (vm_id, cap)
 );
 )sql"},
+    {6, "vms.started_ms: when the VM was last (re)started, kept for adopted VMs",
+     R"sql(
+ALTER TABLE vms ADD COLUMN started_ms INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 }  // namespace

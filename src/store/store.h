@@ -76,6 +76,8 @@ struct VmRecord {
   int64_t pid = 0;
   int64_t created_ms = 0;
   std::string error;
+  // When QEMU was last launched (unix ms); 0 while the VM is not running.
+  int64_t started_ms = 0;
 
   bool operator==(const VmRecord&) const = default;
 };

@@ -1,4 +1,4 @@
-// Typed access to the `vms` table (migration 4). A VM's guest IP lease is the
+// Typed access to the `vms` table (migrations 4 and 6). A VM's guest IP lease is the
 // row's unique `ip` column, so deleting a VM releases its lease in the same
 // statement.
 #include <sqlite3.h>
@@ -13,7 +13,7 @@ namespace {
 constexpr std::string_view kVmColumns =
     "id, name, image, cpus, memory_mib, disk_gib, state, step, ip, mac, tap, "
     "pid, created_ms, "
-    "error";
+    "error, started_ms";
 
 VmRecord ReadVm(const Statement &st) {
   VmRecord vm;
@@ -32,6 +32,7 @@ VmRecord ReadVm(const Statement &st) {
   vm.pid = st.ColumnInt(11);
   vm.created_ms = st.ColumnInt(12);
   vm.error = st.ColumnText(13);
+  vm.started_ms = st.ColumnInt(14);
   return vm;
 }
 
@@ -49,7 +50,8 @@ void BindVmFields(Statement &st, const VmRecord &vm, int first) {
       .Bind(first + 9, vm.tap)
       .Bind(first + 10, vm.pid)
       .Bind(first + 11, vm.created_ms)
-      .Bind(first + 12, vm.error);
+      .Bind(first + 12, vm.error)
+      .Bind(first + 13, vm.started_ms);
 }
 
 Status VmNotFound(std::string_view what) {
@@ -104,7 +106,7 @@ Status Tx::InsertVm(const VmRecord &vm) {
       Statement st,
       Statement::Prepare(db_, "INSERT INTO vms (" + std::string(kVmColumns) +
                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                  "?, ?, ?, ?, ?, ?)"));
+                                  "?, ?, ?, ?, ?, ?, ?)"));
   st.Bind(1, vm.id);
   BindVmFields(st, vm, 2);
   return st.Run().Annotate("store VM " + vm.name);
@@ -116,10 +118,10 @@ Status Tx::UpdateVm(const VmRecord &vm) {
       Statement::Prepare(
           db_, "UPDATE vms SET name = ?, image = ?, cpus = ?, "
                "memory_mib = ?, disk_gib = ?, state = ?, step = ?, ip = ?, "
-               "mac = ?, tap = ?, pid = ?, created_ms = ?, error = ? "
+               "mac = ?, tap = ?, pid = ?, created_ms = ?, error = ?, started_ms = ? "
                "WHERE id = ?"));
   BindVmFields(st, vm, 1);
-  st.Bind(14, vm.id);
+  st.Bind(15, vm.id);
   RETURN_IF_ERROR(st.Run().Annotate("update VM " + vm.name));
   if (sqlite3_changes(db_) == 0)
     return VmNotFound(vm.id);

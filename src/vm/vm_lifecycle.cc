@@ -91,6 +91,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   ASSIGN_OR_RETURN(Tap tap, deps_.taps->Take(mac));
   vm.tap = tap.name;
   vm.pid = 0;
+  vm.started_ms = 0;
   if (creating) {
     vm.step = "tap";
   } else {
@@ -133,6 +134,8 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
                        }));
   pid_cell->store(proc->pid());
   vm.pid = proc->pid();
+  // Kept across daemon restarts (adoption reads it back): uptime is exact.
+  vm.started_ms = deps_.clock->NowUnixMillis();
   if (creating)
     vm.step = "launch";
   PutProcess(vm.id, std::move(proc));
@@ -204,6 +207,7 @@ Status VmManager::Halt(VmRecord &vm, bool force,
     vm.tap.clear();
   }
   vm.pid = 0;
+  vm.started_ms = 0;
   vm.state = VmState::kStopped;
   return Save(vm);
 }
@@ -226,6 +230,7 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
       return Status::Ok(); // a newer boot, or already handled
     name = vm.name;
     vm.pid = 0;
+    vm.started_ms = 0;
     // Not Halt's doing, nor a create's (whose failure rolls back): the
     // capabilities' OnStop must follow, under the VM's lock (ExitWorker).
     unexpected = vm.state != VmState::kCreating && !exit.stop_requested &&
@@ -302,6 +307,7 @@ Result<std::set<std::string>> VmManager::Recover() {
     if (IsLive(vm.state))
       vm.state = VmState::kStopped;
     vm.pid = 0;
+    vm.started_ms = 0;
     RETURN_IF_ERROR(Save(vm));
   }
   return owned;

@@ -29,6 +29,7 @@ nlohmann::json VmRecordToJson(const VmRecord &vm) {
                         {"ip", vm.ip},
                         {"mac", vm.mac},
                         {"created_ms", vm.created_ms},
+                        {"started_ms", vm.started_ms},
                         {"error", vm.error}};
 }
 
@@ -134,6 +135,7 @@ Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
   if (!vm.tap.empty() && deps_.taps->Release(vm.tap).ok())
     vm.tap.clear();
   vm.pid = 0;
+  vm.started_ms = 0;
   vm.state = VmState::kFailed;
   vm.error = st.ToString();
   Status saved = Save(vm);

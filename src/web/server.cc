@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -100,6 +101,10 @@ void WebServer::Serve() {
 }
 
 std::shared_ptr<sys::ServedConnection> WebServer::MakeConnection(int fd) const {
+  // Small frames (a keystroke's echo, one list reply) go out at once: with
+  // Nagle's algorithm each waited for the browser's delayed ACK (~40 ms).
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return std::make_shared<WebConnection>(fd, &options_.limits, &router_, dispatcher_,
                                          loop_->stop_fd());
 }

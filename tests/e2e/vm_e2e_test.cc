@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "base/clock.h"
 #include "e2e/daemon_harness.h"
 #include "net/netlink.h"
 #include "net/netns.h"
@@ -142,8 +143,15 @@ WarrenDaemon* VmE2eTest::daemon_ = nullptr;
 
 TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
   WarrenDaemon& d = *daemon_;
+  const int64_t before_create = SystemClock().NowUnixMillis();
   json vm = CreateVm(d, "life");
   EXPECT_EQ(vm.value("state", ""), "running");
+  const int64_t first_start = vm.value("started_ms", int64_t{0});
+  EXPECT_GE(first_start, before_create) << vm.dump();
+  // vm inspect prints the start time and the uptime.
+  RunResult inspect = d.Cli({"vm", "inspect", "life"});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_NE(inspect.out.find("uptime"), std::string::npos) << inspect.out;
   Result<GuestConnection::ExecResult> host = d.GuestExec("life", {"hostname"});
   ASSERT_TRUE(host.ok()) << host.status().ToString();
   EXPECT_EQ(host->out, "life\n");
@@ -157,6 +165,7 @@ TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
   Result<json> stopped = d.Call("vm.stop", {{"name", "life"}});
   ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
   EXPECT_EQ(stopped->value("state", ""), "stopped");
+  EXPECT_EQ(stopped->value("started_ms", int64_t{-1}), 0);
   EXPECT_TRUE(d.QemuPids().empty());
 
   // A call that has to wait for the VM says whom it waits for: `vm rm` behind
@@ -184,6 +193,7 @@ TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
   ASSERT_TRUE(started.ok()) << started.status().ToString() << "\n" << d.Log();
   EXPECT_EQ(started->value("state", ""), "running");
   EXPECT_EQ(started->value("ip", ""), vm.value("ip", ""));  // the lease is kept
+  EXPECT_GT(started->value("started_ms", int64_t{0}), first_start);  // a new boot, a new time
   Result<GuestConnection::ExecResult> again = d.GuestExec("life", {"cat", "/proc/uptime"});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
 
@@ -477,6 +487,9 @@ TEST(VmCrashE2eTest, KillAtEachCreateStepThenRestartLeavesNothing) {
   ASSERT_TRUE(d.BuildDefaultImage().ok());
   json keeper = CreateVm(d, "keeper");
   ASSERT_EQ(keeper.value("state", ""), "running");
+  // Its start time is stored: an adopted VM keeps it, so uptime stays exact.
+  const int64_t keeper_started = keeper.value("started_ms", int64_t{0});
+  EXPECT_GT(keeper_started, 0) << keeper.dump();
 
   for (const std::string step : {"reserved", "disk", "seed", "tap", "launch"}) {
     SCOPED_TRACE("killed at " + step);
@@ -490,6 +503,7 @@ TEST(VmCrashE2eTest, KillAtEachCreateStepThenRestartLeavesNothing) {
     ASSERT_EQ((*vms)["vms"].size(), 1u) << vms->dump();
     EXPECT_EQ((*vms)["vms"][0].value("name", ""), "keeper");
     EXPECT_EQ((*vms)["vms"][0].value("state", ""), "running");
+    EXPECT_EQ((*vms)["vms"][0].value("started_ms", int64_t{0}), keeper_started);
     EXPECT_FALSE(fs::exists(d.root() / "vms/doomed"));
     EXPECT_EQ(d.QemuPids().size(), 1u);             // keeper's
     EXPECT_LE(d.Taps().size(), kPoolSize + 1u);     // the pool's + keeper's
@@ -513,7 +527,10 @@ TEST(VmCrashE2eTest, KillAtEachCreateStepThenRestartLeavesNothing) {
   ASSERT_TRUE(d.Start().ok());
   Result<json> vms = d.Call("vm.list");
   ASSERT_TRUE(vms.ok());
-  for (const json& vm : (*vms)["vms"]) EXPECT_EQ(vm.value("state", ""), "stopped") << vm.dump();
+  for (const json& vm : (*vms)["vms"]) {
+    EXPECT_EQ(vm.value("state", ""), "stopped") << vm.dump();
+    EXPECT_EQ(vm.value("started_ms", int64_t{-1}), 0) << vm.dump();
+  }
   EXPECT_LE(d.Taps().size(), static_cast<size_t>(kPoolSize));
 }
 

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -360,6 +361,12 @@ VmRecord SomeVm(std::string id, std::string name, std::string ip) {
   return vm;
 }
 
+// A VM row as warren before migration 6 wrote it; the statement ends with
+// "state, pid)" values.
+constexpr std::string_view kOldVmInsert =
+    "INSERT INTO vms (id, name, image, cpus, memory_mib, disk_gib, ip, mac, created_ms, state, pid)"
+    " VALUES ('vm-old', 'old', 'base', 1, 512, 4, '10.77.0.2', '52:54:00:4d:00:02', 0, ";
+
 // A database from before capabilities (migrations 1-4, a VM in it) gains the
 // vm_caps table, and the old VM can hold settings at once.
 TEST_F(StoreTest, UpgradeFromVersionFourAddsVmCaps) {
@@ -368,10 +375,9 @@ TEST_F(StoreTest, UpgradeFromVersionFourAddsVmCaps) {
     Result<std::unique_ptr<Store>> old = Store::OpenWithMigrationsForTest(db_, four);
     ASSERT_TRUE(old.ok()) << old.status().ToString();
     ASSERT_EQ((*old)->SchemaVersion(), 4);
-    ASSERT_TRUE((*old)->Transaction([](Tx& tx) {
-      return tx.InsertVm(SomeVm("vm-old", "old", "10.77.0.2"));
-    }).ok());
   }
+  // As warren wrote it then (today's InsertVm knows later columns).
+  RawExec(std::string(kOldVmInsert) + "'stopped', 0)");
   auto store = OpenOk();
   ASSERT_NE(store, nullptr);
   EXPECT_GE(store->SchemaVersion(), 5);
@@ -414,6 +420,43 @@ TEST_F(StoreTest, VmCapsRoundTripReplaceAndGoWithTheVm) {
     return Status::Ok();
   }).ok());
   EXPECT_EQ(left, "0");
+}
+
+// A database from before started_ms (migrations 1-5, a running VM in it)
+// gains the column with 0 for its VMs; a start time then round-trips.
+TEST_F(StoreTest, UpgradeFromVersionFiveAddsStartedMs) {
+  std::vector<Migration> five(Migrations().begin(), Migrations().begin() + 5);
+  {
+    Result<std::unique_ptr<Store>> old = Store::OpenWithMigrationsForTest(db_, five);
+    ASSERT_TRUE(old.ok()) << old.status().ToString();
+    ASSERT_EQ((*old)->SchemaVersion(), 5);
+  }
+  RawExec(std::string(kOldVmInsert) + "'running', 4242)");
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  EXPECT_GE(store->SchemaVersion(), 6);
+  Result<VmRecord> old = store->GetVm("old");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->started_ms, 0);
+  EXPECT_EQ(old->pid, 4242);
+
+  VmRecord started = *old;
+  started.started_ms = 1'790'000'000'123;
+  ASSERT_TRUE(store->Transaction([&](Tx& tx) { return tx.UpdateVm(started); }).ok());
+  VmRecord fresh = SomeVm("vm-new", "new", "10.77.0.3");
+  fresh.started_ms = 1'790'000'000'456;
+  ASSERT_TRUE(store->Transaction([&](Tx& tx) { return tx.InsertVm(fresh); }).ok());
+  store.reset();  // what a daemon restart reads back
+  store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->GetVm("old")->started_ms, 1'790'000'000'123);
+  EXPECT_EQ(store->GetVm("new")->started_ms, 1'790'000'000'456);
+  Result<std::vector<VmRecord>> all = store->ListVms();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  auto old_row = std::find_if(all->begin(), all->end(), [](const VmRecord& v) { return v.name == "old"; });
+  ASSERT_NE(old_row, all->end());
+  EXPECT_EQ(*old_row, started);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ TEST_F(VmManagerTest, CreateStopStartDeleteLeavesNothing) {
   ASSERT_TRUE(vm.ok());
   EXPECT_EQ(vm->state, VmState::kRunning);
   EXPECT_EQ(vm->mac, "52:54:00:4d:00:02");
+  EXPECT_GT(vm->started_ms, 0);  // when QEMU was launched
   EXPECT_TRUE(fs::exists(dir_.path() / "vms/web/disk.qcow2"));
   EXPECT_TRUE(fs::exists(dir_.path() / "vms/web/seed.iso"));
   ASSERT_EQ(hypervisor_.launches().size(), 1u);
@@ -33,11 +34,13 @@ TEST_F(VmManagerTest, CreateStopStartDeleteLeavesNothing) {
   EXPECT_EQ(vms_->DeleteVM("web", false).code(), Code::kFailedPrecondition);
   ASSERT_TRUE(vms_->StopVM("web", false, std::chrono::seconds(1)).ok());
   EXPECT_EQ(vms_->Get("web")->state, VmState::kStopped);
+  EXPECT_EQ(vms_->Get("web")->started_ms, 0);
   EXPECT_TRUE(taps_.held().empty());
   EXPECT_TRUE(hypervisor_.Alive().empty());
 
   ASSERT_TRUE(vms_->StartVM("web").ok());
   EXPECT_EQ(vms_->Get("web")->state, VmState::kRunning);
+  EXPECT_GE(vms_->Get("web")->started_ms, vm->started_ms);
   EXPECT_EQ(vms_->Get("web")->ip, "10.77.0.2");
   EXPECT_EQ(hypervisor_.launches().size(), 2u);
   EXPECT_EQ(taps_.held().size(), 1u);
@@ -211,7 +214,10 @@ TEST_F(VmManagerTest, RecoverMarksDeadVmStoppedAndAdoptsLiveOne) {
   EXPECT_EQ(*owned, std::set<std::string>{alive.tap});
   EXPECT_EQ(vms_->Get("dead")->state, VmState::kStopped);
   EXPECT_EQ(vms_->Get("dead")->pid, 0);
+  EXPECT_EQ(vms_->Get("dead")->started_ms, 0);
   EXPECT_EQ(vms_->Get("alive")->state, VmState::kRunning);
+  ASSERT_GT(alive.started_ms, 0);
+  EXPECT_EQ(vms_->Get("alive")->started_ms, alive.started_ms);  // adopted: uptime goes on
   EXPECT_EQ(hypervisor_.adopted(), 1);
   EXPECT_EQ(taps_.held(), std::set<std::string>{alive.tap});
 

@@ -199,14 +199,12 @@ test('store: an overflow (events lost) holds new events and asks for a re-list',
   assert.deepEqual([...s.vms.keys()].sort(), ['a', 'b', 'c']);
 });
 
-test('store: uptime starts only at a change to running seen by the page', () => {
+test("store: a VM event replaces the row, with started_ms, the uptime's origin", () => {
   const s = new Store();
   s.beginLoad();
-  s.load({ vms: [{ name: 'a', state: 'running' }, { name: 'b', state: 'starting' }] });
-  s.event({ kind: 'vm', action: 'changed', target: 'a', time_ms: 100, data: { name: 'a', state: 'running', ip: 'x' } });
-  s.event({ kind: 'vm', action: 'changed', target: 'b', time_ms: 200, data: { name: 'b', state: 'running' } });
-  assert.ok(!s.runningSince.has('a'), 'a was already running: its start is unknown');
-  assert.equal(s.runningSince.get('b'), 200);
-  s.event({ kind: 'vm', action: 'changed', target: 'b', time_ms: 300, data: { name: 'b', state: 'stopped' } });
-  assert.ok(!s.runningSince.has('b'));
+  s.load({ vms: [{ name: 'a', state: 'running', started_ms: 50 }] });
+  s.event({ kind: 'vm', action: 'changed', target: 'a', time_ms: 100, data: { name: 'a', state: 'stopped', started_ms: 0 } });
+  assert.equal(s.vms.get('a').started_ms, 0);
+  s.event({ kind: 'vm', action: 'changed', target: 'a', time_ms: 200, data: { name: 'a', state: 'running', started_ms: 190 } });
+  assert.equal(s.vms.get('a').started_ms, 190);
 });

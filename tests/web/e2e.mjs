@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
+import { launchFirefox } from './firefox.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -23,6 +24,11 @@ const { values: args } = parseArgs({
     'deadline-s': { type: 'string', default: '900' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     driver: { type: 'string', default: process.env.WARREN_WEB_E2E_CACHE || '' },
+    // Opt-in second browser: firefox-esr through puppeteer-core (firefox.mjs),
+    // installed by tests/web/install-driver.sh firefox into --ff-driver.
+    browser: { type: 'string', default: process.env.WARREN_WEB_E2E_BROWSER || 'chromium' },
+    firefox: { type: 'string', default: '/usr/bin/firefox-esr' },
+    'ff-driver': { type: 'string', default: process.env.WARREN_WEB_E2E_FF_CACHE || '' },
     // With both: the CLI shares the browser's session (send and logs).
     warren: { type: 'string', default: '' },
     root: { type: 'string', default: '' },
@@ -109,8 +115,12 @@ async function vmRow(page) {
   return page.locator(`#vms tr[data-vm="${args.vm}"]`);
 }
 
-async function run() {
-  context = await chromium.launchPersistentContext(profile, {
+async function launch() {
+  if (args.browser === 'firefox') {
+    return launchFirefox(args['ff-driver'] || args.driver, { executablePath: args.firefox, width: 1400, height: 900,
+                                              timeout: STEP_MS });
+  }
+  return chromium.launchPersistentContext(profile, {
     executablePath: args.chromium,
     headless: true,
     viewport: { width: 1400, height: 900 },
@@ -118,6 +128,11 @@ async function run() {
            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     timeout: STEP_MS,
   });
+}
+
+async function run() {
+  context = await launch();
+  log('browser', { browser: args.browser });
   context.setDefaultTimeout(STEP_MS);
   const errors = [];
   let page = context.pages()[0] || await context.newPage();
@@ -136,6 +151,17 @@ async function run() {
   log('dashboard', { url: page.url() });
 
   // 2. Create a VM from the page; watch its progress bar until it is ready.
+  // The page records every progress value it draws: polling from the driver
+  // samples too coarsely over WebDriver BiDi (Firefox) to see two of them.
+  await page.evaluate((vm) => {
+    window.__progress = new Set();
+    new MutationObserver(() => {
+      for (const b of document.querySelectorAll(`#vms tr[data-vm="${vm}"] .bar`)) {
+        const v = Number(b.getAttribute('aria-valuenow'));
+        if (Number.isFinite(v) && v >= 0) window.__progress.add(v);
+      }
+    }).observe(document.getElementById('main'), { subtree: true, childList: true, attributes: true });
+  }, args.vm);
   await page.fill('#create-vm input[name="name"]', args.vm);
   await page.fill('#create-vm input[name="memory_mib"]', '384');
   await page.click('#create-vm button[type="submit"]');
@@ -158,6 +184,7 @@ async function run() {
   }
   const op = page.locator(`#ops tr[data-target="${args.vm}"][data-state="succeeded"] .bar[aria-valuenow="100"]`);
   await op.first().waitFor();
+  for (const v of await page.evaluate(() => [...window.__progress])) seen.add(v);
   log('vm ready', { progress_seen: [...seen].sort((a, b) => a - b) });
   if (seen.size < 2) throw new Error(`the VM row's progress bar was seen at ${[...seen]} only`);
   await page.screenshot({ path: join(args.out, 'dashboard.png') });

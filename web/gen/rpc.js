@@ -449,7 +449,7 @@ export function vmInspect(rpc, params = {}) {
  * Lists the VMs.
  * @param {{call: function(string, Object): Promise<*>}} rpc
  * @param {Object} [params]
- * @returns {Promise<Object>} {vms: [VM {id, name, image, cpus, memory_mib, disk_gib, state, step, ip, mac, created_ms, error, dns_name?}]}
+ * @returns {Promise<Object>} {vms: [VM {id, name, image, cpus, memory_mib, disk_gib, state, step, ip, mac, created_ms, started_ms, error, dns_name?}]}
  */
 export function vmList(rpc, params = {}) {
   return rpc.call("vm.list", params);
