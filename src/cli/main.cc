@@ -36,6 +36,7 @@ int Main(int argc, char** argv) {
   AddVmCommands(app, ctx);
   AddDnsCommands(app, ctx);
   AddEventsCommands(app, ctx);
+  AddCompletionCommands(app, ctx);  // last: it reads the tree the others built
 
   try {
     app.parse(argc, argv);
