@@ -2,6 +2,7 @@
 // scripts call for names. The scripts are generated from the CLI11 tree itself
 // (every command, subcommand and option), so a new command completes without
 // anyone editing a script.
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -72,7 +73,12 @@ void Walk(const CLI::App* app, const std::string& path, const std::vector<const 
       pos.push_back(KindOf(opt->get_name(), opt->get_description()));
       continue;
     }
-    const std::vector<std::string> names = OptionNames(opt);
+    std::vector<std::string> names;
+    for (std::string& n : OptionNames(opt)) {
+      // A subcommand's own --help hides the root's.
+      if (std::find(flags.begin(), flags.end(), n) == flags.end()) names.push_back(std::move(n));
+    }
+    if (names.empty()) continue;
     flags.insert(flags.end(), names.begin(), names.end());
     if (opt->get_expected_max() == 0) continue;  // a flag (CLI11 gives flags expected(0))
     valopts.insert(valopts.end(), names.begin(), names.end());
