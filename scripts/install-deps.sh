@@ -40,7 +40,7 @@ fi
 # (:9090) on a systemd host; the test needs the one static binary, so take it
 # out of the package without installing it.
 if ! command -v promtool >/dev/null; then
-  tmp=$(mktemp -d)
+  tmp=$(mktemp -d) && chmod 755 "$tmp"  # apt downloads as _apt
   (cd "$tmp" && apt-get download -qq prometheus >/dev/null)
   dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -xf - -C "$tmp" ./usr/bin/promtool
   install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
