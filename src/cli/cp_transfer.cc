@@ -11,6 +11,7 @@
 
 #include "base/mutex.h"
 #include "cli/cp_archive.h"
+#include "sys/files.h"
 #include "sys/unique_fd.h"
 
 namespace warren::cli::cp {
@@ -20,16 +21,6 @@ namespace fs = std::filesystem;
 
 constexpr size_t kMaxHeader = 4096;
 constexpr size_t kMaxStderr = 64 * 1024;
-
-bool WriteAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 struct Pipe {
   UniqueFd r, w;
@@ -154,14 +145,14 @@ Status FeedGuest(HeaderLatch& latch, int fd, const Plan& plan, const std::vector
   ASSIGN_OR_RETURN(Placement place,
                    Place(plan.dst, plan.vm + ":" + plan.dst, ParseDstState(h.word), infos));
   *decided = true;
-  if (!WriteAll(fd, place == Placement::kInto ? "into\n" : "rename\n")) return Status::Ok();
+  if (!WriteFully(fd, place == Placement::kInto ? "into\n" : "rename\n")) return Status::Ok();
   if (plan.stdio) {
     char buf[64 * 1024];
     for (;;) {
       ssize_t n = ::read(0, buf, sizeof(buf));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoError("cp: reading stdin", errno);
-      if (n == 0 || !WriteAll(fd, {buf, static_cast<size_t>(n)})) return Status::Ok();
+      if (n == 0 || !WriteFully(fd, {buf, static_cast<size_t>(n)})) return Status::Ok();
     }
   }
   std::vector<ArchiveSource> archive;
@@ -269,12 +260,12 @@ Status CopyFromGuest(const GuestExec& exec, const Plan& plan, const CopyOptions&
                  if (!out.Feed(bytes, &rest)) return false;
                  if (out.header_done && !had_header) {
                    decision = decide(out.header);
-                   if (decision.ok()) WriteAll(in.w.get(), "go\n");
+                   if (decision.ok()) WriteFully(in.w.get(), "go\n");
                    in.w.Reset();
                    if (!decision.ok()) return false;
                  }
                  if (rest.empty()) return true;
-                 return WriteAll(plan.stdio ? 1 : data.w.get(), rest);
+                 return WriteFully(plan.stdio ? 1 : data.w.get(), rest);
                }};
   Result<int> code = exec(run);
   in.w.Reset();

@@ -15,22 +15,13 @@
 #include "base/mutex.h"
 #include "rpc/frame.h"
 #include "rpc/stream_control.h"
+#include "sys/files.h"
 
 namespace warren::cli {
 namespace {
 
 using json = nlohmann::json;
 constexpr uint32_t kStream = 1;
-
-bool WriteAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 // Raw mode for a terminal stdin, restored by the destructor.
 class RawTerminal {
@@ -170,7 +161,7 @@ Result<StreamCallResult> RunStreamCall(CliContext& ctx, const std::string& metho
       return;
     }
     int fd = channel == rpc::kChannelStderr ? 2 : 1;
-    bool written = o.on_output ? o.on_output(channel, bytes) : WriteAll(fd, bytes);
+    bool written = o.on_output ? o.on_output(channel, bytes) : WriteFully(fd, bytes);
     if (!written && !output_broken) {
       output_broken = true;  // e.g. `| head` closed the pipe: stop the command
       client->Cancel();

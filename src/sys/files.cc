@@ -51,4 +51,14 @@ Status WriteFileAtomically(const std::filesystem::path& path, std::string_view t
   return Status::Ok();
 }
 
+bool WriteFully(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
 }  // namespace warren

@@ -18,4 +18,9 @@ Result<std::string> ReadFileToString(const std::filesystem::path& path);
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view text,
                            mode_t mode = 0644);
 
+// Writes all of `bytes` to `fd`, retrying short writes and EINTR. False on any
+// other error or a zero-length write (errno says which); a caller on a pipe or
+// socket treats that as the reader gone.
+bool WriteFully(int fd, std::string_view bytes);
+
 }  // namespace warren
