@@ -15,21 +15,9 @@ set -euo pipefail
 warren=${1:?usage: cp_bench.sh WARREN_BINARY [MIB] [ROUNDS]}
 mib=${2:-64}
 rounds=${3:-1}
-root=$(mktemp -d /tmp/warren-cp-bench-XXXXXX)
-W=("$warren" --root "$root")
-cleanup() {
-  "${W[@]}" vm rm bench --force >/dev/null 2>&1 || true
-  [ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
-  rm -rf "$root"
-}
-trap cleanup EXIT
-
-if [ -n "${WARREN_TEST_CACHE:-}" ]; then
-  printf '[images]\ncache_dir = "%s"\n' "$(realpath "$WARREN_TEST_CACHE")" > "$root/config.toml"
-fi
-"${W[@]}" daemon 2>"$root/daemon.log" &
-daemon_pid=$!
-for _ in $(seq 100); do [ -S "$root/run/warren.sock" ] && break; sleep 0.1; done
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib/daemon.sh"
+bench_daemon "$warren" cp
 "${W[@]}" vm create bench >/dev/null
 head -c "${mib}M" /dev/urandom > "$root/data"
 "${W[@]}" exec bench -- true  # warm the daemon's connection pool

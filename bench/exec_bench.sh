@@ -21,22 +21,12 @@ set -euo pipefail
 warren=${1:?usage: exec_bench.sh WARREN_BINARY [RUNS] [MIB]}
 runs=${2:-50}
 mib=${3:-64}
-root=$(mktemp -d /tmp/warren-exec-bench-XXXXXX)
-W=("$warren" --root "$root")
-cleanup() {
-  "${W[@]}" vm rm bench --force >/dev/null 2>&1 || true
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib/daemon.sh"
+bench_cleanup_extra() {
   [ -n "${master:-}" ] && ip netns exec "$ns" ssh "${ssh_opts[@]}" -O exit "root@$ip" 2>/dev/null || true
-  [ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
-  rm -rf "$root"
 }
-trap cleanup EXIT
-
-if [ -n "${WARREN_TEST_CACHE:-}" ]; then
-  printf '[images]\ncache_dir = "%s"\n' "$(realpath "$WARREN_TEST_CACHE")" > "$root/config.toml"
-fi
-"${W[@]}" daemon 2>"$root/daemon.log" &
-daemon_pid=$!
-for _ in $(seq 100); do [ -S "$root/run/warren.sock" ] && break; sleep 0.1; done
+bench_daemon "$warren" exec
 "${W[@]}" vm create bench >/dev/null
 ip=$("${W[@]}" --json vm inspect bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["ip"])')
 ns=$("${W[@]}" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["network"]["namespace"])')
