@@ -2,21 +2,26 @@
 // a client reaching a server directly inside the "VM namespace" versus the
 // same client reaching it through PortRelay from another namespace, as a host
 // client reaches a guest. Measures bulk throughput (client → sink) and the
-// round-trip time of a small message (echo), alternating the two paths.
+// round-trip time of a small message (echo), alternating the two paths. Then
+// holds N connections open at once through one published port, a message
+// echoed on each, and counts failures and the process's fds before and after.
 //
 // Runs as root only, entirely inside namespaces it makes: the process unshares
 // its own network namespace (the "host") and makes a second one (the "VM
 // namespace"), both with only loopback up; no traffic leaves them.
 //
-//   publish_bench [--bytes MiB] [--round-trips N] [--rounds R]
+//   publish_bench [--bytes MiB] [--round-trips N] [--rounds R] [--concurrent N]
 
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -88,13 +93,59 @@ double Mean(const std::vector<double>& v) {
   return s / v.size();
 }
 
+size_t OpenFds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// Opens n connections to port at once, echoes 64 bytes on each while all are
+// open, then closes them and waits for the relay to let go of its side.
+// Prints the failures, the relay's peak and the fds before and after.
+void Concurrent(PortRelay& relay, uint16_t port, int n) {
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 65536);  // 8 fds per connection in this process
+  ::setrlimit(RLIMIT_NOFILE, &lim);
+  const size_t fds_before = OpenFds();
+  std::vector<UniqueFd> conns;
+  int failed = 0;
+  for (int i = 0; i < n; ++i) {
+    UniqueFd c = Dial(port);
+    if (!c.valid()) ++failed;
+    conns.push_back(std::move(c));
+  }
+  char msg[64], back[64];
+  for (auto& c : conns) {
+    std::snprintf(msg, sizeof(msg), "%d", c.get());
+    if (c.valid() && !SendAll(c.get(), msg, sizeof(msg))) ++failed;
+  }
+  for (auto& c : conns) {
+    std::snprintf(msg, sizeof(msg), "%d", c.get());
+    if (c.valid() && (!RecvAll(c.get(), back, sizeof(back)) || std::memcmp(msg, back, 64) != 0)) {
+      ++failed;
+    }
+  }
+  const size_t peak = relay.GetStats().tcp_connections;
+  conns.clear();
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while ((relay.GetStats().tcp_connections > 0 || OpenFds() > fds_before) &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("%d connections at once through one published port: %d failed; relay held %zu; "
+              "fds before %zu, after %zu (goal: 0 failed, no fd left)\n",
+              n, failed, peak, fds_before, OpenFds());
+}
+
 int Main(int argc, char** argv) {
   size_t mib = 1024;
-  int round_trips = 20000, rounds = 3;
+  int round_trips = 20000, rounds = 3, concurrent = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--bytes")) mib = std::stoul(argv[i + 1]);
     if (!std::strcmp(argv[i], "--round-trips")) round_trips = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::stoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--concurrent")) concurrent = std::stoi(argv[i + 1]);
   }
   if (::unshare(CLONE_NEWNET) != 0) {
     std::fprintf(stderr, "publish_bench: unshare(CLONE_NEWNET): %s (run as root)\n",
@@ -150,6 +201,7 @@ int Main(int argc, char** argv) {
               Median(relay_p99), Median(relay_p99) - Median(direct_p99));
   std::printf("added per round trip: %.3f ms (goal <= 0.2); throughput %.2fx (goal >= 0.9)\n",
               (rl - dl) / 1000, rm / dm);
+  Concurrent(**relay, to_echo.host_port, concurrent);
   return 0;
 }
 
