@@ -115,14 +115,20 @@ void Concurrent(PortRelay& relay, uint16_t port, int n) {
     if (!c.valid()) ++failed;
     conns.push_back(std::move(c));
   }
-  char msg[64], back[64];
+  // Each connection's message names it, so a reply crossing to another
+  // connection is a failure too.
+  auto message = [](int fd) {
+    std::string m(64, '.');
+    std::snprintf(m.data(), m.size(), "connection %d", fd);
+    return m;
+  };
   for (auto& c : conns) {
-    std::snprintf(msg, sizeof(msg), "%d", c.get());
-    if (c.valid() && !SendAll(c.get(), msg, sizeof(msg))) ++failed;
+    if (c.valid() && !SendAll(c.get(), message(c.get()).data(), 64)) ++failed;
   }
   for (auto& c : conns) {
-    std::snprintf(msg, sizeof(msg), "%d", c.get());
-    if (c.valid() && (!RecvAll(c.get(), back, sizeof(back)) || std::memcmp(msg, back, 64) != 0)) {
+    char back[64];
+    if (c.valid() && (!RecvAll(c.get(), back, sizeof(back)) ||
+                      std::memcmp(message(c.get()).data(), back, sizeof(back)) != 0)) {
       ++failed;
     }
   }
