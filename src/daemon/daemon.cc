@@ -139,9 +139,11 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
 
 Status Daemon::Serve() {
   if (web_server_) {
-    // A Serve after Close returns at once: the server is shut down already.
+    // A Serve after Close starts nothing: Close has joined the slot already.
     MutexLock lock(&web_thread_mu_);
-    web_thread_ = std::thread([web = web_server_.get()] { web->Serve(); });
+    if (!web_thread_closed_) {
+      web_thread_ = std::thread([web = web_server_.get()] { web->Serve(); });
+    }
   }
   server_->Serve();
   return Status::Ok();
@@ -159,6 +161,7 @@ Status Daemon::Close() {
   std::thread web_thread;
   {
     MutexLock lock(&web_thread_mu_);
+    web_thread_closed_ = true;
     web_thread.swap(web_thread_);
   }
   if (web_thread.joinable()) web_thread.join();

@@ -152,6 +152,9 @@ class Daemon {
   Mutex web_thread_mu_{LockRank::kLeaf, "daemon web thread"};
   // Runs web_server_->Serve; started by Serve, joined by Close (other threads).
   std::thread web_thread_ GUARDED_BY(web_thread_mu_);
+  // Set by Close: a Serve that starts after it (or races it) starts no thread
+  // that nobody would join.
+  bool web_thread_closed_ GUARDED_BY(web_thread_mu_) = false;
   std::atomic<bool> closed_{false};
 };
 
