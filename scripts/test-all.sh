@@ -2,10 +2,11 @@
 # Sets up a fresh Debian 12 machine and runs every warren test:
 #   1. g++ build, unit + integration + e2e tests (real QEMU guests under TCG,
 #      each inside a network namespace the test creates)
-#   2. the suite under ASan+UBSan, then under TSan (units and most e2e tests;
-#      run_suite below says which e2e tests each leaves out and why)
-#   3. a clang build with -Wthread-safety -Werror (compile only)
-#   4. libFuzzer targets, a short run each
+#   2. the suite under ASan+UBSan, built with clang -Wthread-safety -Werror
+#      and the libFuzzer targets in the same tree (one clang build, not two),
+#      then under TSan (units and most e2e tests; run_suite below says which
+#      e2e tests each leaves out and why)
+#   3. libFuzzer targets, a short run each
 # Usage: sudo bash scripts/test-all.sh      (WARREN_QUICK=1 skips steps 2-4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ mkdir -p "$WARREN_TEST_CACHE"
 
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 
-# Four builds of the same tree: ccache (when installed) shares what does not
+# Three builds of the same tree: ccache (when installed) shares what does not
 # change between runs. Nothing depends on it; a cold cache only builds slower.
 launcher=()
 if command -v ccache >/dev/null; then
@@ -57,27 +58,25 @@ step "build + tests (g++)"
 run_suite build-ci ""
 if [ "${WARREN_QUICK:-0}" = 1 ]; then exit 0; fi
 
-step "ASan + UBSan"
+step "ASan + UBSan (clang, -Wthread-safety -Werror, fuzzers built alongside)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  run_suite build-ci-asan "$san_skip" -DCMAKE_BUILD_TYPE=Debug -DWARREN_SANITIZE=address
+  run_suite build-ci-asan "$san_skip" -DCMAKE_BUILD_TYPE=Debug -DWARREN_SANITIZE=address \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DWARREN_THREAD_SAFETY=ON -DWARREN_FUZZ=ON
 
 step "TSan"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   run_suite build-ci-tsan "$tsan_skip" -DCMAKE_BUILD_TYPE=Debug -DWARREN_SANITIZE=thread
 
-step "clang -Wthread-safety (compile only) + fuzzers"
-cmake -S . -B build-ci-clang -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  "${launcher[@]}" -DWARREN_THREAD_SAFETY=ON -DWARREN_FUZZ=ON -DWARREN_TESTS=OFF -DWARREN_BENCH=OFF >/dev/null
-cmake --build build-ci-clang -j"$jobs"
+step "fuzzers (built by the ASan step)"
 # Each target starts from its in-tree corpus (fuzz/corpus/<target>/, what earlier
 # runs found); new inputs go to a temporary directory, never into the tree.
 # To fold a run's finds back in: <target> -merge=1 fuzz/corpus/<target> <new dir>.
-for f in build-ci-clang/fuzz/*_fuzz; do
+for f in build-ci-asan/fuzz/*_fuzz; do
   [ -x "$f" ] || continue
   seeds="fuzz/corpus/$(basename "$f")"
   found=$(mktemp -d)
   [ -d "$seeds" ] || seeds=""
-  "$f" -max_total_time="${WARREN_FUZZ_SECONDS:-30}" -print_final_stats=1 "$found" $seeds 2>&1 |
+  "$f" -max_total_time="${WARREN_FUZZ_SECONDS:-20}" -print_final_stats=1 "$found" $seeds 2>&1 |
     tail -n 3
   rm -rf "$found"
 done

@@ -90,7 +90,12 @@ class ImageRegistryTest : public ::testing::Test {
     WriteFileWith(files_ / "bzImage", 2 * kMiB, 0x202, "HdrS");
     WriteFileWith(files_ / "root.ext4", 2 * kMiB, 1080, "\x53\xef");
     WriteFileWith(files_ / "initrd", 100, 0, "070701");
-    return RegisterRequest{"reg", files_ / "bzImage", files_ / "root.ext4", files_ / "initrd", ""};
+    RegisterRequest req;
+    req.name = "reg";
+    req.kernel = files_ / "bzImage";
+    req.rootfs = files_ / "root.ext4";
+    req.initrd = files_ / "initrd";
+    return req;
   }
 
   fs::path dir_, images_, files_;
