@@ -42,7 +42,8 @@ std::string CacheDir() {
                                             : fs::temp_directory_path().string();
 }
 
-RunResult RunTool(std::vector<std::string> argv, std::chrono::minutes timeout = std::chrono::minutes(2)) {
+RunResult RunTool(std::vector<std::string> argv,
+                  std::chrono::minutes timeout = std::chrono::minutes(2)) {
   RunSpec spec;
   spec.argv = std::move(argv);
   spec.timeout = timeout;
@@ -71,7 +72,8 @@ SeedSpec Spec(bool script) {
   s.dns = kGateway;
   s.search_domain = "warren.internal";
   s.mac = kMac;
-  s.authorized_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM2oc1P5aTcYkrle7bEZOJC4UXjxEl4/NgyEgS7q1G3y warren";
+  s.authorized_key =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM2oc1P5aTcYkrle7bEZOJC4UXjxEl4/NgyEgS7q1G3y warren";
   s.host_key = *host_key;
   s.extra_authorized_keys = {
       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM2oc1P5aTcYkrle7bEZOJC4UXjxEl4/NgyEgS7q1G3z alice"};
@@ -93,9 +95,10 @@ class SeedCloudInitTest : public ::testing::TestWithParam<const char*> {
   void SetUp() override {
     const std::string suite = GetParam();
     dir_ = fs::path(CacheDir()) / ("cloud-init-root-" + suite);
-    RunResult built = RunTool({"bash", std::string(WARREN_SOURCE_DIR) + "/scripts/build-cloud-init-root.sh",
-                           suite, dir_.string()},
-                          std::chrono::minutes(20));
+    RunResult built =
+        RunTool({"bash", std::string(WARREN_SOURCE_DIR) + "/scripts/build-cloud-init-root.sh",
+                 suite, dir_.string()},
+                std::chrono::minutes(20));
     if (built.exit_code == 75) {
       GTEST_SKIP() << "SKIPPED LOUDLY: the Debian mirror does not serve " << suite
                    << ", so its cloud-init is not checked: " << built.err;
@@ -143,8 +146,8 @@ class SeedCloudInitTest : public ::testing::TestWithParam<const char*> {
 // No error, warning or traceback in what a cloud-init command printed.
 void ExpectClean(const RunResult& r, const std::string& what) {
   EXPECT_EQ(r.exit_code, 0) << what << "\n" << r.out << r.err;
-  for (const char* bad : {"Traceback", "ERROR", "WARNING", "Invalid", "not a valid",
-                          "Deprecated", "deprecated"}) {
+  for (const char* bad :
+       {"Traceback", "ERROR", "WARNING", "Invalid", "not a valid", "Deprecated", "deprecated"}) {
     EXPECT_EQ(r.out.find(bad), std::string::npos) << what << " printed " << bad << ":\n" << r.out;
     EXPECT_EQ(r.err.find(bad), std::string::npos) << what << " printed " << bad << ":\n" << r.err;
   }
@@ -154,7 +157,8 @@ TEST_P(SeedCloudInitTest, UserDataPassesThisReleasesSchema) {
   for (bool script : {true, false}) {
     const std::string seed = WriteSeed(Spec(script), script ? "script" : "cloud-config");
     RunResult r = Schema(seed + "/user-data");
-    ExpectClean(r, std::string("schema of user-data with a ") + (script ? "script" : "cloud-config"));
+    ExpectClean(r,
+                std::string("schema of user-data with a ") + (script ? "script" : "cloud-config"));
     EXPECT_NE((r.out + r.err).find("Valid"), std::string::npos) << r.out << r.err;
   }
 }
@@ -180,10 +184,10 @@ TEST_P(SeedCloudInitTest, NetworkConfigRendersAddressAndDefaultRoute) {
     if (help.out.find(kind) == std::string::npos) continue;
     ++rendered;
     const std::string out_dir = seed + "/out-" + kind;
-    RunResult r = Chroot({"cloud-init", "devel", "net-convert", "--network-data",
-                          seed + "/network-config", "--kind", "yaml", "--directory", out_dir,
-                          "--distro", "debian", "--mac", std::string("eth0,") + kMac,
-                          "--output-kind", kind});
+    RunResult r =
+        Chroot({"cloud-init", "devel", "net-convert", "--network-data", seed + "/network-config",
+                "--kind", "yaml", "--directory", out_dir, "--distro", "debian", "--mac",
+                std::string("eth0,") + kMac, "--output-kind", kind});
     ExpectClean(r, "net-convert to " + kind);
     std::string all;
     for (const auto& e : fs::recursive_directory_iterator(root_.string() + out_dir)) {
