@@ -16,6 +16,7 @@
 // Needs root (chroot, mmdebstrap). When the Debian mirror does not serve a
 // release (no network), that release is skipped, loudly.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -111,9 +112,10 @@ class SeedCloudInitTest : public ::testing::TestWithParam<const char*> {
     RunResult help = Chroot({"cloud-init", "--help"});
     // `schema` left `devel` in 22.2.
     modern_schema_ = help.out.find("schema") != std::string::npos;
-    scratch_ = root_ / "tmp" / "warren-seed";
-    fs::remove_all(scratch_);
-    fs::create_directories(scratch_);
+    // Its own directory in the shared root: ctest runs these tests in parallel.
+    std::string tmpl = (root_ / "tmp" / "warren-seed-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << tmpl;
+    scratch_ = tmpl;
   }
   void TearDown() override {
     if (!scratch_.empty()) fs::remove_all(scratch_);
@@ -129,7 +131,7 @@ class SeedCloudInitTest : public ::testing::TestWithParam<const char*> {
     for (const auto& [file, content] : SeedFiles(spec)) {
       std::ofstream(scratch_ / name / file) << content;
     }
-    return "/tmp/warren-seed/" + name;
+    return "/tmp/" + scratch_.filename().string() + "/" + name;
   }
   RunResult Schema(const std::string& file, const std::string& type = "") {
     std::vector<std::string> argv = {"cloud-init"};
