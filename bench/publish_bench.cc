@@ -10,10 +10,18 @@
 // its own network namespace (the "host") and makes a second one (the "VM
 // namespace"), both with only loopback up; no traffic leaves them.
 //
-//   publish_bench [--bytes MiB] [--round-trips N] [--rounds R] [--concurrent N]
+// On a shared machine the relayed path suffers most from other load: it has
+// one more thread to wake per hop (client -> relay -> server), each waiting
+// for a core behind whatever else runs. `--realtime` runs the whole process
+// (both paths alike) under SCHED_FIFO so the figures show the relay's own cost;
+// the CPU time and context switches per MiB, printed for each path, do not
+// depend on other load either way.
+//
+//   publish_bench [--bytes MiB] [--round-trips N] [--rounds R] [--concurrent N] [--realtime 1]
 
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -74,6 +82,31 @@ std::vector<double> PingPong(uint16_t port, int n) {
   }
   std::sort(us.begin(), us.end());
   return us;
+}
+
+// The whole process's CPU seconds and context switches so far (every thread:
+// client, relay and servers).
+struct Usage {
+  double cpu = 0;
+  double switches = 0;
+};
+Usage ProcessUsage() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto secs = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return {secs(u.ru_utime) + secs(u.ru_stime), static_cast<double>(u.ru_nvcsw + u.ru_nivcsw)};
+}
+
+// Runs push (returning seconds) and returns MiB/s; adds CPU ms and context
+// switches per MiB to the sample vectors.
+template <typename F>
+double Measured(size_t mib, F push, std::vector<double>* cpu_ms, std::vector<double>* switches) {
+  const Usage before = ProcessUsage();
+  const double secs = push();
+  const Usage after = ProcessUsage();
+  cpu_ms->push_back((after.cpu - before.cpu) * 1000 / mib);
+  switches->push_back((after.switches - before.switches) / mib);
+  return mib / secs;
 }
 
 template <typename F>
@@ -147,11 +180,23 @@ void Concurrent(PortRelay& relay, uint16_t port, int n) {
 int Main(int argc, char** argv) {
   size_t mib = 1024;
   int round_trips = 20000, rounds = 3, concurrent = 1000;
+  bool realtime = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--bytes")) mib = std::stoul(argv[i + 1]);
     if (!std::strcmp(argv[i], "--round-trips")) round_trips = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--concurrent")) concurrent = std::stoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--realtime")) realtime = std::stoi(argv[i + 1]) != 0;
+  }
+  if (realtime) {
+    // Every thread made from here on inherits it. The kernel's RT throttling
+    // (sched_rt_runtime_us) still leaves other processes 5 % of each second.
+    sched_param param{};
+    param.sched_priority = 10;
+    if (::sched_setscheduler(0, SCHED_FIFO, &param) != 0) {
+      std::fprintf(stderr, "publish_bench: SCHED_FIFO: %s\n", std::strerror(errno));
+      return 2;
+    }
   }
   if (::unshare(CLONE_NEWNET) != 0) {
     std::fprintf(stderr, "publish_bench: unshare(CLONE_NEWNET): %s (run as root)\n",
@@ -185,9 +230,13 @@ int Main(int argc, char** argv) {
   std::vector<double> direct_mbs, relay_mbs;
   std::vector<double> direct_rtt, relay_rtt;  // medians per round
   std::vector<double> direct_p99, relay_p99, direct_p50, relay_p50;
+  std::vector<double> direct_cpu, relay_cpu, direct_sw, relay_sw;  // per MiB
   for (int r = 0; r < rounds; ++r) {
-    direct_mbs.push_back(mib / InNs(ns, [&] { return Push(sink.port(), bytes); }));
-    relay_mbs.push_back(mib / Push(to_sink.host_port, bytes));
+    direct_mbs.push_back(Measured(
+        mib, [&] { return InNs(ns, [&] { return Push(sink.port(), bytes); }); }, &direct_cpu,
+        &direct_sw));
+    relay_mbs.push_back(Measured(
+        mib, [&] { return Push(to_sink.host_port, bytes); }, &relay_cpu, &relay_sw));
     std::vector<double> d = InNs(ns, [&] { return PingPong(echo.port(), round_trips); });
     std::vector<double> p = PingPong(to_echo.host_port, round_trips);
     direct_rtt.push_back(Mean(d)), relay_rtt.push_back(Mean(p));
@@ -196,10 +245,14 @@ int Main(int argc, char** argv) {
   }
   const double dm = Median(direct_mbs), rm = Median(relay_mbs);
   const double dl = Median(direct_rtt), rl = Median(relay_rtt);
-  std::printf("publish_bench: %zu MiB per push, %d round trips of 64 B, %d rounds (medians)\n",
-              mib, round_trips, rounds);
+  std::printf("publish_bench: %zu MiB per push, %d round trips of 64 B, %d rounds (medians)%s\n",
+              mib, round_trips, rounds, realtime ? ", SCHED_FIFO" : "");
   std::printf("%-28s %12s %12s %10s\n", "", "direct", "relay", "relay/direct");
   std::printf("%-28s %12.0f %12.0f %10.2f\n", "throughput MiB/s", dm, rm, rm / dm);
+  std::printf("%-28s %12.2f %12.2f %10.2f\n", "CPU ms per MiB (process)", Median(direct_cpu),
+              Median(relay_cpu), Median(relay_cpu) / Median(direct_cpu));
+  std::printf("%-28s %12.2f %12.2f %10.2f\n", "context switches per MiB", Median(direct_sw),
+              Median(relay_sw), Median(relay_sw) / Median(direct_sw));
   std::printf("%-28s %12.1f %12.1f %+10.1f\n", "round trip mean us", dl, rl, rl - dl);
   std::printf("%-28s %12.1f %12.1f %+10.1f\n", "round trip p50 us", Median(direct_p50),
               Median(relay_p50), Median(relay_p50) - Median(direct_p50));
