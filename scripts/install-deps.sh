@@ -21,8 +21,12 @@ RUNTIME=(qemu-system-x86 qemu-system-data qemu-system-common qemu-utils mmdebstr
 WEB_TEST=(chromium)
 # completion_test checks the zsh script with zsh (promtool: below).
 OTHER_TEST=(zsh)
+# scripts/package.sh: dpkg-shlibdeps (dpkg-dev) declares the shared libraries,
+# help2man writes the man page from `warren --help`, lintian judges the .deb
+# (PackageE2eTest runs it; its python3 plays systemd's notify socket).
+PACKAGE=(dpkg-dev help2man lintian python3)
 missing=()
-for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}" "${OTHER_TEST[@]}"; do
+for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}" "${OTHER_TEST[@]}" "${PACKAGE[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js and npm (web assets, browser-test driver): whatever provides the
