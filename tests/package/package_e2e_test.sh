@@ -74,9 +74,12 @@ fi
 root=$work/root
 mkdir "$root"
 tar --numeric-owner -xpf "$base" -C "$root"
-snapshot() {  # every path and mode of the root but dpkg's and the logs' bookkeeping
+snapshot() {  # every path and mode of the root but dpkg's and the logs' bookkeeping,
+  # and what adduser's tools leave for any group added and deleted: the shadow
+  # backup (/etc/gshadow-, as /etc/group- already is) and adduser's lock file.
   (cd "$root" && find . \( -path ./var/lib/dpkg -o -path ./var/log -o -path ./var/cache/debconf \
-     -o -path ./tmp -o -path ./proc -o -path ./dev \) -prune -o -printf '%p %m %U:%G\n' | LC_ALL=C sort)
+     -o -path ./tmp -o -path ./proc -o -path ./dev -o -path './etc/*-' -o -path ./run/adduser \) \
+     -prune -o -printf '%p %m %U:%G\n' | LC_ALL=C sort)
 }
 snapshot >"$work/before"
 cp "$root/etc/group" "$work/group.before"
