@@ -15,7 +15,8 @@ if command -v ccache >/dev/null; then
 fi
 # Debian's build flags (hardening: fortify, bindnow, stack protector), as a
 # Debian package build would use them; cmake reads them at configure time.
-eval "$(dpkg-buildflags --export=sh)"
+eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
+export CFLAGS="$CPPFLAGS $CFLAGS" CXXFLAGS="$CPPFLAGS $CXXFLAGS"  # cmake reads no CPPFLAGS
 cmake -S . -B "$build" -G Ninja "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_INSTALL_PREFIX=/usr -DWARREN_PACKAGE=ON -DWARREN_TESTS=OFF -DWARREN_BENCH=OFF >/dev/null
 cmake --build "$build" -j"${WARREN_JOBS:-$(nproc)}" --target warren warren_dist_files
