@@ -26,6 +26,9 @@ if [ -z "${WARREN_PKG_E2E_WORK:-}" ]; then
   rc=0
   WARREN_PKG_E2E_WORK=$work unshare --mount --net --pid --fork --kill-child --mount-proc \
     --propagation private "$0" "$@" || rc=$?
+  # A daemon killed with the namespace leaves its VM namespace's name (an empty
+  # file: the mount was in the private mount namespace) in the host's /run/netns.
+  if [ -e "/run/netns/wpkg-${work##*.}" ]; then ip netns delete "wpkg-${work##*.}" || true; fi
   rm -rf "$work"
   exit "$rc"
 fi
@@ -110,7 +113,8 @@ mount --bind "$root/etc/group" /etc/group
 gid=$(getent group warren | cut -d: -f3)
 t=$work/t
 mkdir -p "$t"
-sed -e "s|^cache_dir = \"\"|cache_dir = \"$cache\"|" \
+# The VM namespace gets a name the wrapper above can remove if the test dies.
+sed -e "s|^cache_dir = \"\"|cache_dir = \"$cache\"|" -e "s|^namespace = \"\"|namespace = \"wpkg-${work##*.}\"|" \
     -e 's|^host_listen = .*|host_listen = "127.0.0.1:0"|' \
     -e 's|^listen = .*|listen = "127.0.0.1:0"|' "$root/etc/warren/config.toml" >"$t/config.toml"
 warren=$root/usr/bin/warren
