@@ -11,7 +11,7 @@ BUILD=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-
        nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
        libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-dev
-       libboost-dev zlib1g-dev libarchive-dev prometheus-cpp-dev)
+       libboost-dev zlib1g-dev libarchive-dev prometheus-cpp-dev libsystemd-dev)
 # qemu-system-common (a dependency of qemu-system-x86, named because warren runs
 # its /usr/lib/qemu/virtiofsd for shared folders).
 RUNTIME=(qemu-system-x86 qemu-system-data qemu-system-common qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage
@@ -21,8 +21,12 @@ RUNTIME=(qemu-system-x86 qemu-system-data qemu-system-common qemu-utils mmdebstr
 WEB_TEST=(chromium)
 # completion_test checks the zsh script with zsh (promtool: below).
 OTHER_TEST=(zsh)
+# scripts/package.sh: dpkg-shlibdeps (dpkg-dev) declares the shared libraries,
+# help2man writes the man page from `warren --help`, lintian judges the .deb
+# (PackageE2eTest runs it; its python3 plays systemd's notify socket).
+PACKAGE=(dpkg-dev help2man lintian python3)
 missing=()
-for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}" "${OTHER_TEST[@]}"; do
+for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}" "${OTHER_TEST[@]}" "${PACKAGE[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js and npm (web assets, browser-test driver): whatever provides the

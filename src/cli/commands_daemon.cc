@@ -1,10 +1,13 @@
-// warren daemon | status | web | doctor
+// warren daemon | status | web | default-config | doctor
 #include <fmt/format.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -52,10 +55,18 @@ int RunDaemon(CliContext& ctx, const std::string& log_level) {
     return ctx.exit_code;
   }
   Daemon* d = daemon->get();
+  // Open has bound and listens on the socket: connections queue from here, so
+  // systemd (Type=notify) may let `systemctl start` return and start units
+  // ordered after warren. A no-op when not started by systemd (no
+  // NOTIFY_SOCKET); a failed notification is logged, never fatal.
+  if (int r = sd_notifyf(0, "READY=1\nMAINPID=%d", static_cast<int>(getpid())); r < 0) {
+    spdlog::warn("sd_notify(READY=1) failed: {}", std::strerror(-r));
+  }
   std::thread waiter([d, signals] {
     int sig = 0;
     sigwait(&signals, &sig);
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    (void)sd_notify(0, "STOPPING=1");
     (void)d->Close();
   });
   Status served = d->Serve();
@@ -184,6 +195,11 @@ void AddDaemonCommands(CLI::App& app, CliContext& ctx) {
   auto rotate = std::make_shared<bool>(false);
   web->add_flag("--rotate", *rotate, "Issue a new token first: every browser is logged out");
   web->callback([&ctx, rotate] { RunWeb(ctx, *rotate); });
+  // Writes the file an administrator edits (the Debian package ships it as its
+  // conffile), from the same table the daemon parses, so it never drifts.
+  app.add_subcommand("default-config",
+                     "Print a config.toml with every key at its default, each explained")
+      ->callback([] { std::cout << DefaultConfigToml(); });
   app.add_subcommand("doctor",
                      "Diagnose the host: KVM, TUN, capabilities, tools, disk, config, store, daemon")
       ->callback([&ctx] { RunDoctor(ctx); });

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -45,8 +46,8 @@ class CliTest : public ::testing::Test {
     return r.ok() ? *r : RunResult{};
   }
 
-  // Starts `warren daemon` on root_ and waits for its socket.
-  void StartDaemon() {
+  // Starts `warren daemon` on root_ (with `env` added) and, if `wait`, waits for its socket.
+  void StartDaemon(const std::vector<std::string>& env = {}, bool wait = true) {
     const pid_t test_pid = getpid();
     daemon_pid_ = fork();
     ASSERT_GE(daemon_pid_, 0);
@@ -59,9 +60,11 @@ class CliTest : public ::testing::Test {
           freopen("/dev/null", "r", stdin) == nullptr) {
         _exit(126);
       }
+      for (const std::string& kv : env) putenv(const_cast<char*>(kv.c_str()));
       execl(WARREN_BINARY, "warren", "--root", root_.c_str(), "daemon", nullptr);
       _exit(127);
     }
+    if (!wait) return;
     // Connectable, not merely present: a SIGKILLed daemon leaves its socket file.
     ASSERT_TRUE(PollUntil([&] { return SocketAccepts(); }, std::chrono::seconds(30)))
         << "the daemon did not listen within 30 s:\n" << DaemonLog();
@@ -188,6 +191,48 @@ TEST_F(CliTest, BadConfigRefusesToStartNamingTheKey) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("network.mode"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(root_ / "run/warren.sock"));
+}
+
+TEST_F(CliTest, DefaultConfigIsAFileTheDaemonStartsWith) {
+  RunResult r = Warren({"default-config"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* line : {"[rpc]\n", "\nsocket_group = \"\"\n", "[images]\n"}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << " missing from\n" << r.out;
+  }
+  fs::create_directories(root_);
+  std::ofstream(root_ / "config.toml") << r.out;
+  StartDaemon();
+  EXPECT_EQ(Warren({"status"}).exit_code, 0);
+}
+
+// warren.service is Type=notify: READY=1 must reach systemd's socket, and only
+// once clients can connect; STOPPING=1 when SIGTERM starts the shutdown.
+TEST_F(CliTest, DaemonNotifiesReadyOnceItsSocketListens) {
+  const std::string notify_path = (root_ / "notify").string();
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  notify_path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  auto receive = [fd](std::chrono::seconds deadline) -> std::string {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(deadline.count() * 1000)) != 1) return "";
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  };
+  StartDaemon({"NOTIFY_SOCKET=" + notify_path}, /*wait=*/false);
+  std::string ready = receive(std::chrono::seconds(30));
+  const bool accepts = SocketAccepts();  // right at READY=1, before anything else
+  EXPECT_NE(ready.find("READY=1"), std::string::npos) << "got '" << ready << "'\n" << DaemonLog();
+  EXPECT_NE(ready.find("MAINPID=" + std::to_string(daemon_pid_)), std::string::npos) << ready;
+  EXPECT_TRUE(accepts) << "READY=1 came before the socket listened";
+  kill(daemon_pid_, SIGTERM);
+  std::string stopping = receive(std::chrono::seconds(30));
+  EXPECT_NE(stopping.find("STOPPING=1"), std::string::npos) << "got '" << stopping << "'";
+  EXPECT_EQ(StopDaemon(SIGTERM), 0);
+  close(fd);
 }
 
 TEST_F(CliTest, OpCommandsAgainstEmptyRegistry) {
