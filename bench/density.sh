@@ -38,12 +38,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 created=0
 bench_cleanup_extra() {
-  # Parallel deletes, at most 10 at a time: 100 sequential force-removes are slow.
+  # Parallel deletes, at most 10 at a time: 100 sequential force-removes are
+  # slow. Waits name their pids: a bare `wait` would also wait for the daemon.
+  local i pids=()
   for i in $(seq "$created"); do
-    "${W[@]}" vm rm "d$i" --force >/dev/null 2>&1 &
-    (( i % 10 == 0 )) && wait
+    "${W[@]}" vm rm "d$i" --force >/dev/null 2>&1 & pids+=($!)
+    if (( ${#pids[@]} == 10 )); then wait "${pids[@]}" || true; pids=(); fi
   done
-  wait
+  (( ${#pids[@]} == 0 )) || wait "${pids[@]}" || true
 }
 # bench_daemon (lib/daemon.sh) with this bench's own config.toml.
 bench_daemon_with_config() {
@@ -123,7 +125,7 @@ for m in ${DENSITY_MILESTONES:-1 10 25 50 100}; do (( m <= n_max )) && milestone
 echo "density: up to $n_max idle VMs of the default image, --memory $mem, tb-size ${tb} MiB" \
      "($(nproc) CPUs, $(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) >> 20 )) GiB, load $(cut -d' ' -f1 /proc/loadavg))"
 echo
-echo "| n | create→ready of the n-th | PSS per VM | daemon RSS | daemon threads | daemon fds | \`vm ls\` server | \`exec true\` | d\$n resolves d1 | MemAvailable |"
+echo "| n | create→ready of the n-th | PSS per VM | daemon RSS | daemon threads | daemon fds | \`vm ls\` server | \`exec true\` | the n-th resolves d1 by name | MemAvailable |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for m in "${milestones[@]}"; do
   ramp_to $((m - 1)) || break
