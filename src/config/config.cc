@@ -147,6 +147,8 @@ const std::vector<Field>& Fields() {
           &VmConfig::default_disk_gib, 1, 2048),
       Str("vm", "qemu_binary", "QEMU system emulator (name on PATH or absolute path).", &C::vm,
           &VmConfig::qemu_binary, checks::NonEmpty),
+      Int("vm", "tcg_tb_mib", "TCG translation cache per VM, MiB (0 = QEMU's default, 1 GiB).",
+          &C::vm, &VmConfig::tcg_tb_mib, 0, 1024),
       Str("vm", "qemu_user", "User QEMU drops to once started (daemon run as root); \"\" = stay.",
           &C::vm, &VmConfig::qemu_user, checks::UserName),
 

@@ -40,6 +40,9 @@ struct VmConfig {
   int64_t default_memory_mib = 512;  // 128 .. 65536
   int64_t default_disk_gib = 4;      // 1 .. 2048
   std::string qemu_binary = "qemu-system-x86_64";
+  // TCG translation cache per VM, MiB (0 = QEMU's own default, 1 GiB): see
+  // kDefaultTcgTbMib in vm/qemu/argv.h for the measured choice.
+  int64_t tcg_tb_mib = 32;  // 0 .. 1024
   // QEMU drops to this user (-runas) after opening its files, when the daemon
   // runs as root and the user exists; "" = QEMU keeps the daemon's user.
   std::string qemu_user = "nobody";

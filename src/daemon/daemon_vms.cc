@@ -138,6 +138,7 @@ Status Daemon::OpenVms() {
   o.client_public_key = client_key_.public_key;
   o.accel = accelerator_ == Accelerator::kKvm ? Accel::kKvm : Accel::kTcg;
   o.qemu_binary = config_.vm.qemu_binary;
+  o.tcg_tb_mib = static_cast<int>(config_.vm.tcg_tb_mib);
   // QEMU as an unprivileged user where possible: only root can switch, and the
   // user must exist.
   if (!config_.vm.qemu_user.empty() && ::geteuid() == 0) {

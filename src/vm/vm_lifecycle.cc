@@ -108,6 +108,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   spec.cpus = static_cast<int>(vm.cpus);
   spec.memory_mib = static_cast<int>(vm.memory_mib);
   spec.qemu_binary = options_.qemu_binary;
+  spec.tcg_tb_mib = options_.tcg_tb_mib;
   spec.kernel = image.kernel;
   spec.initrd = image.initrd;
   spec.cmdline = image.cmdline;

@@ -78,6 +78,7 @@ struct VmManagerOptions {
       client_public_key; // the daemon's SSH public key, authorized in guests
   Accel accel = Accel::kTcg;
   std::filesystem::path qemu_binary = "qemu-system-x86_64";
+  int tcg_tb_mib = kDefaultTcgTbMib; // see VmSpec::tcg_tb_mib
   std::string run_as; // see VmSpec::run_as
   std::chrono::milliseconds ssh_timeout{std::chrono::minutes(3)};
   std::chrono::milliseconds stop_timeout{

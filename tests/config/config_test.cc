@@ -92,6 +92,16 @@ TEST(ConfigTest, BadEnumNamesKeyValueAndChoices) {
       "config.toml: network.mode = \"bridged\" is not allowed; use one of isolated, nat, host");
 }
 
+TEST(ConfigTest, TcgTranslationCacheDefaultsTo32MibAndIsBounded) {
+  Result<Config> c = ParseConfig("", "config.toml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->vm.tcg_tb_mib, 32);
+  c = ParseConfig("[vm]\ntcg_tb_mib = 0\n", "config.toml");  // QEMU's own default
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->vm.tcg_tb_mib, 0);
+  EXPECT_THAT(ParseError("[vm]\ntcg_tb_mib = 2048\n").message(), HasSubstr("vm.tcg_tb_mib"));
+}
+
 TEST(ConfigTest, UpstreamsTakeAddressesWithOrWithoutPort) {
   Result<Config> c = ParseConfig("[dns]\nupstreams = \"192.0.2.53  192.0.2.54:5353\"\n", "config.toml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();

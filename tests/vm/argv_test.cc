@@ -38,7 +38,7 @@ TEST(BuildQemuArgvTest, TcgGolden) {
       "-machine",
       "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off",
       "-accel",
-      "tcg",
+      "tcg,tb-size=32",
       "-cpu",
       "max",
       "-smp",
@@ -165,10 +165,36 @@ TEST(BuildQemuArgvTest, MultiCpuTcgUsesMultiThreadedTcg) {
   std::vector<std::string> argv = BuildQemuArgv(s);
   auto it = std::find(argv.begin(), argv.end(), "-accel");
   ASSERT_NE(it, argv.end());
-  EXPECT_EQ(*(it + 1), "tcg,thread=multi");
+  EXPECT_EQ(*(it + 1), "tcg,thread=multi,tb-size=32");
   auto cpu = std::find(argv.begin(), argv.end(), "-cpu");
   ASSERT_NE(cpu, argv.end());
   EXPECT_EQ(*(cpu + 1), "max");
+}
+
+TEST(BuildQemuArgvTest, TcgTranslationCacheSizeIsRenderedOrLeftToQemu) {
+  VmSpec s = FullSpec();
+  s.tcg_tb_mib = 16;
+  std::vector<std::string> argv = BuildQemuArgv(s);
+  auto it = std::find(argv.begin(), argv.end(), "-accel");
+  ASSERT_NE(it, argv.end());
+  EXPECT_EQ(*(it + 1), "tcg,tb-size=16");
+  s.tcg_tb_mib = 0;  // QEMU's own default: no tb-size at all
+  argv = BuildQemuArgv(s);
+  it = std::find(argv.begin(), argv.end(), "-accel");
+  EXPECT_EQ(*(it + 1), "tcg");
+  s.accel = Accel::kKvm;  // KVM has no translation cache
+  s.tcg_tb_mib = 32;
+  argv = BuildQemuArgv(s);
+  it = std::find(argv.begin(), argv.end(), "-accel");
+  EXPECT_EQ(*(it + 1), "kvm");
+}
+
+TEST(BuildQemuArgvTest, RejectsAnOutOfRangeTranslationCache) {
+  VmSpec s = FullSpec();
+  s.tcg_tb_mib = 1025;
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("translation cache"));
+  s.tcg_tb_mib = -1;
+  EXPECT_FALSE(ValidateVmSpec(s).ok());
 }
 
 TEST(BuildQemuArgvTest, EmptyBiosLeavesQemusDefaultFirmware) {

@@ -14,6 +14,7 @@ constexpr size_t kMaxNameLen = 63;
 constexpr int kMaxCpus = 64;
 constexpr int kMinMemoryMib = 64;
 constexpr int kMaxMemoryMib = 1 << 20;
+constexpr int kMaxTcgTbMib = 1024;
 
 bool ValidName(std::string_view name) {
   if (name.empty() || name.size() > kMaxNameLen) return false;
@@ -53,7 +54,9 @@ void AddMachine(const VmSpec& spec, std::vector<std::string>& a) {
     a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
   } else {
     // x86-on-x86 supports multi-threaded TCG; one vCPU gains nothing from it.
-    a.insert(a.end(), {"-accel", spec.cpus > 1 ? "tcg,thread=multi" : "tcg", "-cpu", "max"});
+    std::string tcg = spec.cpus > 1 ? "tcg,thread=multi" : "tcg";
+    if (spec.tcg_tb_mib > 0) tcg += ",tb-size=" + std::to_string(spec.tcg_tb_mib);
+    a.insert(a.end(), {"-accel", tcg, "-cpu", "max"});
   }
   a.insert(a.end(),
            {"-smp", std::to_string(spec.cpus), "-m", std::to_string(spec.memory_mib) + "M"});
@@ -138,6 +141,11 @@ Status ValidateVmSpec(const VmSpec& spec) {
     return InvalidArgument("vm " + spec.name + ": memory must be " + std::to_string(kMinMemoryMib) +
                            ".." + std::to_string(kMaxMemoryMib) + " MiB, got " +
                            std::to_string(spec.memory_mib));
+  }
+  if (spec.tcg_tb_mib < 0 || spec.tcg_tb_mib > kMaxTcgTbMib) {
+    return InvalidArgument("vm " + spec.name + ": TCG translation cache must be 0 (QEMU's default)" +
+                           " or 1.." + std::to_string(kMaxTcgTbMib) + " MiB, got " +
+                           std::to_string(spec.tcg_tb_mib));
   }
   if (spec.qemu_binary.empty()) return InvalidArgument("vm " + spec.name + ": no QEMU binary");
   if (spec.kernel.empty() && (!spec.initrd.empty() || !spec.cmdline.empty())) {

@@ -23,6 +23,13 @@ inline constexpr int kQemuTapFd = 3;
 // qemu-system-x86). It only loads -kernel/-initrd, which is all warren boots.
 inline constexpr std::string_view kQbootRom = "/usr/share/qemu/qboot.rom";
 
+// TCG's translation cache (`-accel tcg,tb-size=`), MiB. QEMU 7.2 reserves
+// 1 GiB for system emulation and an idle default-image guest had filled 68 MiB
+// of it, every page private to its QEMU. 32 MiB halves that at no measurable
+// boot cost: the cache is flushed once when full and hot code is translated
+// again (docs/BENCHMARKS.md, "Density").
+inline constexpr int kDefaultTcgTbMib = 32;
+
 // Everything that decides one QEMU command line. Plain data, no I/O: the VM
 // layer fills it in, BuildQemuArgv turns it into argv, QemuProcess runs it.
 struct VmSpec {
@@ -30,6 +37,7 @@ struct VmSpec {
   Accel accel = Accel::kTcg;
   int cpus = 1;                                              // 1..64
   int memory_mib = 512;                                      // 64..1048576
+  int tcg_tb_mib = kDefaultTcgTbMib;  // 0 = QEMU's default (1 GiB); else 1..1024; TCG only
   std::filesystem::path qemu_binary = "qemu-system-x86_64";  // resolved via PATH if relative
   std::filesystem::path kernel;      // empty: boot the firmware only (tests)
   // `-bios` when a kernel is given; empty = QEMU's default (SeaBIOS). qboot
@@ -75,8 +83,10 @@ Status ValidateVmSpec(const VmSpec& spec);
 //   -machine q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off: no legacy
 //                                          devices for the guest kernel to probe
 //   -accel kvm -cpu host                   KVM (stock guests need host CPUID)
-//   -accel tcg[,thread=multi] -cpu max     TCG; multi-threaded when cpus > 1; the
-//                                          default qemu64 model boots slower
+//   -accel tcg[,thread=multi][,tb-size=N] -cpu max   TCG; multi-threaded when
+//                                          cpus > 1; tb-size bounds the private
+//                                          translation cache; the default qemu64
+//                                          model boots slower
 //   -nodefaults -no-user-config -nographic, no VGA, no default NIC/serial/monitor
 //   -bios spec.bios (qboot) when booting a kernel
 //   disk:  -blockdev qcow2 over file + virtio-blk-pci (discard passes through)

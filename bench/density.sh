@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Density: how many idle VMs one host holds and what each one costs as their
+# number grows (issue 16). Needs root, QEMU and the default image (built on
+# first use; $WARREN_TEST_CACHE speeds that up).
+#
+#   bench/density.sh WARREN_BINARY [N=100] [MEMORY_MIB=512] [TB_MIB=32]
+#
+# Starts an isolated-mode daemon under a temp root (its own network
+# namespace), then ramps idle VMs d1..dN, up to 10 creates at a time. At
+# n = 1, 10, 25, 50, 100 and N (those <= N; $DENSITY_MILESTONES overrides the
+# list) the n-th VM is created alone and timed
+# (create -> ready: SSH answers), then it records:
+#   - PSS per VM: the sum of every QEMU's PSS (/proc/PID/smaps_rollup) / n;
+#     shared pages (QEMU's binary and libraries, the image's kernel mapped by
+#     every QEMU) are split between the VMs that map them, as PSS does;
+#   - the daemon's RSS, threads and open fds;
+#   - `vm ls` server time: the mean of 20 calls, from the daemon's own RPC
+#     duration histogram (/metrics), so the CLI's start is not in it;
+#   - an `exec true` round trip into d1 (median of 5, whole CLI process);
+#   - the n-th VM resolving d1 by name (`getent hosts d1`), OK or FAIL.
+# TB_MIB is written as [vm] tcg_tb_mib (0 = QEMU's own default, 1 GiB), so a
+# run with 0 is the "before" of that lever. It prints a markdown table the docs
+# take as is. Every VM, the daemon and the temp root are removed at the end.
+#
+# Safety: the ramp never goes past what MemAvailable allows. Before each batch
+# it needs (VMs still to create in the batch) x (the worst PSS per VM seen so
+# far x 1.5, at least 192 MiB) + a 4 GiB reserve to be available, and stops
+# the ramp (saying so) otherwise.
+set -euo pipefail
+
+warren=${1:?usage: density.sh WARREN_BINARY [N] [MEMORY_MIB] [TB_MIB]}
+n_max=${2:-100}
+mem=${3:-512}
+tb=${4:-32}
+reserve_kib=$((4 << 20))
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib/daemon.sh"
+
+created=0
+bench_cleanup_extra() {
+  # Parallel deletes, at most 10 at a time: 100 sequential force-removes are
+  # slow. Waits name their pids: a bare `wait` would also wait for the daemon.
+  local i pids=()
+  for i in $(seq "$created"); do
+    "${W[@]}" vm rm "d$i" --force >/dev/null 2>&1 & pids+=($!)
+    if (( ${#pids[@]} == 10 )); then wait "${pids[@]}" || true; pids=(); fi
+  done
+  (( ${#pids[@]} == 0 )) || wait "${pids[@]}" || true
+}
+# bench_daemon (lib/daemon.sh) with this bench's own config.toml.
+bench_daemon_with_config() {
+  root=$(mktemp -d "/tmp/warren-density-bench-XXXXXX")
+  W=("$warren" --root "$root")
+  trap bench_cleanup EXIT
+  cp "$1" "$root/config.toml"
+  "${W[@]}" daemon 2>"$root/daemon.log" &
+  daemon_pid=$!
+  for _ in $(seq 100); do [ -S "$root/run/warren.sock" ] && break; sleep 0.1; done
+  [ -S "$root/run/warren.sock" ] || { echo "the daemon did not start:" >&2; cat "$root/daemon.log" >&2; exit 1; }
+}
+cfg=$(mktemp /tmp/warren-density-config-XXXXXX)
+{
+  [ -n "${WARREN_TEST_CACHE:-}" ] &&
+    printf '[images]\ncache_dir = "%s"\n' "$(realpath "$WARREN_TEST_CACHE")"
+  printf '[vm]\ntcg_tb_mib = %d\n' "$tb"
+  printf '[dns]\nhost_listen = "127.0.0.1:0"\n[web]\nlisten = "127.0.0.1:0"\n'
+} > "$cfg"
+bench_daemon_with_config "$cfg"
+rm -f "$cfg"
+
+"${W[@]}" image ls 2>/dev/null | grep -q '^default ' ||
+  "${W[@]}" image build default >/dev/null 2>>"$root/cli.log"
+url=$("${W[@]}" web | head -1)
+port=$(sed -E 's|^http://[^:]+:([0-9]+)/.*|\1|' <<<"$url")
+token=$(sed -E 's|.*token=([0-9a-f]+).*|\1|' <<<"$url")
+
+mem_available_kib() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+qemu_pids() { pgrep -f -- "-name guest=d[0-9]+ .*$root/" || true; }
+pss_total_kib() {
+  local total=0 p v
+  for p in $(qemu_pids); do
+    v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+    total=$((total + v))
+  done
+  echo "$total"
+}
+# Sum and count of vm.list's server-side durations so far (seconds, calls).
+vm_list_metrics() {
+  curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" |
+    awk '/^warren_rpc_request_duration_seconds_sum\{method="vm.list"\}/ {s=$2}
+         /^warren_rpc_request_duration_seconds_count\{method="vm.list"\}/ {c=$2}
+         END {print s+0, c+0}'
+}
+# Progress goes to cli.log; a failed create prints it and ends the bench.
+create() {
+  "${W[@]}" vm create "d$1" --memory "$mem" >/dev/null 2>>"$root/cli.log" ||
+    { echo "creating d$1 failed:" >&2; tail -20 "$root/cli.log" >&2; return 1; }
+}
+
+worst_vm_kib=$((192 << 10))
+# Creates VMs created+1 .. $1, up to 10 at a time, each batch only if memory allows.
+ramp_to() {
+  local upto=$1 i batch need
+  while (( created < upto )); do
+    batch=$(( upto - created < 10 ? upto - created : 10 ))
+    need=$(( batch * worst_vm_kib * 3 / 2 + reserve_kib ))
+    if (( $(mem_available_kib) < need )); then
+      echo "stopping the ramp at $created VMs: MemAvailable $(( $(mem_available_kib) >> 10 )) MiB" \
+           "< $(( need >> 10 )) MiB for $batch more" >&2
+      return 1
+    fi
+    local pids=() failed=0
+    for i in $(seq $((created + 1)) $((created + batch))); do create "$i" & pids+=($!); done
+    for i in "${pids[@]}"; do wait "$i" || failed=1; done
+    created=$((created + batch))  # a failed create's VM is removed at exit all the same
+    (( failed == 0 )) || return 1
+  done
+}
+
+milestones=()
+for m in ${DENSITY_MILESTONES:-1 10 25 50 100}; do (( m <= n_max )) && milestones+=("$m"); done
+(( n_max > ${milestones[-1]} )) && milestones+=("$n_max")
+
+echo "density: up to $n_max idle VMs of the default image, --memory $mem, tb-size ${tb} MiB" \
+     "($(nproc) CPUs, $(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) >> 20 )) GiB, load $(cut -d' ' -f1 /proc/loadavg))"
+echo
+echo "| n | create→ready of the n-th | PSS per VM | daemon RSS | daemon threads | daemon fds | \`vm ls\` server | \`exec true\` | the n-th resolves d1 by name | MemAvailable |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for m in "${milestones[@]}"; do
+  ramp_to $((m - 1)) || break
+  need=$(( worst_vm_kib * 3 / 2 + reserve_kib ))
+  (( $(mem_available_kib) >= need )) || { echo "stopping before VM $m: MemAvailable too low" >&2; break; }
+  s=$(now_ms); created=$m; create "$m" || break; ready_ms=$(( $(now_ms) - s ))
+  sleep 10  # let the new guest settle (its boot-time work done) before PSS
+  pss=$(pss_total_kib)
+  per_vm=$(( pss / m ))
+  (( per_vm > worst_vm_kib )) && worst_vm_kib=$per_vm
+  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon_pid/status")
+  threads=$(awk '/^Threads:/ {print $2}' "/proc/$daemon_pid/status")
+  fds=$(ls "/proc/$daemon_pid/fd" | wc -l)
+  read -r s0 c0 < <(vm_list_metrics)
+  for _ in $(seq 20); do "${W[@]}" vm ls >/dev/null; done
+  read -r s1 c1 < <(vm_list_metrics)
+  ls_ms=$(awk -v a="$s0" -v b="$s1" -v x="$c0" -v y="$c1" 'BEGIN {printf "%.2f", (b-a)*1000/(y-x)}')
+  ex=()
+  for _ in $(seq 5); do
+    t=$(now_ms); "${W[@]}" exec d1 -- true; ex+=($(( $(now_ms) - t )))
+  done
+  ex_ms=$(printf '%s\n' "${ex[@]}" | sort -n | sed -n 3p)
+  if "${W[@]}" exec "d$m" -- getent hosts d1 >/dev/null 2>&1; then dns=OK; else dns=FAIL; fi
+  printf '| %d | %.1f s | %.1f MiB | %.1f MiB | %d | %d | %s ms | %d ms | %s | %d MiB |\n' \
+    "$m" "$(awk -v x="$ready_ms" 'BEGIN {print x/1000}')" "$(awk -v x="$per_vm" 'BEGIN {print x/1024}')" \
+    "$(awk -v x="$rss" 'BEGIN {print x/1024}')" "$threads" "$fds" "$ls_ms" "$ex_ms" "$dns" \
+    "$(( $(mem_available_kib) >> 10 ))"
+done
