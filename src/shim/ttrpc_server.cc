@@ -148,8 +148,7 @@ Result<std::unique_ptr<Server>> Server::FromFd(int listen_fd, std::vector<Method
   return std::unique_ptr<Server>(new Server(std::move(loop), listen_fd));
 }
 
-Result<std::unique_ptr<Server>> Server::Listen(const std::filesystem::path& socket,
-                                               std::vector<MethodRow> table) {
+Result<int> ListenUnix(const std::filesystem::path& socket) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::string path = socket.string();
@@ -170,6 +169,12 @@ Result<std::unique_ptr<Server>> Server::Listen(const std::filesystem::path& sock
     ::close(fd);
     return ErrnoError("listen " + path, err);
   }
+  return fd;
+}
+
+Result<std::unique_ptr<Server>> Server::Listen(const std::filesystem::path& socket,
+                                               std::vector<MethodRow> table) {
+  ASSIGN_OR_RETURN(int fd, ListenUnix(socket));
   return FromFd(fd, std::move(table));
 }
 

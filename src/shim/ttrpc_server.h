@@ -51,6 +51,11 @@ class Server {
   const int listen_fd_;  // owned; the loop only borrows it
 };
 
+// A listening unix socket at `socket` (AlreadyExists when the file exists):
+// the shim's `start` listens before it forks the server, so containerd never
+// dials an address nobody listens on.
+Result<int> ListenUnix(const std::filesystem::path& socket);
+
 // Serves one connection on `fd` until the peer leaves or `stop_fd` is readable.
 // Exposed for tests and the fuzzer, which drive it over a socketpair.
 void ServeConnection(int fd, int stop_fd, const std::vector<MethodRow>& table);
