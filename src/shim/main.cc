@@ -87,6 +87,8 @@ int Start(const ShimOptions& o) {
 
 int Delete(const ShimOptions& o, const std::filesystem::path& bundle) {
   Status st = CleanupTask(o, o.id, bundle);
+  std::error_code ec;
+  std::filesystem::remove(SocketPath(o), ec);  // the dead server's socket
   if (!st.ok()) std::cerr << "containerd-shim-warren-v1 delete: " << st.ToString() << "\n";
   containerd::task::v2::DeleteResponse resp;
   resp.set_exit_status(128 + SIGKILL);
