@@ -121,7 +121,11 @@ int Serve(const ShimOptions& o, int listen_fd) {
   server->Serve();
   std::error_code ec;
   std::filesystem::remove(sock, ec);
-  return 0;
+  // Serve returns while the Shutdown handler's thread may still be finishing
+  // Server::Shutdown: end the process here instead of destroying the server
+  // under it (every task's VM is gone by now; Delete removed it).
+  std::fflush(nullptr);
+  ::_exit(0);
 }
 
 }  // namespace
