@@ -19,6 +19,10 @@ RUNTIME=(qemu-system-x86 qemu-system-data qemu-system-common qemu-utils mmdebstr
 # The web UI's tests: node runs them; the browser e2e drives Debian's chromium
 # with playwright-core from npm (never a browser npm downloads).
 WEB_TEST=(chromium)
+# containerd-shim-warren-v1: protoc and libprotobuf for the task API's messages,
+# whose .proto files come from Debian's containerd source package (with gogo's
+# gogo.proto, which it depends on); containerd itself runs the shim's e2e test.
+SHIM=(protobuf-compiler libprotobuf-dev golang-github-containerd-containerd-dev containerd)
 # completion_test checks the zsh script with zsh (promtool: below).
 OTHER_TEST=(zsh)
 # scripts/package.sh: dpkg-shlibdeps (dpkg-dev) declares the shared libraries,
@@ -26,7 +30,7 @@ OTHER_TEST=(zsh)
 # (PackageE2eTest runs it; its python3 plays systemd's notify socket).
 PACKAGE=(dpkg-dev help2man lintian python3)
 missing=()
-for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}" "${OTHER_TEST[@]}" "${PACKAGE[@]}"; do
+for p in "${BUILD[@]}" "${RUNTIME[@]}" "${WEB_TEST[@]}" "${SHIM[@]}" "${OTHER_TEST[@]}" "${PACKAGE[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js and npm (web assets, browser-test driver): whatever provides the

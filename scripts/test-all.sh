@@ -44,10 +44,12 @@ run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
 # cloud-init (SeedCloudInitTest: all its time is cloud-init in a chroot; the
 # seed code it calls is pure and unit-tested under both). TSan also leaves out the long
 # single-threaded ones (kill-at-each-step, promote, 50 MiB through exec).
+# The shim's e2e (ShimE2eTest) spends its minutes in containerd, ctr and four
+# TCG boots; the shim's own threads are covered by ttrpc_test and shim_test.
 # Every unit test, the VM lifecycle/concurrency e2e tests and the session e2e
 # tests run under all three.
 san_skip='ImageBootTest|ImageRegistryE2eTest|VmHostModeE2eTest|VmNatModeE2eTest|StockCloudImageE2eTest'
-san_skip="$san_skip|CapsE2eTest|PublishE2eTest|WebE2eTest|CpE2eTest|SeedCloudInitTest"
+san_skip="$san_skip|CapsE2eTest|PublishE2eTest|WebE2eTest|CpE2eTest|SeedCloudInitTest|ShimE2eTest"
 # PackageE2eTest exists only in the g++ tree (WARREN_PACKAGE=ON below): its time
 # goes to lintian, dpkg and one guest boot, and a sanitized binary is not what
 # the package ships; named here so no sanitized tree ever runs it.
