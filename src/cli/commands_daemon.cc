@@ -18,11 +18,14 @@
 #include "daemon/daemon.h"
 #include "daemon/doctor.h"
 #include "store/store.h"
+#include "sys/oom.h"
 
 namespace warren::cli {
 namespace {
 
 // Runs the daemon in the foreground until SIGTERM/SIGINT, then closes it.
+constexpr int kDaemonOomScoreAdj = -900;
+
 int RunDaemon(CliContext& ctx, const std::string& log_level) {
   Layout layout = ctx.ResolveLayout();
   if (Status s = layout.Ensure(); !s.ok()) {
@@ -41,6 +44,12 @@ int RunDaemon(CliContext& ctx, const std::string& log_level) {
   // kept ~1-2 MB resident in each after a burst of clients was gone (soak in
   // docs/BENCHMARKS.md: 16 MB idle → 34 MB after 1000 clients; with 4: 23 MB).
   mallopt(M_ARENA_MAX, 4);
+  // The kernel's OOM killer picks a QEMU (each raised to +500 as it starts)
+  // long before the daemon that reports it. Lowering needs root
+  // (CAP_SYS_RESOURCE); without it the daemon keeps the default and says so.
+  if (Status adj = SetOomScoreAdj(0, kDaemonOomScoreAdj); !adj.ok()) {
+    spdlog::warn("the OOM killer may pick the daemon: {}", adj.ToString());
+  }
   // Block the shutdown signals in every thread; one thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -112,6 +121,18 @@ void PrintStatus(CliContext& ctx) {
     t.AddRow({"web", !w.value("enabled", false) ? "off"
                      : listen.empty()          ? "not serving: " + w.value("error", "")
                                                : "http://" + listen + "/ (login URL: warren web)"});
+  }
+  if (s.contains("memory") && s["memory"].contains("used_bytes")) {
+    const nlohmann::json& m = s["memory"];
+    const uint64_t used = m.value("used_bytes", uint64_t{0});
+    t.AddRow({"memory", m["budget_bytes"].is_null()
+                            ? FormatBytes(used) + " held by VMs, no budget"
+                            : FormatBytes(used) + " of " +
+                                  FormatBytes(m["budget_bytes"].get<uint64_t>()) +
+                                  " budget held by " + m.value("vms", nlohmann::json(0)).dump() +
+                                  " VM(s), " +
+                                  FormatBytes(m["headroom_bytes"].get<uint64_t>()) +
+                                  " headroom"});
   }
   const nlohmann::json counts = s.value("counts", nlohmann::json::object());
   for (const auto& [name, count] : counts.items()) {

@@ -109,6 +109,30 @@ Field Enum(std::string_view table, std::string_view key, std::string_view help, 
   });
 }
 
+template <typename Sub>
+Field Float(std::string_view table, std::string_view key, std::string_view help, Sub Config::*sub,
+            double Sub::*member, double lo, double hi) {
+  return {table, key, help,
+          [=](const toml::node& n, Config& c) -> std::string {
+            if (!n.is_number()) return std::string(kWrongType) + "a number";
+            double v = n.is_integer() ? static_cast<double>(n.as_integer()->get())
+                                      : n.as_floating_point()->get();
+            if (!(v >= lo && v <= hi)) {
+              std::ostringstream range;
+              range << "is out of range; use " << lo << ".." << hi;
+              return range.str();
+            }
+            (c.*sub).*member = v;
+            return "";
+          },
+          [=](const Config& c) {
+            std::ostringstream out;
+            out << (c.*sub).*member;
+            std::string s = out.str();
+            return s.find_first_of(".e") == std::string::npos ? s + ".0" : s;
+          }};
+}
+
 // Tables in file order; fields in table order. Adding a key = one row here plus
 // the member in config.h.
 const std::vector<std::string_view>& Tables() {
@@ -151,6 +175,18 @@ const std::vector<Field>& Fields() {
           &C::vm, &VmConfig::tcg_tb_mib, 0, 1024),
       Str("vm", "qemu_user", "User QEMU drops to once started (daemon run as root); \"\" = stay.",
           &C::vm, &VmConfig::qemu_user, checks::UserName),
+      Str("vm", "memory_budget",
+          "Memory all VMs may hold together; \"auto\" = (MemTotal - memory_reserve) * "
+          "memory_overcommit. A create or start beyond it is refused.",
+          &C::vm, &VmConfig::memory_budget, checks::ByteSizeOrAuto),
+      Str("vm", "memory_reserve", "Host memory kept out of the \"auto\" budget (the daemon, the OS).",
+          &C::vm, &VmConfig::memory_reserve, checks::ByteSize),
+      Float("vm", "memory_overcommit",
+            "Multiplier of the \"auto\" budget (> 1 counts on idle guests not touching all "
+            "their memory).",
+            &C::vm, &VmConfig::memory_overcommit, 0.1, 10.0),
+      Str("vm", "memory_overhead", "What each VM costs beyond its --memory (QEMU itself).",
+          &C::vm, &VmConfig::memory_overhead, checks::ByteSize),
 
       Enum("network", "mode", "isolated: VMs reach only each other; nat: also the outside.",
            &C::network, &NetworkConfig::mode, {"isolated", "nat", "host"}),
@@ -268,6 +304,14 @@ Result<Config> ParseConfig(std::string_view toml_text, std::string_view origin) 
   std::string message;
   for (const std::string& e : errors) message += (message.empty() ? "" : "\n") + e;
   return InvalidArgument(message);
+}
+
+Result<uint64_t> MemoryBudgetBytes(const VmConfig& vm, uint64_t host_mem_total) {
+  if (vm.memory_budget != "auto") return checks::ParseByteSize(vm.memory_budget);
+  ASSIGN_OR_RETURN(uint64_t reserve, checks::ParseByteSize(vm.memory_reserve));
+  if (reserve >= host_mem_total) return uint64_t{0};
+  return static_cast<uint64_t>(static_cast<double>(host_mem_total - reserve) *
+                               vm.memory_overcommit);
 }
 
 Result<Config> LoadConfig(const std::filesystem::path& file) {

@@ -46,6 +46,14 @@ struct VmConfig {
   // QEMU drops to this user (-runas) after opening its files, when the daemon
   // runs as root and the user exists; "" = QEMU keeps the daemon's user.
   std::string qemu_user = "nobody";
+  // Admission control: VMs together may hold at most memory_budget, each
+  // counted as its --memory plus memory_overhead (QEMU's own cost). "auto" =
+  // (host MemTotal - memory_reserve) * memory_overcommit. Sizes are bytes or
+  // "512MiB", "20GiB".
+  std::string memory_budget = "auto";
+  std::string memory_reserve = "1GiB";
+  double memory_overcommit = 1.0;  // 0.1 .. 10
+  std::string memory_overhead = "128MiB";
 
   bool operator==(const VmConfig&) const = default;
 };
@@ -105,6 +113,12 @@ struct Config {
 
   bool operator==(const Config&) const = default;
 };
+
+// The memory budget in bytes that `vm` asks for on a host with `host_mem_total`
+// bytes: memory_budget itself, or for "auto" (MemTotal - memory_reserve) *
+// memory_overcommit (0 when the reserve exceeds the host). Sizes were checked
+// at parse time; a bad one is InvalidArgument.
+Result<uint64_t> MemoryBudgetBytes(const VmConfig& vm, uint64_t host_mem_total);
 
 // Parses TOML text. `origin` names the source in error messages ("config.toml").
 // Returns InvalidArgument naming the key, the value and what is allowed, e.g.

@@ -162,4 +162,43 @@ std::string MirrorUrl(std::string_view v) {
 
 std::string NonEmpty(std::string_view v) { return v.empty() ? "must not be empty" : ""; }
 
+Result<uint64_t> ParseByteSize(std::string_view v) {
+  static constexpr std::pair<std::string_view, int> kUnits[] = {
+      {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"T", 40}, {"G", 30},
+      {"M", 20},   {"K", 10},   {"B", 0}};
+  std::string_view number = v;
+  int shift = 0;
+  for (const auto& [unit, s] : kUnits) {
+    if (number.ends_with(unit)) {
+      number.remove_suffix(unit.size());
+      shift = s;
+      break;
+    }
+  }
+  while (!number.empty() && number.back() == ' ') number.remove_suffix(1);
+  double value = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  const double bytes = value * static_cast<double>(uint64_t{1} << shift);
+  if (number.empty() || ec != std::errc() || end != number.data() + number.size() || value < 0 ||
+      bytes >= 1.8e19) {
+    return InvalidArgument("\"" + std::string(v) +
+                           "\" is not a size; use bytes or a number with KiB, MiB, GiB or TiB "
+                           "(e.g. \"20GiB\")");
+  }
+  return static_cast<uint64_t>(bytes);
+}
+
+std::string ByteSize(std::string_view v) {
+  return ParseByteSize(v).ok()
+             ? ""
+             : "is not a size; use bytes or a number with KiB, MiB, GiB or TiB (e.g. \"20GiB\")";
+}
+
+std::string ByteSizeOrAuto(std::string_view v) {
+  return v == "auto" || ParseByteSize(v).ok()
+             ? ""
+             : "is not a size; use \"auto\", bytes or a number with KiB, MiB, GiB or TiB "
+               "(e.g. \"20GiB\")";
+}
+
 }  // namespace warren::config_checks

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "base/status.h"
 
 // Value checks for config strings. Each returns "" when `v` is acceptable, else
 // the tail of an error message ("is not a valid ...; use ...").
@@ -18,5 +21,11 @@ std::string UserName(std::string_view v);    // "" or a POSIX user name
 std::string SimpleName(std::string_view v);  // image / suite names: [A-Za-z0-9._-]+
 std::string MirrorUrl(std::string_view v);   // "" or http(s):// URL
 std::string NonEmpty(std::string_view v);
+std::string ByteSize(std::string_view v);        // "1073741824", "512MiB", "20GiB", "1.5GiB"
+std::string ByteSizeOrAuto(std::string_view v);  // ByteSize or "auto"
+
+// Bytes of a ByteSize string ("20GiB" → 21474836480; units K/KiB, M/MiB,
+// G/GiB, T/TiB are powers of 1024). InvalidArgument otherwise.
+Result<uint64_t> ParseByteSize(std::string_view v);
 
 }  // namespace warren::config_checks

@@ -46,6 +46,23 @@ json UplinkCheck(const NetnsHandle& vm_ns, const NatUplinkConfig& u) {
                    " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT");
 }
 
+// Admission control's budget: WARN once less than one default VM fits.
+json MemoryCheck(const MemoryUsage& m) {
+  if (m.budget_bytes == MemoryBudget::kUnlimited) {
+    return Check("vm memory", "WARN", "no memory budget (the host's memory is unknown)",
+                 "set [vm] memory_budget, e.g. \"20GiB\"");
+  }
+  std::string found = FormatBytes(m.used_bytes) + " of the " + FormatBytes(m.budget_bytes) +
+                      " budget held by " + std::to_string(m.vms) + " VM(s), " +
+                      FormatBytes(m.headroom_bytes()) + " headroom (each VM: --memory + " +
+                      FormatBytes(m.overhead_bytes) + " overhead)";
+  if (m.headroom_bytes() < (512ull << 20) + m.overhead_bytes) {
+    return Check("vm memory", "WARN", found,
+                 "new VMs are refused; stop or remove a VM, or raise [vm] memory_budget");
+  }
+  return Check("vm memory", "PASS", found);
+}
+
 }  // namespace
 
 json Daemon::HealthChecks() {
@@ -165,6 +182,7 @@ json Daemon::HealthChecks() {
                            "directories by hand"));
   }
   checks.push_back(WebCheck());
+  checks.push_back(MemoryCheck(vms_->Memory()));
   return checks;
 }
 

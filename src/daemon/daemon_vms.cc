@@ -29,6 +29,7 @@
 #include "vm/hypervisor.h"
 #include "vm/vm_manager.h"
 #include "daemon/capabilities.h"
+#include "config/config_checks.h"
 
 namespace warren {
 namespace {
@@ -150,8 +151,23 @@ Status Daemon::OpenVms() {
     }
   }
 
+  // Admission control. "auto" needs the host's memory; without it there is
+  // no budget to hold VMs to, which the log says.
+  Result<uint64_t> host_memory = deps_.host_memory();
+  if (config_.vm.memory_budget != "auto" || host_memory.ok()) {
+    ASSIGN_OR_RETURN(o.memory_budget_bytes,
+                     MemoryBudgetBytes(config_.vm, host_memory.ok() ? *host_memory : 0));
+  } else {
+    spdlog::warn("vm.memory_budget = \"auto\" but the host's memory is unknown ({}); VMs are "
+                 "admitted without a memory budget",
+                 host_memory.error().ToString());
+  }
+  ASSIGN_OR_RETURN(o.memory_overhead_bytes,
+                   config_checks::ParseByteSize(config_.vm.memory_overhead));
+
   VmManagerDeps deps;
   deps.store = store_.get();
+  deps.oom_killed = deps_.oom_killed;
   deps.ops = ops_.get();
   deps.runner = deps_.runner.get();
   deps.hypervisor = deps_.hypervisor.get();
@@ -181,6 +197,9 @@ Status Daemon::OpenVms() {
   };
   deps.hooks.changed = [bus = events_.get(), dns_domain](const VmRecord& vm) {
     bus->Publish("vm", "changed", vm.name, rpc::VmJson(vm, dns_domain));
+  };
+  deps.hooks.oom_killed = [bus = events_.get(), dns_domain](const VmRecord& vm) {
+    bus->Publish("vm", "oom-killed", vm.name, rpc::VmJson(vm, dns_domain));
   };
   // Sessions and execs on a guest end before it is stopped or deleted (under
   // the VM's lock), or once its QEMU exited on its own — on a QEMU watcher

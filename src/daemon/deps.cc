@@ -5,12 +5,15 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "base/check.h"
 #include "net/nftables.h"
 #include "rpc/dispatcher.h"
 #include "rpc/services.h"
 #include "session/libssh_dialer.h"
+#include "sys/oom.h"
+#include <spdlog/spdlog.h>
 
 namespace warren {
 
@@ -72,7 +75,23 @@ DaemonDeps DaemonDeps::Real() {
   deps.wait_for_guest_ready = &DaemonDeps::WaitForSshReady;
   deps.request_handler = &DaemonDeps::TableDispatcher;
   deps.process_usage = &metrics::ReadProcessUsage;
+  deps.host_memory = [] { return HostMemTotalBytes(); };
+  deps.oom_killed = &DaemonDeps::OomKilledPerKernelLog;
   return deps;
+}
+
+bool DaemonDeps::OomKilledPerKernelLog(pid_t pid) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Result<bool> found = KernelLogNamesOomKill("/dev/kmsg", pid);
+    if (!found.ok()) {
+      spdlog::warn("QEMU pid {} was killed; cannot tell whether by the OOM killer: {}", pid,
+                   found.error().ToString());
+      return false;
+    }
+    if (*found) return true;
+  }
+  return false;
 }
 
 Status DaemonDeps::WaitForSshReady(GuestDialer& dialer, const GuestEndpoint& endpoint,
@@ -97,6 +116,8 @@ void DaemonDeps::CheckComplete() const {
       {"wait_for_guest_ready", static_cast<bool>(wait_for_guest_ready)},
       {"request_handler", static_cast<bool>(request_handler)},
       {"process_usage", static_cast<bool>(process_usage)},
+      {"host_memory", static_cast<bool>(host_memory)},
+      {"oom_killed", static_cast<bool>(oom_killed)},
   };
   for (const auto& [name, set] : seams) {
     if (!set) std::fprintf(stderr, "DaemonDeps::%s is not set\n", name);

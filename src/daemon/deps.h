@@ -118,8 +118,18 @@ struct DaemonDeps {
   RequestHandlerFactory request_handler;
   // CPU and memory of a VM's QEMU for /metrics. Real: metrics::ReadProcessUsage (/proc).
   metrics::ProcessUsageReader process_usage;
+  // The host's memory (MemTotal, bytes): what `[vm] memory_budget = "auto"` is
+  // made of. Real: /proc/meminfo.
+  std::function<Result<uint64_t>()> host_memory;
+  // Whether the kernel's OOM killer killed `pid` (it just died of a SIGKILL
+  // warren did not send). Real: the kernel log, /dev/kmsg.
+  std::function<bool(pid_t pid)> oom_killed;
 
   static DaemonDeps Real();
+  // The real oom_killed: /dev/kmsg, asked a few times over ~0.3 s (a kill the
+  // OOM killer made for another process's allocation may be logged just after
+  // its victim is reaped); false when the log cannot be read.
+  static bool OomKilledPerKernelLog(pid_t pid);
   // The production wait and request handler, also what fakes use when a test
   // fakes only the dialer below them.
   static Status WaitForSshReady(GuestDialer& dialer, const GuestEndpoint& endpoint,

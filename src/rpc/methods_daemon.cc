@@ -39,6 +39,17 @@ nlohmann::json StatusJson(const Services& s) {
                            {"refill_errors", t.refill_errors},
                            {"last_refill_error", t.last_refill_error}};
   }
+  nlohmann::json memory = nlohmann::json::object();
+  if (s.vms != nullptr) {
+    MemoryUsage m = s.vms->Memory();
+    const bool limited = m.budget_bytes != MemoryBudget::kUnlimited;
+    // null budget/headroom: no budget applies (the host's memory is unknown).
+    memory = {{"budget_bytes", limited ? nlohmann::json(m.budget_bytes) : nlohmann::json()},
+              {"used_bytes", m.used_bytes},
+              {"headroom_bytes", limited ? nlohmann::json(m.headroom_bytes()) : nlohmann::json()},
+              {"overhead_bytes", m.overhead_bytes},
+              {"vms", m.vms}};
+  }
   // The web UI's address, never its token (status output gets pasted around).
   nlohmann::json web = s.web.info ? s.web.info() : nlohmann::json{{"enabled", false}};
   web.erase("url");
@@ -53,6 +64,7 @@ nlohmann::json StatusJson(const Services& s) {
       {"accelerator", s.info.accelerator},
       {"counts", counts},
       {"network", network},
+      {"memory", memory},
       {"vm_defaults", {{"image", s.config->vm.default_image},
                        {"cpus", s.config->vm.default_cpus},
                        {"memory_mib", s.config->vm.default_memory_mib},
@@ -82,7 +94,8 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
           "daemon.status", Mutation::kReadOnly,
           {.summary = "Describes the running daemon: version, root, counts, network, VM defaults.",
            .result = "{version, pid, started_ms, uptime_ms, root, socket, accelerator, counts, "
-                     "network, vm_defaults}",
+                     "network, memory: {budget_bytes, used_bytes, headroom_bytes, "
+                     "overhead_bytes, vms}, vm_defaults}",
            .errors = {}},
           [s](const NoParams&, CallContext&) -> Result<nlohmann::json> { return StatusJson(s); }),
   };

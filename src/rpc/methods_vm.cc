@@ -260,7 +260,9 @@ std::vector<MethodRow> VmMethods(const Services& s) {
            .result = "{op, name}: follow the op with op.wait; its result is the VM",
            .errors = {{Code::kAlreadyExists, "a VM of that name exists"},
                       {Code::kNotFound, "no such image"},
-                      {Code::kResourceExhausted, "the subnet has no free address"}}},
+                      {Code::kResourceExhausted,
+                       "the subnet has no free address, or the VM would exceed [vm] "
+                       "memory_budget"}}},
           [vms, defaults](CreateParams r, CallContext&) -> Result<json> {
             if (r.req.image.empty()) r.req.image = defaults->default_image;
             if (r.req.cpus == 0) r.req.cpus = static_cast<int>(defaults->default_cpus);
@@ -301,6 +303,7 @@ std::vector<MethodRow> VmMethods(const Services& s) {
            .errors = {{Code::kNotFound, "no such VM"},
                       {Code::kFailedPrecondition,
                        "it is already running, or its disk is being promoted"},
+                      {Code::kResourceExhausted, "the VM would exceed [vm] memory_budget"},
                       {Code::kUnavailable, "QEMU exited while the guest booted"},
                       {Code::kCancelled, "the client went away while waiting for the VM"}},
            .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
@@ -328,6 +331,9 @@ std::vector<MethodRow> VmMethods(const Services& s) {
            .result = "VM",
            .errors = {{Code::kNotFound, "no such VM"},
                       {Code::kFailedPrecondition, "its disk is being promoted"},
+                      {Code::kResourceExhausted,
+                       "a stopped VM would exceed [vm] memory_budget (a running one keeps its "
+                       "share)"},
                       {Code::kCancelled, "the client went away while waiting for the VM"}},
            .notifications = "vm.waiting {vm, holder} while another call or op holds the VM"},
           [s](const StopParams& r, CallContext& ctx) -> Result<json> {

@@ -184,6 +184,8 @@ void VmManager::ExitWorker(std::stop_token stop) {
     // Gone (deleted: its caps were undone), or booted again meanwhile.
     if (!vm.ok() || IsLive(vm->state))
       continue;
+    // Its QEMU is gone: so is the memory it held.
+    budget_.Release(id);
     StopCaps(*vm);
   }
 }

@@ -68,7 +68,17 @@ Result<std::string> VmManager::CreateVM(const CreateRequest &request) {
   RETURN_IF_ERROR(deps_.images(request.image).status());
   // Before the name is reserved: a refused capability leaves nothing behind.
   ASSIGN_OR_RETURN(CapList caps, ValidateCaps(request));
-  ASSIGN_OR_RETURN(VmRecord vm, Reserve(request, caps));
+  // Memory first, before the name or anything else is reserved or written: a
+  // refused create leaves nothing behind. The share goes with the VM's id.
+  const std::string id = NewVmId();
+  RETURN_IF_ERROR(budget_.Admit(id, "vm create " + request.name,
+                                static_cast<uint64_t>(request.memory_mib)));
+  Result<VmRecord> reserved = Reserve(id, request, caps);
+  if (!reserved.ok()) {
+    budget_.Release(id);
+    return reserved.error();
+  }
+  VmRecord vm = std::move(*reserved);
   Result<std::string> op = deps_.ops->Start(
       "vm.create", vm.name,
       [this, id = vm.id](OpContext &ctx) { return RunCreate(id, ctx); });
@@ -77,10 +87,11 @@ Result<std::string> VmManager::CreateVM(const CreateRequest &request) {
   return op;
 }
 
-Result<VmRecord> VmManager::Reserve(const CreateRequest &request,
+Result<VmRecord> VmManager::Reserve(const std::string &id,
+                                    const CreateRequest &request,
                                     const CapList &caps) {
   VmRecord vm;
-  vm.id = NewVmId();
+  vm.id = id;
   vm.name = request.name;
   vm.image = request.image;
   vm.cpus = request.cpus;
@@ -236,6 +247,7 @@ void VmManager::RollbackCreate(const VmRecord &vm) {
     Status del = tx.DeleteVm(vm.id);
     return del.code() == Code::kNotFound ? Status::Ok() : del;
   });
+  budget_.Release(vm.id);
   if (!st.ok())
     spdlog::error("vm {}: rollback: delete record: {}", vm.name, st.ToString());
   else if (deps_.hooks.removed)

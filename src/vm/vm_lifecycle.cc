@@ -1,5 +1,6 @@
 // Boot and halt of one VM (both under the VM's lock), the hypervisor exit
 // callback, and the process-handle table.
+#include <csignal>
 #include <atomic>
 #include <stop_token>
 #include <fstream>
@@ -120,6 +121,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   spec.qmp_socket = QmpSocket(vm);
   spec.pid_file = Dir(vm) / "qemu.pid";
   spec.run_as = options_.run_as;
+  spec.oom_score_adj = options_.qemu_oom_score_adj;
   RETURN_IF_ERROR(ContributeQemu(vm, spec).Annotate("QEMU command line of " + vm.name));
   // The exit callback learns the pid through this cell; an exit before it is
   // set is caught by Launch itself (QEMU must answer QMP first). `exited`
@@ -152,9 +154,14 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
       endpoint, std::chrono::steady_clock::now() + options_.ssh_timeout,
       waiting.get_token());
   if (!ready.ok() && exited->stop_requested()) {
+    // OnExit recorded why; an OOM kill is worth saying rather than "exited".
+    Result<VmRecord> now = deps_.store->GetVm(vm.id);
+    const bool oom = now.ok() && now->error == kOomKilledError;
     return BootFailure(vm, creating,
-                       Unavailable("QEMU of VM \"" + vm.name +
-                                   "\" exited while the guest was booting"));
+                       Unavailable("QEMU of VM \"" + vm.name + "\" " +
+                                   (oom ? std::string(kOomKilledError).substr(5)
+                                        : "exited") +
+                                   " while the guest was booting"));
   }
   if (!ready.ok() && ready.code() != Code::kCancelled)
     return BootFailure(vm, creating, ready.Annotate("wait for SSH on " + vm.name));
@@ -190,7 +197,7 @@ Status VmManager::BootFailure(const VmRecord &vm, bool creating,
 }
 
 Status VmManager::Halt(VmRecord &vm, bool force,
-                       std::chrono::milliseconds timeout) {
+                       std::chrono::milliseconds timeout, bool keep_memory) {
   if (deps_.hooks.guest_down)
     deps_.hooks.guest_down(vm.name);
   if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
@@ -202,6 +209,8 @@ Status VmManager::Halt(VmRecord &vm, bool force,
       return st.Annotate("stop VM " + vm.name);
     }
   }
+  if (!keep_memory)
+    budget_.Release(vm.id);
   StopCaps(vm);
   if (!vm.tap.empty()) {
     RETURN_IF_ERROR(deps_.taps->Release(vm.tap));
@@ -219,6 +228,10 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
   // Runs on the hypervisor's watcher thread with no lock held: it never takes a
   // VM lock (Halt holds one while waiting for this very exit), only the
   // store's.
+  // A SIGKILL warren did not send: ask the kernel's log whether its OOM killer
+  // sent it (outside the store's lock: this reads /dev/kmsg).
+  const bool oom = !exit.stop_requested && exit.status_known &&
+                   exit.term_signal == SIGKILL && deps_.oom_killed(pid);
   std::string name;
   VmRecord vm;
   bool unexpected = false;
@@ -242,7 +255,8 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
       vm.state = clean ? VmState::kStopped : VmState::kFailed;
     if (!clean) {
       vm.error =
-          exit.term_signal != 0
+          oom ? std::string(kOomKilledError)
+          : exit.term_signal != 0
               ? "QEMU was killed by signal " + std::to_string(exit.term_signal)
               : "QEMU exited with code " + std::to_string(exit.exit_code);
     }
@@ -252,6 +266,11 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
     spdlog::error("vm {}: record QEMU exit: {}", id, st.ToString());
   else if (!name.empty() && deps_.hooks.changed)
     deps_.hooks.changed(vm);
+  if (oom && !name.empty()) {
+    spdlog::error("vm {}: QEMU pid {} {}", name, pid, kOomKilledError);
+    if (deps_.hooks.oom_killed)
+      deps_.hooks.oom_killed(vm);
+  }
   if (unexpected)
     QueueExited(id);
   if (!name.empty() && deps_.hooks.guest_down)
@@ -281,6 +300,8 @@ Result<std::set<std::string>> VmManager::Recover() {
           });
       if (proc.ok()) {
         PutProcess(vm.id, std::move(*proc));
+        // Already running: counted even beyond a budget lowered meanwhile.
+        budget_.Hold(vm.id, static_cast<uint64_t>(vm.memory_mib));
         vm.state = VmState::kRunning;
         // What the previous daemon's capabilities served died with it. A
         // failure leaves the VM running, its error recorded and logged.

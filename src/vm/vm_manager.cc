@@ -36,7 +36,8 @@ nlohmann::json VmRecordToJson(const VmRecord &vm) {
 Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
                                                      VmManagerDeps deps) {
   CHECK(deps.store && deps.ops && deps.runner && deps.hypervisor && deps.taps &&
-        deps.clock && deps.images && deps.wait_for_ssh && deps.caps);
+        deps.clock && deps.images && deps.wait_for_ssh && deps.caps &&
+        deps.oom_killed);
   ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(options.subnet));
   if (options.failed_logs_dir.empty())
     return InvalidArgument("VmManagerOptions: failed_logs_dir is required");
@@ -54,6 +55,7 @@ Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
 VmManager::VmManager(VmManagerOptions options, VmManagerDeps deps,
                      IpAllocator ips)
     : options_(std::move(options)), deps_(std::move(deps)), ips_(ips),
+      budget_(options_.memory_budget_bytes, options_.memory_overhead_bytes),
       exit_worker_([this](std::stop_token stop) { ExitWorker(stop); }) {}
 
 VmManager::~VmManager() {
@@ -124,9 +126,13 @@ Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
                               std::string(VmStateName(vm.state)));
   }
   RETURN_IF_ERROR(NotExportingLocked(vm));
+  // Refused before anything is touched: the VM stays as it was.
+  RETURN_IF_ERROR(budget_.Admit(vm.id, "vm start " + vm.name,
+                                static_cast<uint64_t>(vm.memory_mib)));
   Status st = Boot(vm, stop, nullptr);
   if (st.ok())
     return st;
+  budget_.Release(vm.id);
   // Leave it failed, holding nothing: also what a capability started for a
   // boot that failed before the guest was ready (a share's virtiofsd).
   if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id))
@@ -163,7 +169,9 @@ Status VmManager::RestartVM(std::string_view name,
                             const LockWait &wait) {
   return WithSettledVmLock(name, "vm.restart", wait, [&](VmRecord &vm) {
     RETURN_IF_ERROR(NotExportingLocked(vm));
-    RETURN_IF_ERROR(Halt(vm, /*force=*/false, timeout));
+    // The VM keeps its memory share across the restart: no create can take
+    // it between the stop and the boot.
+    RETURN_IF_ERROR(Halt(vm, /*force=*/false, timeout, /*keep_memory=*/true));
     return StartLocked(vm, wait.stop);
   });
 }
@@ -183,6 +191,7 @@ Status VmManager::DeleteVM(std::string_view name, bool force,
     if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id)) {
       RETURN_IF_ERROR(proc->Kill().Annotate("delete VM " + vm.name));
     }
+    budget_.Release(vm.id);
     if (!vm.tap.empty())
       RETURN_IF_ERROR(deps_.taps->Release(vm.tap));
     // Capabilities first: OnDelete works from the stored settings and may

@@ -26,6 +26,7 @@
 #include "sys/runner.h"
 #include "vm/capability.h"
 #include "vm/hypervisor.h"
+#include "vm/memory_budget.h"
 #include "vm/vm_lock_set.h"
 
 namespace warren {
@@ -85,6 +86,13 @@ struct VmManagerOptions {
       std::chrono::seconds(30)}; // Delete --force, Restart
   uint64_t log_cap_bytes =
       4 << 20; // serial log rotated to serial.log.1 at boot beyond this
+  // Admission control (MemoryBudget): what all VMs may use together, and what
+  // each costs beyond its guest memory. Unlimited unless the daemon sets one.
+  uint64_t memory_budget_bytes = MemoryBudget::kUnlimited;
+  uint64_t memory_overhead_bytes = 0;
+  // Written to each QEMU's /proc/PID/oom_score_adj: the kernel's OOM killer
+  // picks a QEMU long before the daemon (which lowers its own).
+  int qemu_oom_score_adj = 500;
 };
 
 // Observers of VM changes (all optional). Called with no VmManager lock held
@@ -108,7 +116,14 @@ struct VmHooks {
   // ready): the fault-injection seam that crash tests kill the daemon at.
   std::function<void(const std::string &name, const std::string &step)>
       create_step;
+  // QEMU of `vm` (already recorded failed, its error kOomKilledError) was
+  // killed by the kernel's OOM killer.
+  std::function<void(const VmRecord &vm)> oom_killed;
 };
+
+// A VM's error once the kernel's OOM killer took its QEMU.
+inline constexpr std::string_view kOomKilledError =
+    "QEMU was killed by the kernel's OOM killer (host out of memory)";
 
 // Seams and collaborators; all must outlive the manager.
 struct VmManagerDeps {
@@ -122,6 +137,9 @@ struct VmManagerDeps {
   WaitForSsh wait_for_ssh;
   // The daemon's `vmCaps` (may hold no capability, never null).
   const CapabilityRegistry *caps = nullptr;
+  // Whether the kernel's OOM killer killed process `pid` (it just died of
+  // SIGKILL that warren did not send). Required; answer false when unknown.
+  std::function<bool(pid_t pid)> oom_killed;
   VmHooks hooks;
 };
 
@@ -212,6 +230,9 @@ public:
   // {capability: DescribeVm(...)} for each capability the VM has settings for.
   Result<nlohmann::json> DescribeCaps(const VmRecord &vm);
 
+  // What the VMs hold of the memory budget now.
+  MemoryUsage Memory() const { return budget_.Usage(); }
+
   // VMs built on `image` (for ImageRegistry::Options::users).
   std::vector<ImageUser> ImageUsers(std::string_view image);
 
@@ -281,8 +302,8 @@ private:
   void ExitWorker(std::stop_token stop) EXCLUDES(exited_mu_);
 
   // create: vm_create.cc
-  Result<VmRecord> Reserve(const CreateRequest &request, const CapList &caps)
-      EXCLUDES(create_mu_);
+  Result<VmRecord> Reserve(const std::string &id, const CreateRequest &request,
+                           const CapList &caps) EXCLUDES(create_mu_);
   Result<nlohmann::json> RunCreate(const std::string &id, OpContext &ctx);
   Status CreateSteps(VmRecord &vm, OpContext &ctx);
   Status CloneDisk(const VmRecord &vm, const ImageBoot &boot,
@@ -295,8 +316,10 @@ private:
   // boot/halt: vm_lifecycle.cc. Both run under the VM's lock.
   Status Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx)
       EXCLUDES(procs_mu_);
-  Status Halt(VmRecord &vm, bool force, std::chrono::milliseconds timeout)
-      EXCLUDES(procs_mu_);
+  // `keep_memory`: the VM keeps its share of the memory budget (a restart,
+  // which boots it again under the same hold of its lock).
+  Status Halt(VmRecord &vm, bool force, std::chrono::milliseconds timeout,
+              bool keep_memory = false) EXCLUDES(procs_mu_);
   void OnExit(const std::string &id, pid_t pid, const QemuExit &exit);
   Status Save(const VmRecord &vm);
   void RotateLog(const std::filesystem::path &log) const;
@@ -312,6 +335,9 @@ private:
   const IpAllocator ips_;
 
   VmLockSet vm_locks_;
+  // Admission control: shares are taken before anything of a create or start
+  // is written and given back when the VM stops holding memory.
+  MemoryBudget budget_;
   // createVMMu: name uniqueness + IP allocation + record insert, nothing else.
   Mutex create_mu_{LockRank::kRegistry, "createVMMu"};
 

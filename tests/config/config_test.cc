@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/config_checks.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -82,6 +83,33 @@ mirror = "http://deb.debian.org/debian"
   EXPECT_EQ(c->dns.rate_limit_qps, 50000);
   EXPECT_EQ(c->images.mirror, "http://deb.debian.org/debian");
   EXPECT_EQ(c->vm.default_cpus, 1);  // untouched keys keep defaults
+}
+
+TEST(ConfigTest, MemoryBudgetSizesAndAuto) {
+  Result<Config> c = ParseConfig(R"(
+[vm]
+memory_budget = "20GiB"
+memory_reserve = "512MiB"
+memory_overcommit = 1.5
+memory_overhead = "64M"
+)",
+                                 "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(*MemoryBudgetBytes(c->vm, 8ull << 30), 20ull << 30);  // explicit: host ignored
+  EXPECT_EQ(*config_checks::ParseByteSize(c->vm.memory_overhead), 64ull << 20);
+  c->vm.memory_budget = "auto";
+  // (8 GiB - 512 MiB) * 1.5 = 11.25 GiB
+  EXPECT_EQ(*MemoryBudgetBytes(c->vm, 8ull << 30), (15ull << 30) * 3 / 4);
+  EXPECT_EQ(*MemoryBudgetBytes(c->vm, 256ull << 20), 0u);  // reserve beyond the host
+  EXPECT_EQ(*MemoryBudgetBytes(Config{}.vm, 24ull << 30), 23ull << 30);  // defaults
+  EXPECT_EQ(*config_checks::ParseByteSize("1073741824"), 1ull << 30);
+  EXPECT_EQ(*config_checks::ParseByteSize("1.5GiB"), 3ull << 29);
+
+  Result<Config> bad = ParseConfig("[vm]\nmemory_budget = \"lots\"\nmemory_overcommit = 0\n",
+                                   "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("vm.memory_budget = \"lots\" is not a size"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("vm.memory_overcommit = 0 is out of range"));
 }
 
 TEST(ConfigTest, BadEnumNamesKeyValueAndChoices) {

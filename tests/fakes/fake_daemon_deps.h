@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 
 #include "base/check.h"
 #include "daemon/deps.h"
@@ -68,7 +69,13 @@ struct FakeDaemonDeps {
       if (!hv->Alive().contains(pid)) return NotFound("FakeHypervisor: no such process");
       return metrics::ProcessUsage{kFakeCpuSeconds, kFakeRssBytes};
     };
+    deps.host_memory = [] { return Result<uint64_t>(kFakeHostMemory); };
+    // A fake QEMU killed by a test's Crash: OOM when it is in oom_pids.
+    deps.oom_killed = [oom = oom_pids](pid_t pid) { return oom->contains(pid); };
   }
+  static constexpr uint64_t kFakeHostMemory = 64ull << 30;  // room for any test's VMs
+  // Pids the fake kernel log names as OOM-killed (tests fill it).
+  std::shared_ptr<std::set<pid_t>> oom_pids = std::make_shared<std::set<pid_t>>();
   static constexpr double kFakeCpuSeconds = 2.5;
   static constexpr uint64_t kFakeRssBytes = 128ull << 20;
   FakeDaemonDeps(const FakeDaemonDeps&) = delete;

@@ -51,6 +51,8 @@ protected:
     options.subnet = "10.77.0.0/24";
     options.search_domain = "vm.warren";
     options.client_public_key = client_key_;
+    options.memory_budget_bytes = memory_budget_;
+    options.memory_overhead_bytes = memory_overhead_;
     VmManagerDeps deps;
     deps.store = store_.get();
     deps.ops = ops_.get();
@@ -67,6 +69,8 @@ protected:
                        "console=ttyS0"};
     };
     deps.caps = &caps_;
+    deps.oom_killed = [this](pid_t pid) { return pid != 0 && pid == oom_pid_.load(); };
+    deps.hooks.oom_killed = [this](const VmRecord &) { ++oom_events_; };
     deps.wait_for_ssh = [this](const GuestTarget &ep,
                                std::chrono::steady_clock::time_point,
                                std::stop_token stop) -> Status {
@@ -120,6 +124,12 @@ protected:
     EXPECT_TRUE(hypervisor_.Alive().empty());
   }
 
+  // Admission control (OpenManager reads them; unlimited unless a test sets one).
+  uint64_t memory_budget_ = MemoryBudget::kUnlimited;
+  uint64_t memory_overhead_ = 0;
+  // The pid the fake kernel log names as OOM-killed, and the hook's count.
+  std::atomic<pid_t> oom_pid_{0};
+  std::atomic<int> oom_events_{0};
   CapabilityRegistry caps_; // empty unless a test adds capabilities
   TempDir dir_;
   RealRunner real_;

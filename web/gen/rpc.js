@@ -73,7 +73,7 @@ export function daemonPing(rpc, params = {}) {
  * Describes the running daemon: version, root, counts, network, VM defaults.
  * @param {{call: function(string, Object): Promise<*>}} rpc
  * @param {Object} [params]
- * @returns {Promise<Object>} {version, pid, started_ms, uptime_ms, root, socket, accelerator, counts, network, vm_defaults}
+ * @returns {Promise<Object>} {version, pid, started_ms, uptime_ms, root, socket, accelerator, counts, network, memory: {budget_bytes, used_bytes, headroom_bytes, overhead_bytes, vms}, vm_defaults}
  */
 export function daemonStatus(rpc, params = {}) {
   return rpc.call("daemon.status", params);
@@ -385,7 +385,7 @@ export function sessionStart(rpc, params = {}) {
  * @returns {Promise<Object>} {op, name}: follow the op with op.wait; its result is the VM
  * @throws already_exists: a VM of that name exists
  * @throws not_found: no such image
- * @throws resource_exhausted: the subnet has no free address
+ * @throws resource_exhausted: the subnet has no free address, or the VM would exceed [vm] memory_budget
  */
 export function vmCreate(rpc, params = {}) {
   return rpc.call("vm.create", params);
@@ -510,6 +510,7 @@ export function vmPublish(rpc, params = {}) {
  * @returns {Promise<Object>} VM
  * @throws not_found: no such VM
  * @throws failed_precondition: its disk is being promoted
+ * @throws resource_exhausted: a stopped VM would exceed [vm] memory_budget (a running one keeps its share)
  * @throws cancelled: the client went away while waiting for the VM
  */
 export function vmRestart(rpc, params = {}) {
@@ -542,6 +543,7 @@ export function vmRm(rpc, params = {}) {
  * @returns {Promise<Object>} VM
  * @throws not_found: no such VM
  * @throws failed_precondition: it is already running, or its disk is being promoted
+ * @throws resource_exhausted: the VM would exceed [vm] memory_budget
  * @throws unavailable: QEMU exited while the guest booted
  * @throws cancelled: the client went away while waiting for the VM
  */

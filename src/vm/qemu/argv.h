@@ -56,6 +56,10 @@ struct VmSpec {
   // /dev/kvm; empty = stay as the daemon's user. See BuildQemuArgv for how it
   // interacts with `-sandbox`.
   std::string run_as;
+  // Not on the command line: the launcher writes it to /proc/PID/oom_score_adj
+  // right after spawning (QEMU would inherit the daemon's low value). Raising
+  // it needs no privilege, so a sandboxed, unprivileged QEMU is no obstacle.
+  int oom_score_adj = 0;
 
   // Capability fields (vm/capability.h), rendered by BuildQemuArgv like the
   // rest. Host folders shown to the guest over virtiofs: each one is served by

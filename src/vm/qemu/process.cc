@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "sys/oom.h"
 #include "sys/spawn_attr.h"
 
 namespace warren {
@@ -145,6 +146,10 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Launch(const QemuLaunch& launc
     return st;
   }
   spdlog::info("vm {}: started QEMU pid {} ({})", spec.name, pid, AccelName(spec.accel));
+  if (Status adj = SetOomScoreAdj(pid, spec.oom_score_adj); !adj.ok()) {
+    // Not fatal: the VM works, only the OOM killer's choice is worse.
+    spdlog::warn("vm {}: {}", spec.name, adj.ToString());
+  }
   std::unique_ptr<QemuProcess> proc(
       new QemuProcess(pid, std::move(pidfd), true, std::move(on_exit)));
   proc->StartWatcher();
