@@ -206,10 +206,11 @@ TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
   EXPECT_EQ(logs.out, *serial);
 
   // doctor: the daemon's own checks (namespace + bridge, TAP pool, both DNS
-  // listeners answering a query, no leftovers, the web listener) all pass.
+  // listeners answering a query, no leftovers, the web listener, the memory
+  // budget's headroom) all pass.
   Result<json> health = d.Call("daemon.health");
   ASSERT_TRUE(health.ok());
-  EXPECT_EQ((*health)["checks"].size(), 6u) << health->dump(2);
+  EXPECT_EQ((*health)["checks"].size(), 7u) << health->dump(2);
   for (const json& c : (*health)["checks"]) EXPECT_EQ(c.value("level", ""), "PASS") << c.dump();
 
   Result<json> removed = d.Call("vm.rm", {{"name", "life"}, {"force", true}});
