@@ -33,7 +33,9 @@ if ! grep -qx 'ExecStart=/usr/bin/warren daemon' "$root/lib/systemd/system/warre
 fi
 
 # What dh_strip does (debug symbols are not shipped).
-strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/warren"
+# Every installed program: warren and containerd-shim-warren-v1.
+bins=("$root"/usr/bin/*)
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "${bins[@]}"
 version=$("$root/usr/bin/warren" --version)
 arch=$(dpkg --print-architecture)
 
@@ -48,9 +50,9 @@ chmod 0644 "$doc/changelog.gz"
 # Library Depends, as dh_shlibdeps finds them (it wants a debian/control to read).
 mkdir -p "$stage/src/debian"  # made by cmake --install already
 printf 'Source: warren\n\nPackage: warren\nArchitecture: any\n' >"$stage/src/debian/control"
-shlibs=$(cd "$stage/src" && dpkg-shlibdeps -O "$root/usr/bin/warren" | sed -n 's/^shlibs:Depends=//p')
+shlibs=$(cd "$stage/src" && dpkg-shlibdeps -O "${bins[@]}" | sed -n 's/^shlibs:Depends=//p')
 if [ -z "$shlibs" ]; then
-  echo "make-deb: dpkg-shlibdeps found no library dependencies for usr/bin/warren" >&2
+  echo "make-deb: dpkg-shlibdeps found no library dependencies for usr/bin/*" >&2
   exit 1
 fi
 # Run-time tools (sys/, image/, caps/ run them): QEMU and its image tool,
