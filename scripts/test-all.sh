@@ -46,7 +46,7 @@ run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
 # single-threaded ones (kill-at-each-step, promote, 50 MiB through exec).
 # The shim's e2e (ShimE2eTest) spends its minutes in containerd, ctr and four
 # TCG boots; the shim's own threads are covered by ttrpc_test and shim_test.
-# AdmissionE2eTest (one guest boot, then the kernel OOM-kills its QEMU) is
+# AdmissionE2eTest (one guest boot and a refused create) is
 # skipped by both: its time is the guest's and the kernel's, and the budget's
 # arithmetic and races run under both sanitizers in memory_budget_test.
 # Every unit test, the VM lifecycle/concurrency e2e tests and the session e2e
