@@ -60,25 +60,41 @@ san_skip="$san_skip|AdmissionE2eTest"
 san_skip="$san_skip|PackageE2eTest"
 tsan_skip="$san_skip|VmCrashE2eTest|PromoteThenCreate|FiftyMiB"
 
-# The stock Debian 12 cloud guest that StockCloudImageE2eTest registers: built
-# with mmdebstrap (not warren's builder) once, then reused (2-4 min cold, 0 s
-# cached; the test builds it itself when missing).
-step "stock cloud image (cached in \$WARREN_TEST_CACHE)"
-bash scripts/build-stock-cloud-image.sh "$WARREN_TEST_CACHE/stock-debian12-cloud"
-
-# Debian 11 and 13 roots holding their own cloud-init, for SeedCloudInitTest
-# (~5 min each cold under load, 0 s cached). 75: the mirror does not serve the
-# release; the test then skips it loudly.
-step "cloud-init roots of Debian 11 and 13 (cached in \$WARREN_TEST_CACHE)"
-for suite in bullseye trixie; do
-  bash scripts/build-cloud-init-root.sh "$suite" "$WARREN_TEST_CACHE/cloud-init-root-$suite" ||
-    [ $? = 75 ]
-done
+# Guests and roots some e2e tests need, made with mmdebstrap (not warren's
+# builder) once and cached in $WARREN_TEST_CACHE (0 s when cached; each test
+# also builds its own when missing). Cold, they are mostly downloads, so they
+# run in the background while the g++ tree compiles:
+#  - the stock Debian 12 cloud guest StockCloudImageE2eTest registers (2-4 min);
+#  - Debian 11 and 13 roots holding their own cloud-init, for SeedCloudInitTest
+#    (2-5 min each; 75: the mirror does not serve the release, and the test
+#    then skips it loudly).
+prepare_roots() {
+  bash scripts/build-stock-cloud-image.sh "$WARREN_TEST_CACHE/stock-debian12-cloud"
+  for suite in bullseye trixie; do
+    bash scripts/build-cloud-init-root.sh "$suite" "$WARREN_TEST_CACHE/cloud-init-root-$suite" ||
+      [ $? = 75 ]
+  done
+}
+step "stock cloud image and cloud-init roots (background, cached in \$WARREN_TEST_CACHE)"
+roots_log=$(mktemp)
+prepare_roots >"$roots_log" 2>&1 &
+roots_pid=$!
 
 step "build + tests (g++)"
 # With the package's extras (completion, man page, unit, config) so
 # PackageE2eTest can package this very build.
-run_suite build-ci "" -DWARREN_PACKAGE=ON -DCMAKE_INSTALL_PREFIX=/usr
+cmake -S . -B build-ci -G Ninja -DWARREN_BENCH=OFF "${launcher[@]}" \
+  -DWARREN_PACKAGE=ON -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+cmake --build build-ci -j"$jobs"
+roots_ok=0
+wait "$roots_pid" || roots_ok=$?
+cat "$roots_log"
+rm -f "$roots_log"
+if [ "$roots_ok" != 0 ]; then
+  echo "test-all: making the stock cloud image or the cloud-init roots failed (above)" >&2
+  exit 1
+fi
+(cd build-ci && ctest --output-on-failure -j"$jobs" --timeout 900)
 if [ "${WARREN_QUICK:-0}" = 1 ]; then exit 0; fi
 
 step "ASan + UBSan (clang, -Wthread-safety -Werror, fuzzers built alongside)"
