@@ -104,8 +104,9 @@ std::vector<ttrpc::MethodRow> TaskService::Table() {
       {"Connect", &TaskService::Connect}, {"Shutdown", &TaskService::Shutdown},
   };
   std::vector<ttrpc::MethodRow> table;
-  for (const auto& [name, fn] : rows) {
-    table.push_back({kService, name, [this, fn](std::string_view p) { return (this->*fn)(p); }});
+  for (const auto& row : rows) {
+    Fn fn = row.second;  // a structured binding cannot be captured before C++20's clang 16
+    table.push_back({kService, row.first, [this, fn](std::string_view p) { return (this->*fn)(p); }});
   }
   return table;
 }
