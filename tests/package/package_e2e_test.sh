@@ -11,9 +11,13 @@
 #      NOTIFY_SOCKET, READY=1 must arrive once the socket (group warren, 0660)
 #      accepts. Then `vm create` + `exec`, `vm rm`, SIGTERM.
 #   5. `dpkg -r` keeps state and config; `dpkg -P` leaves the root as it was.
-# Everything runs inside private mount, network and PID namespaces (unshare):
-# the host's /usr, /etc, groups and network are never touched, and when the
-# script ends every process it started (daemon, QEMU) dies with the namespace.
+# Everything runs inside private mount and PID namespaces (unshare): the
+# host's /usr, /etc and groups are never touched, and when the script ends
+# every process it started (daemon, QEMU) dies with the namespace. The network
+# namespace stays the host's, because mmdebstrap (the throwaway root, the
+# default image) needs the Debian mirror; the daemon runs in isolated mode, so
+# its bridge, TAPs and guests live in a namespace of its own, and it listens on
+# loopback only.
 # Usage: package_e2e_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -24,7 +28,7 @@ if [ -z "${WARREN_PKG_E2E_WORK:-}" ]; then
   # them all when its first process, the inner script, exits).
   work=$(mktemp -d /tmp/wpkg.XXXXXX)
   rc=0
-  WARREN_PKG_E2E_WORK=$work unshare --mount --net --pid --fork --kill-child --mount-proc \
+  WARREN_PKG_E2E_WORK=$work unshare --mount --pid --fork --kill-child --mount-proc \
     --propagation private "$0" "$@" || rc=$?
   # A daemon killed with the namespace leaves its VM namespace's name (an empty
   # file: the mount was in the private mount namespace) in the host's /run/netns.
@@ -33,7 +37,6 @@ if [ -z "${WARREN_PKG_E2E_WORK:-}" ]; then
   exit "$rc"
 fi
 work=$WARREN_PKG_E2E_WORK
-ip link set lo up
 
 fail() { echo "PackageE2eTest: FAIL: $*" >&2; exit 1; }
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
@@ -71,7 +74,14 @@ grep -q '^Type=notify$' "$work/x/lib/systemd/system/warren.service" || fail "uni
 step "install into a throwaway root"
 base=$cache/package-e2e-minbase.tar  # recipe: mmdebstrap --variant=minbase --include=adduser bookworm
 if [ ! -f "$base" ]; then
-  timeout 600 mmdebstrap --quiet --variant=minbase --include=adduser --format=tar bookworm "$base.$$"
+  # The host's apt sources, named (without them mmdebstrap reads a sources.list
+  # from stdin when stdin is not a terminal, as under ctest).
+  sources=()
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && sources+=("$f")
+  done
+  timeout 600 mmdebstrap --quiet --variant=minbase --include=adduser --format=tar bookworm \
+    "$base.$$" "${sources[@]}" </dev/null
   mv "$base.$$" "$base"
 fi
 root=$work/root
@@ -115,7 +125,7 @@ t=$work/t
 mkdir -p "$t"
 # The VM namespace gets a name the wrapper above can remove if the test dies.
 sed -e "s|^cache_dir = \"\"|cache_dir = \"$cache\"|" -e "s|^namespace = \"\"|namespace = \"wpkg-${work##*.}\"|" \
-    -e 's|^host_listen = .*|host_listen = "127.0.0.1:0"|' \
+    -e 's|^mode = .*|mode = "isolated"|' -e 's|^host_listen = .*|host_listen = "127.0.0.1:0"|' \
     -e 's|^listen = .*|listen = "127.0.0.1:0"|' "$root/etc/warren/config.toml" >"$t/config.toml"
 warren=$root/usr/bin/warren
 # A notify socket as systemd's: READY=1 must come once the RPC socket accepts.
