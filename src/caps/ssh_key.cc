@@ -111,6 +111,14 @@ std::string KeyFingerprint(std::string_view line) {
   return "SHA256:" + b64;
 }
 
+std::vector<std::string> AuthorizeKeyArgv(const std::string& line) {
+  static constexpr std::string_view kScript =
+      "umask 077; mkdir -p /root/.ssh && f=/root/.ssh/authorized_keys && touch \"$f\" && "
+      "{ grep -qxF -e \"$1\" \"$f\" || { [ -z \"$(tail -c1 \"$f\")\" ] || echo >>\"$f\"; "
+      "printf '%s\\n' \"$1\" >>\"$f\"; }; }";
+  return {"sh", "-c", std::string(kScript), "sh", line};
+}
+
 Result<nlohmann::json> SshKeyCapability::Validate(const nlohmann::json& request,
                                                   const CreateRequest&) {
   if (!request.is_array() || request.empty()) {

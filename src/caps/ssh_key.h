@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vm/capability.h"
 
@@ -25,6 +26,14 @@ namespace warren {
 Result<std::string> ParseAuthorizedKeyLine(std::string_view line);
 // "SHA256:..." as `ssh-keygen -lf` prints it, for a line ParseAuthorizedKeyLine accepted.
 std::string KeyFingerprint(std::string_view line);
+
+// The guest command that authorizes `line` (ParseAuthorizedKeyLine's output)
+// for root on a running guest, as the seed's scripts lay the file out
+// (/root/.ssh 0700, authorized_keys 0600): appended unless the exact line is
+// there, so running it again changes nothing. The key travels as an argument,
+// never through the shell's parser. The seed rewrites the file at each boot,
+// so a caller re-runs this after a restart (`warren proxy` does on each use).
+std::vector<std::string> AuthorizeKeyArgv(const std::string& line);
 
 class SshKeyCapability final : public Capability {
  public:

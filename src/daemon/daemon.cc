@@ -101,6 +101,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Open(const Layout& layout, DaemonDeps de
   services.dialer = d->dialer_.get();
   services.sessions = d->sessions_.get();
   services.client_private_key = d->client_key_.private_key;
+  services.guest_sockets = d->deps_.network->GuestSockets(*d->vm_ns_);
   services.dns_records = &d->dns_records_;
   services.tap_pool = d->tap_pool_.get();
   services.events = d->events_.get();

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "ops/op_registry.h"
 #include "rpc/dispatcher.h"
+#include "session/guest_socket.h"
 #include "store/store.h"
 
 namespace warren {
@@ -68,6 +69,9 @@ struct Services {
   // the daemon's private key, whose public half every guest authorizes.
   GuestDialer* dialer = nullptr;
   std::string client_private_key;
+  // TCP sockets to guest addresses, made inside the VM namespace (the same
+  // factory the dialer uses): `vm.proxy` relays through one.
+  SocketFactory guest_sockets;
   // Detached sessions and the per-VM SSH connections exec reuses.
   SessionRegistry* sessions = nullptr;
   const DnsRecords* dns_records = nullptr;
@@ -97,6 +101,7 @@ std::vector<MethodRow> DnsMethods(const Services& s);
 std::vector<MethodRow> SessionMethods(const Services& s);
 std::vector<MethodRow> EventMethods(const Services& s);
 std::vector<MethodRow> WebMethods(const Services& s);
+std::vector<MethodRow> SshMethods(const Services& s);
 
 // Every row, for the Dispatcher.
 std::vector<MethodRow> AllMethods(const Services& s);
