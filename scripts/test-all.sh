@@ -38,7 +38,8 @@ run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
 # The g++ suite runs every test. The sanitizer suites leave out e2e tests whose
 # time goes to external tools and guest boots rather than to warren's own
 # threads: image builds, the host/nat network modes (egress included), the stock
-# cloud image, cp in a guest (cp_transfer_test covers its code), the capabilities on a guest (their hooks and relay have unit
+# cloud image, cp in a guest (cp_transfer_test covers its code), ssh/scp/rsync
+# through `warren ssh-config` (OpenSSH's own processes and a guest boot), the capabilities on a guest (their hooks and relay have unit
 # tests under both sanitizers) and the browser (chromium under a sanitized
 # daemon adds minutes, not coverage), and the seed fed to other releases'
 # cloud-init (SeedCloudInitTest: all its time is cloud-init in a chroot; the
@@ -53,6 +54,7 @@ run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
 # tests run under all three.
 san_skip='ImageBootTest|ImageRegistryE2eTest|VmHostModeE2eTest|VmNatModeE2eTest|StockCloudImageE2eTest'
 san_skip="$san_skip|CapsE2eTest|PublishE2eTest|WebE2eTest|CpE2eTest|SeedCloudInitTest|ShimE2eTest"
+san_skip="$san_skip|SshConfigE2eTest"
 san_skip="$san_skip|AdmissionE2eTest"
 # PackageE2eTest exists only in the g++ tree (WARREN_PACKAGE=ON below): its time
 # goes to lintian, dpkg and one guest boot, and a sanitized binary is not what

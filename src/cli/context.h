@@ -61,6 +61,7 @@ void AddVmCommands(CLI::App& app, CliContext& ctx);
 void AddDnsCommands(CLI::App& app, CliContext& ctx);
 void AddEventsCommands(CLI::App& app, CliContext& ctx);
 void AddCpCommands(CLI::App& app, CliContext& ctx);
+void AddSshCommands(CLI::App& app, CliContext& ctx);
 void AddCompletionCommands(CLI::App& app, CliContext& ctx);
 
 // Follows op ID, drawing progress (and its log when verbose); OK when it

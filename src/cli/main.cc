@@ -37,6 +37,7 @@ int Main(int argc, char** argv) {
   AddDnsCommands(app, ctx);
   AddEventsCommands(app, ctx);
   AddCpCommands(app, ctx);
+  AddSshCommands(app, ctx);
   AddCompletionCommands(app, ctx);  // last: it reads the tree the others built
 
   try {

@@ -1,6 +1,8 @@
 #include "rpc/client.h"
 
+#include <grp.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -24,6 +26,19 @@ Status CannotReach(const std::filesystem::path& socket, const std::string& why) 
                      "; start it with `warren daemon`");
 }
 
+// The socket's mode and group (rpc.socket_group; the socket is 0660) let this user
+// in or not; the fix is membership, not a restart.
+Status NotAllowed(const std::filesystem::path& socket) {
+  struct stat st{};
+  std::string group = "GROUP";
+  if (::stat(socket.c_str(), &st) == 0) {
+    if (const struct group* g = ::getgrgid(st.st_gid); g != nullptr) group = g->gr_name;
+  }
+  return FailedPrecondition("permission denied on the warren daemon's socket " + socket.string() +
+                            ": join its group (as root: `usermod -aG " + group +
+                            " USER`, then log in again) or run as root");
+}
+
 Status ConnectionLost(const std::string& why) {
   return Unavailable("lost the connection to the warren daemon: " + why);
 }
@@ -43,6 +58,7 @@ Result<std::unique_ptr<Client>> Client::Connect(const std::filesystem::path& soc
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int err = errno;
     ::close(fd);
+    if (err == EACCES) return NotAllowed(socket);
     return CannotReach(socket, std::strerror(err));
   }
   int cancel_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -26,7 +26,8 @@ class Client {
   using StreamFn = std::function<void(uint32_t stream, uint8_t channel, std::string_view bytes)>;
 
   // Unavailable("cannot reach the warren daemon at S: <why>; start it with
-  // `warren daemon`") when nobody listens on `socket`.
+  // `warren daemon`") when nobody listens on `socket`; FailedPrecondition
+  // naming the socket's group to join when its mode refuses this user (EACCES).
   static Result<std::unique_ptr<Client>> Connect(const std::filesystem::path& socket,
                                                  uint32_t max_frame_bytes = kDefaultMaxFrameBytes);
   ~Client();

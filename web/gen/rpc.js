@@ -33,9 +33,11 @@ export const METHODS = Object.freeze([
   "vm.egress",
   "vm.exec",
   "vm.inspect",
+  "vm.known_hosts",
   "vm.list",
   "vm.logs",
   "vm.ports",
+  "vm.proxy",
   "vm.publish",
   "vm.restart",
   "vm.rm",
@@ -446,6 +448,16 @@ export function vmInspect(rpc, params = {}) {
 }
 
 /**
+ * Lists the pinned SSH host key of every running VM.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} [params]
+ * @returns {Promise<Object>} {hosts: [{vm, host_key}], domain}
+ */
+export function vmKnownHosts(rpc, params = {}) {
+  return rpc.call("vm.known_hosts", params);
+}
+
+/**
  * Lists the VMs.
  * @param {{call: function(string, Object): Promise<*>}} rpc
  * @param {Object} [params]
@@ -480,6 +492,26 @@ export function vmLogs(rpc, params = {}) {
  */
 export function vmPorts(rpc, params = {}) {
   return rpc.call("vm.ports", params);
+}
+
+/**
+ * Relays a guest TCP port over the call's stream (ssh's ProxyCommand); with authorize_key, first authorizes the caller's key for root.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.vm the VM to reach (<= 4096 bytes)
+ * @param {number} params.port the guest's TCP port (1..65535)
+ * @param {number} [params.stream] the stream id the bytes travel on (default 1) (1..4294967295)
+ * @param {string} [params.authorize_key] an OpenSSH public key line to authorize for root in the guest first (<= 16384 bytes)
+ * @returns {Promise<Object>} {bytes_in, bytes_out} once the guest closes the connection
+ * @throws not_found: no such VM
+ * @throws failed_precondition: the VM is not running
+ * @throws unavailable: the guest port refused or did not answer
+ * @throws invalid_argument: authorize_key is not an OpenSSH public key
+ * @throws cancelled: the client went away
+ */
+export function vmProxy(rpc, params = {}) {
+  return rpc.call("vm.proxy", params);
 }
 
 /**
