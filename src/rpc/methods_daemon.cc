@@ -103,7 +103,7 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
 
 std::vector<MethodRow> AllMethods(const Services& s) {
   std::vector<MethodRow> rows;
-  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, DnsMethods, SessionMethods,
+  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, SnapshotMethods, DnsMethods, SessionMethods,
                      EventMethods, WebMethods}) {
     for (auto& row : group(s)) rows.push_back(std::move(row));
   }

@@ -41,8 +41,10 @@ Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
   ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(options.subnet));
   if (options.failed_logs_dir.empty())
     return InvalidArgument("VmManagerOptions: failed_logs_dir is required");
+  if (options.snapshots_dir.empty())
+    return InvalidArgument("VmManagerOptions: snapshots_dir is required");
   for (const std::filesystem::path &dir :
-       {options.vms_dir, options.run_dir, options.failed_logs_dir}) {
+       {options.vms_dir, options.run_dir, options.failed_logs_dir, options.snapshots_dir}) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec)
@@ -299,6 +301,17 @@ std::vector<ImageUser> VmManager::ImageUsers(std::string_view image) {
       continue;
     users.push_back(
         ImageUser{vm.name, vm.state != VmState::kStopped && vm.state != VmState::kFailed});
+  }
+  // A snapshot's disk is backed by the image's rootfs: counted as "running"
+  // so that not even --force removes the image under it.
+  Result<std::vector<SnapshotRecord>> snaps = deps_.store->ListSnapshots();
+  if (!snaps.ok()) {
+    users.push_back(ImageUser{"(unknown: " + snaps.error().ToString() + ")", true});
+    return users;
+  }
+  for (const SnapshotRecord &snap : *snaps) {
+    if (snap.image == image)
+      users.push_back(ImageUser{"snapshot " + snap.name, true});
   }
   return users;
 }

@@ -46,6 +46,7 @@ protected:
     ops_ = std::make_unique<OpRegistry>(store_.get(), &clock_);
     VmManagerOptions options;
     options.vms_dir = dir_.path() / "vms";
+    options.snapshots_dir = dir_.path() / "snapshots";
     options.run_dir = dir_.path() / "run";
     options.failed_logs_dir = dir_.path() / "failed";
     options.subnet = "10.77.0.0/24";

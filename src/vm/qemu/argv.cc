@@ -199,6 +199,7 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec) {
   a.insert(a.end(), {"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device",
                      "virtio-rng-pci,rng=rng0"});
   if (!spec.pid_file.empty()) a.insert(a.end(), {"-pidfile", spec.pid_file.string()});
+  if (spec.incoming) a.insert(a.end(), {"-S", "-incoming", "defer"});
   a.insert(a.end(), {"-sandbox", std::string("on,obsolete=deny,elevateprivileges=") +
                                      (spec.run_as.empty() ? "deny" : "allow") +
                                      ",spawn=deny,resourcecontrol=deny"});

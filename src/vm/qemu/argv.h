@@ -60,6 +60,10 @@ struct VmSpec {
   // right after spawning (QEMU would inherit the daemon's low value). Raising
   // it needs no privilege, so a sandboxed, unprivileged QEMU is no obstacle.
   int oom_score_adj = 0;
+  // Start paused, waiting for a saved state (`-S -incoming defer`): the VM
+  // layer then loads it over QMP (vm/qemu/migration.h) instead of booting.
+  // Every other field must describe the same machine the state was saved from.
+  bool incoming = false;
 
   // Capability fields (vm/capability.h), rendered by BuildQemuArgv like the
   // rest. Host folders shown to the guest over virtiofs: each one is served by
@@ -104,6 +108,7 @@ Status ValidateVmSpec(const VmSpec& spec);
 //          guest RAM is a shared memfd (memory-backend-memfd,share=on and
 //          -machine memory-backend=): virtiofsd maps it to reach the guest's
 //          buffers. VMs without shares keep QEMU's private anonymous RAM.
+//   incoming: -S -incoming defer (the state arrives over QMP, migration.h)
 //   -sandbox on,obsolete=deny,elevateprivileges=...,spawn=deny,resourcecontrol=deny
 // `elevateprivileges` is `deny` without run_as. With run_as it must be
 // `allow`: QEMU 7.2 installs the seccomp filter before `-runas` calls
