@@ -83,7 +83,7 @@ TEST_F(GuestAgentTest, ErrReplyCarriesTheGuestsMessage) {
 }
 
 TEST_F(GuestAgentTest, ClosedSocketIsUnavailable) {
-  guest_.reset();
+  guest_.Reset();
   Status st = agent_->Ping(milliseconds(1000));
   EXPECT_EQ(st.code(), Code::kUnavailable) << st.message();
   EXPECT_EQ(agent_->Ping(milliseconds(1000)).code(), Code::kUnavailable);
