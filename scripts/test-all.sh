@@ -39,12 +39,14 @@ run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
 # threads: image builds, the host/nat network modes (egress included), the stock
 # cloud image, cp in a guest (cp_transfer_test covers its code), the capabilities on a guest (their hooks and relay have unit
 # tests under both sanitizers) and the browser (chromium under a sanitized
-# daemon adds minutes, not coverage). TSan also leaves out the long
+# daemon adds minutes, not coverage), and the guest agent on a guest (its time
+# is a boot and shell commands in the guest; guest_agent_test covers the host
+# end under both sanitizers). TSan also leaves out the long
 # single-threaded ones (kill-at-each-step, promote, 50 MiB through exec).
 # Every unit test, the VM lifecycle/concurrency e2e tests and the session e2e
 # tests run under all three.
 san_skip='ImageBootTest|ImageRegistryE2eTest|VmHostModeE2eTest|VmNatModeE2eTest|StockCloudImageE2eTest'
-san_skip="$san_skip|CapsE2eTest|PublishE2eTest|WebE2eTest|CpE2eTest"
+san_skip="$san_skip|CapsE2eTest|PublishE2eTest|WebE2eTest|CpE2eTest|GuestAgentE2eTest"
 tsan_skip="$san_skip|VmCrashE2eTest|PromoteThenCreate|FiftyMiB"
 
 # The stock Debian 12 cloud guest that StockCloudImageE2eTest registers: built

@@ -69,7 +69,9 @@ TEST_F(GuestAgentTest, StaleRepliesOfTimedOutRequestsAreSkipped) {
   Status first = agent_->Ping(milliseconds(50));
   EXPECT_EQ(first.code(), Code::kDeadlineExceeded);
   EXPECT_THAT(first.message(), HasSubstr("docs/SNAPSHOTS.md"));
-  Reply("ok 1 warren-agent 1\r\n\nok 2 warren-agent 1\n");
+  // The late answer to request 1 is a failure: taking it for request 2's
+  // would fail this Ping.
+  Reply("err 1 late\r\n\nok 2 warren-agent 1\n");
   EXPECT_TRUE(agent_->Ping(milliseconds(1000)).ok());
   EXPECT_EQ(Requests(), "ping 1\nping 2\n");
 }
