@@ -120,6 +120,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
   spec.mac = vm.mac;
   spec.serial_log = Dir(vm) / "serial.log";
   spec.qmp_socket = QmpSocket(vm);
+  spec.agent_socket = AgentSocket(vm);
   spec.pid_file = Dir(vm) / "qemu.pid";
   spec.run_as = options_.run_as;
   spec.oom_score_adj = options_.qemu_oom_score_adj;

@@ -205,6 +205,7 @@ Status VmManager::DeleteVM(std::string_view name, bool force,
       return Internal("cannot remove " + Dir(vm).string() + ": " +
                       ec.message());
     std::filesystem::remove(QmpSocket(vm), ec);
+    std::filesystem::remove(AgentSocket(vm), ec);
     // The record and its IP lease go together (the lease is the row's ip).
     RETURN_IF_ERROR(
         deps_.store->Transaction([&](Tx &tx) { return tx.DeleteVm(vm.id); }));

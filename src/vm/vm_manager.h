@@ -289,6 +289,11 @@ private:
   std::filesystem::path QmpSocket(const VmRecord &vm) const {
     return options_.run_dir / (vm.id + ".qmp");
   }
+  // The guest agent's socket (vm/guest_agent.h), beside QMP's for the same
+  // reason: a unix socket path must stay under 108 bytes.
+  std::filesystem::path AgentSocket(const VmRecord &vm) const {
+    return options_.run_dir / (vm.id + ".agent");
+  }
   // Where the serial log of a failed create is kept (RollbackCreate moves it).
   std::filesystem::path FailedLogPath(const VmRecord &vm) const {
     return options_.failed_logs_dir / (vm.name + ".serial.log");

@@ -114,6 +114,17 @@ void AddChardevs(const VmSpec& spec, std::vector<std::string>& a) {
             "-mon", "chardev=qmp0,mode=control"});
 }
 
+// One virtio-serial controller with one port. wait=off: QEMU starts without a
+// client; the daemon connects only while it talks to the agent.
+void AddAgent(const VmSpec& spec, std::vector<std::string>& a) {
+  if (spec.agent_socket.empty()) return;
+  a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser0", "-chardev",
+                     "socket,id=agent0,path=" + Esc(spec.agent_socket) + ",server=on,wait=off",
+                     "-device",
+                     "virtserialport,bus=vser0.0,chardev=agent0,name=" +
+                         std::string(kGuestAgentPort)});
+}
+
 }  // namespace
 
 std::string_view AccelName(Accel accel) { return accel == Accel::kKvm ? "kvm" : "tcg"; }
@@ -175,6 +186,13 @@ Status ValidateVmSpec(const VmSpec& spec) {
     }
   }
   if (spec.serial_log.empty()) return InvalidArgument("vm " + spec.name + ": no serial log path");
+  if (!spec.agent_socket.empty() &&
+      spec.agent_socket.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return InvalidArgument("vm " + spec.name + ": agent socket path " +
+                           spec.agent_socket.string() +
+                           " is longer than a unix socket allows (107 bytes); use a shorter "
+                           "run directory");
+  }
   if (spec.qmp_socket.empty()) return InvalidArgument("vm " + spec.name + ": no QMP socket path");
   if (spec.qmp_socket.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
     return InvalidArgument("vm " + spec.name + ": QMP socket path " + spec.qmp_socket.string() +
@@ -196,6 +214,7 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec) {
   AddNet(spec, a);
   AddShares(spec, a);
   AddChardevs(spec, a);
+  AddAgent(spec, a);
   a.insert(a.end(), {"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device",
                      "virtio-rng-pci,rng=rng0"});
   if (!spec.pid_file.empty()) a.insert(a.end(), {"-pidfile", spec.pid_file.string()});

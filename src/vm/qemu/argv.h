@@ -30,6 +30,11 @@ inline constexpr std::string_view kQbootRom = "/usr/share/qemu/qboot.rom";
 // again (docs/BENCHMARKS.md, "Density").
 inline constexpr int kDefaultTcgTbMib = 32;
 
+// The virtio-serial port name the guest agent serves (docs/SNAPSHOTS.md).
+// The guest finds it as /dev/virtio-ports/NAME (udev) or by the `name` file
+// under /sys/class/virtio-ports/ (no udev: warren's minimal images).
+inline constexpr std::string_view kGuestAgentPort = "org.warren.agent.0";
+
 // Everything that decides one QEMU command line. Plain data, no I/O: the VM
 // layer fills it in, BuildQemuArgv turns it into argv, QemuProcess runs it.
 struct VmSpec {
@@ -52,6 +57,11 @@ struct VmSpec {
   std::filesystem::path serial_log;  // guest serial console is written here (required)
   std::filesystem::path qmp_socket;  // QMP unix socket QEMU listens on (required, < 108 bytes)
   std::filesystem::path pid_file;    // optional `-pidfile`; warren itself knows the pid from fork
+  // The guest agent's port (vm/guest_agent.h): a unix socket QEMU listens on
+  // (< 108 bytes), relayed to the guest's virtio-serial port kGuestAgentPort.
+  // Empty = no agent device (tests). Like the QMP socket, QEMU creates it
+  // before -runas drops privileges, so only root (the daemon) can connect.
+  std::filesystem::path agent_socket;
   // User QEMU switches to (`-runas`) once it has opened its files, TAP and
   // /dev/kvm; empty = stay as the daemon's user. See BuildQemuArgv for how it
   // interacts with `-sandbox`.
@@ -104,6 +114,9 @@ Status ValidateVmSpec(const VmSpec& spec);
 //          the network)
 //   serial: -chardev file + -serial chardev:   QMP: -chardev socket,server=on,wait=off + -mon
 //   rng:   rng-random on /dev/urandom + virtio-rng-pci
+//   agent: virtio-serial-pci + -chardev socket,server=on,wait=off +
+//          virtserialport name=kGuestAgentPort: a channel into the guest that
+//          does not depend on its IP (re-identifying a resumed clone)
 //   shares: -chardev socket (virtiofsd's) + vhost-user-fs-pci,tag=; only then
 //          guest RAM is a shared memfd (memory-backend-memfd,share=on and
 //          -machine memory-backend=): virtiofsd maps it to reach the guest's
