@@ -459,9 +459,6 @@ TEST_F(StoreTest, UpgradeFromVersionFiveAddsStartedMs) {
   EXPECT_EQ(*old_row, started);
 }
 
-}  // namespace
-}  // namespace warren
-
 // A database from before snapshots (migrations 1-6, a running VM in it) gains
 // the snapshots table and vms.snapshot ('' for its VMs: booted, not cloned);
 // a snapshot and a clone's link to it then round-trip across a reopen.
@@ -503,3 +500,6 @@ TEST_F(StoreTest, UpgradeFromVersionSixAddsSnapshots) {
   EXPECT_EQ(store->GetVm("clone")->snapshot, "s1");
   EXPECT_EQ(store->GetSnapshot("nope").error().code(), Code::kNotFound);
 }
+
+}  // namespace
+}  // namespace warren
