@@ -132,8 +132,12 @@ Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
   RETURN_IF_ERROR(budget_.Admit(vm.id, "vm start " + vm.name,
                                 static_cast<uint64_t>(vm.memory_mib)));
   Status st = Boot(vm, stop, nullptr);
-  if (st.ok())
-    return st;
+  if (!st.ok())
+    LeaveFailedLocked(vm, st, "start");
+  return st;
+}
+
+void VmManager::LeaveFailedLocked(VmRecord &vm, const Status &st, const char *what) {
   budget_.Release(vm.id);
   // Leave it failed, holding nothing: also what a capability started for a
   // boot that failed before the guest was ready (a share's virtiofsd).
@@ -148,8 +152,7 @@ Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
   vm.error = st.ToString();
   Status saved = Save(vm);
   if (!saved.ok())
-    spdlog::error("vm {}: record failed start: {}", vm.name, saved.ToString());
-  return st;
+    spdlog::error("vm {}: record failed {}: {}", vm.name, what, saved.ToString());
 }
 
 Status VmManager::StartVM(std::string_view name, const LockWait &wait) {

@@ -380,6 +380,10 @@ private:
   // which boots it again under the same hold of its lock).
   Status Halt(VmRecord &vm, bool force, std::chrono::milliseconds timeout,
               bool keep_memory = false) EXCLUDES(procs_mu_);
+  // After a failed boot (`what`: "start", "restore"): the VM holds nothing
+  // (process, TAP, capabilities, memory share) and is recorded as failed.
+  void LeaveFailedLocked(VmRecord &vm, const Status &st, const char *what)
+      EXCLUDES(procs_mu_);
   void OnExit(const std::string &id, pid_t pid, const QemuExit &exit);
   Status Save(const VmRecord &vm);
   void RotateLog(const std::filesystem::path &log) const;

@@ -268,32 +268,26 @@ Status VmManager::RestoreVM(std::string_view name, std::string_view snap,
 Status VmManager::RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
                                 std::stop_token stop) {
   // The old guest goes first (its sessions end through guest_down); its disk
-  // is then replaced whole, never written under a running QEMU.
-  RETURN_IF_ERROR(Halt(vm, /*force=*/true, options_.stop_timeout));
+  // is then replaced whole, never written under a running QEMU. A running VM
+  // keeps its memory share across the restore, as across a restart; a stopped
+  // one is admitted like `vm start`.
+  RETURN_IF_ERROR(Halt(vm, /*force=*/true, options_.stop_timeout, /*keep_memory=*/true));
+  RETURN_IF_ERROR(budget_.Admit(vm.id, "vm restore " + vm.name,
+                                static_cast<uint64_t>(vm.memory_mib)));
   const fs::path disk = Dir(vm) / "disk.qcow2";
   fs::path tmp = disk;
   tmp += ".restore";
-  RETURN_IF_ERROR(CopyFile(SnapshotDir(snap.name) / kDiskFile, tmp));
-  std::error_code ec;
-  fs::rename(tmp, disk, ec);
-  if (ec)
-    return Internal("replace " + disk.string() + ": " + ec.message());
-  Status st = Boot(vm, stop, nullptr, SnapshotDir(snap.name) / kStateFile);
+  Status st = CopyFile(SnapshotDir(snap.name) / kDiskFile, tmp);
+  if (st.ok()) {
+    std::error_code ec;
+    fs::rename(tmp, disk, ec);
+    if (ec)
+      st = Internal("replace " + disk.string() + ": " + ec.message());
+  }
   if (st.ok())
-    return st;
-  // As StartLocked: leave it failed, holding nothing.
-  if (std::unique_ptr<VmProcess> proc = TakeProcess(vm.id))
-    (void)proc->Kill();
-  StopCaps(vm, /*always=*/true);
-  if (!vm.tap.empty() && deps_.taps->Release(vm.tap).ok())
-    vm.tap.clear();
-  vm.pid = 0;
-  vm.started_ms = 0;
-  vm.state = VmState::kFailed;
-  vm.error = st.ToString();
-  Status saved = Save(vm);
-  if (!saved.ok())
-    spdlog::error("vm {}: record failed restore: {}", vm.name, saved.ToString());
+    st = Boot(vm, stop, nullptr, SnapshotDir(snap.name) / kStateFile);
+  if (!st.ok())
+    LeaveFailedLocked(vm, st, "restore");
   return st;
 }
 

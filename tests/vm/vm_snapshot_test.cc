@@ -89,6 +89,28 @@ TEST_F(VmSnapshotTest, RestoreLoadsTheStateIntoANewQemuOfItsOwnVmOnly) {
   EXPECT_EQ(vms_->RestoreVM("web", "nope").code(), Code::kNotFound);
 }
 
+// A restore replaces the QEMU of a VM that keeps running: its memory share is
+// kept throughout (as across a restart). A restore whose state does not load
+// leaves the VM failed and holding nothing, its share included.
+TEST_F(VmSnapshotTest, RestoreKeepsTheMemoryShareAndAFailedOneGivesItBack) {
+  ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
+  ASSERT_EQ(Snapshot("web", "s1").state, OpState::kSucceeded);
+  const MemoryUsage running = vms_->Memory();
+  ASSERT_GT(running.used_bytes, 0u);
+  ASSERT_TRUE(vms_->RestoreVM("web", "s1").ok());
+  EXPECT_EQ(vms_->Memory().used_bytes, running.used_bytes);
+
+  std::ofstream(dir_.path() / "snapshots/s1/state", std::ios::trunc) << "not a state";
+  Status st = vms_->RestoreVM("web", "s1");
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
+  Result<VmRecord> web = vms_->Get("web");
+  EXPECT_EQ(web->state, VmState::kFailed);
+  EXPECT_NE(web->error.find("no state to load"), std::string::npos) << web->error;
+  EXPECT_TRUE(hypervisor_.Alive().empty());
+  EXPECT_TRUE(taps_.held().empty());
+  EXPECT_EQ(vms_->Memory().used_bytes, 0u);
+}
+
 TEST_F(VmSnapshotTest, RecoverRemovesWhatAnInterruptedSnapshotLeft) {
   ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
   ASSERT_EQ(Snapshot("web", "kept").state, OpState::kSucceeded);
