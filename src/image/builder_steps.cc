@@ -257,6 +257,9 @@ Status InstallGuestFiles(Context& ctx) {
   }
   RETURN_IF_ERROR(SymlinkInRoot(r, units + "multi-user.target.wants/warren-agent.service",
                                 units + "warren-agent.service"));
+  // The agent's port is the guest's hvc0, where systemd's getty generator
+  // would otherwise start a login prompt that reads the agent's requests.
+  RETURN_IF_ERROR(SymlinkInRoot(r, units + "serial-getty@hvc0.service", "/dev/null"));
   RETURN_IF_ERROR(SymlinkInRoot(r, units + "sysinit.target.wants/warren-seed.service",
                                 units + "warren-seed.service"));
   return SymlinkInRoot(r, units + "multi-user.target.wants/warren-user-data.service",

@@ -114,14 +114,15 @@ void AddChardevs(const VmSpec& spec, std::vector<std::string>& a) {
             "-mon", "chardev=qmp0,mode=control"});
 }
 
-// One virtio-serial controller with one port. wait=off: QEMU starts without a
-// client; the daemon connects only while it talks to the agent.
+// One virtio-serial controller with one console port (argv.h: why a console).
+// wait=off: QEMU starts without a client; the daemon connects only while it
+// talks to the agent.
 void AddAgent(const VmSpec& spec, std::vector<std::string>& a) {
   if (spec.agent_socket.empty()) return;
   a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser0", "-chardev",
                      "socket,id=agent0,path=" + Esc(spec.agent_socket) + ",server=on,wait=off",
                      "-device",
-                     "virtserialport,bus=vser0.0,chardev=agent0,name=" +
+                     "virtconsole,bus=vser0.0,chardev=agent0,name=" +
                          std::string(kGuestAgentPort)});
 }
 

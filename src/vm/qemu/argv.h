@@ -31,8 +31,9 @@ inline constexpr std::string_view kQbootRom = "/usr/share/qemu/qboot.rom";
 inline constexpr int kDefaultTcgTbMib = 32;
 
 // The virtio-serial port name the guest agent serves (docs/SNAPSHOTS.md).
-// The guest finds it as /dev/virtio-ports/NAME (udev) or by the `name` file
-// under /sys/class/virtio-ports/ (no udev: warren's minimal images).
+// The port is a console port (`virtconsole`), which the guest sees as its
+// only virtio console, /dev/hvc0; the name (under /sys/class/virtio-ports/)
+// tells the agent it is warren's.
 inline constexpr std::string_view kGuestAgentPort = "org.warren.agent.0";
 
 // Everything that decides one QEMU command line. Plain data, no I/O: the VM
@@ -115,8 +116,13 @@ Status ValidateVmSpec(const VmSpec& spec);
 //   serial: -chardev file + -serial chardev:   QMP: -chardev socket,server=on,wait=off + -mon
 //   rng:   rng-random on /dev/urandom + virtio-rng-pci
 //   agent: virtio-serial-pci + -chardev socket,server=on,wait=off +
-//          virtserialport name=kGuestAgentPort: a channel into the guest that
-//          does not depend on its IP (re-identifying a resumed clone)
+//          virtconsole name=kGuestAgentPort: a channel into the guest that
+//          does not depend on its IP (re-identifying a resumed clone). A
+//          console port, not a virtserialport: QEMU keeps a console port open
+//          towards the guest whether or not a client is connected, so the
+//          agent's read blocks until a request comes. A serial port reads
+//          end-of-file while no client is connected, and the guest cannot
+//          sleep until one connects: the agent had to poll.
 //   shares: -chardev socket (virtiofsd's) + vhost-user-fs-pci,tag=; only then
 //          guest RAM is a shared memfd (memory-backend-memfd,share=on and
 //          -machine memory-backend=): virtiofsd maps it to reach the guest's
