@@ -61,6 +61,13 @@ TEST_F(VmSnapshotTest, StopFlagLeavesTheVmStoppedAndStoppedVmsAreRefused) {
   EXPECT_TRUE(hypervisor_.Alive().empty());
   EXPECT_TRUE(taps_.held().empty());
   EXPECT_EQ(vms_->SnapshotVM("web", "s2", false).error().code(), Code::kFailedPrecondition);
+
+  // A stopped VM is restored to running, admitted to the budget like a start.
+  EXPECT_EQ(vms_->Memory().vms, 0u);
+  ASSERT_TRUE(vms_->RestoreVM("web", "s1").ok());
+  EXPECT_EQ(vms_->Get("web")->state, VmState::kRunning);
+  EXPECT_EQ(hypervisor_.Alive().size(), 1u);
+  EXPECT_EQ(vms_->Memory().vms, 1u);
 }
 
 TEST_F(VmSnapshotTest, RestoreLoadsTheStateIntoANewQemuOfItsOwnVmOnly) {
