@@ -170,6 +170,7 @@ Status Daemon::OpenVms() {
   VmManagerDeps deps;
   deps.store = store_.get();
   deps.oom_killed = deps_.oom_killed;
+  deps.connect_agent = deps_.connect_agent;
   deps.ops = ops_.get();
   deps.runner = deps_.runner.get();
   deps.hypervisor = deps_.hypervisor.get();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,6 +62,11 @@ class GuestAgent {
 // it). One client at a time: QEMU serves one connection, so a second client's
 // requests time out until the first disconnects.
 Result<std::unique_ptr<GuestAgent>> ConnectGuestAgent(const std::filesystem::path& socket);
+
+// The seam the VM layer reaches a guest's agent through (VmManagerDeps,
+// DaemonDeps). Real: ConnectGuestAgent.
+using ConnectAgent =
+    std::function<Result<std::unique_ptr<GuestAgent>>(const std::filesystem::path& socket)>;
 
 // The agent protocol over an already connected stream (a socketpair in tests).
 std::unique_ptr<GuestAgent> GuestAgentOverFd(UniqueFd fd);

@@ -37,7 +37,7 @@ Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
                                                      VmManagerDeps deps) {
   CHECK(deps.store && deps.ops && deps.runner && deps.hypervisor && deps.taps &&
         deps.clock && deps.images && deps.wait_for_ssh && deps.caps &&
-        deps.oom_killed);
+        deps.oom_killed && deps.connect_agent);
   ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(options.subnet));
   if (options.failed_logs_dir.empty())
     return InvalidArgument("VmManagerOptions: failed_logs_dir is required");

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "sys/runner.h"
 #include "vm/capability.h"
+#include "vm/guest_agent.h"
 #include "vm/hypervisor.h"
 #include "vm/memory_budget.h"
 #include "vm/vm_lock_set.h"
@@ -142,6 +143,8 @@ struct VmManagerDeps {
   // Whether the kernel's OOM killer killed process `pid` (it just died of
   // SIGKILL that warren did not send). Required; answer false when unknown.
   std::function<bool(pid_t pid)> oom_killed;
+  // Required: restore steps the guest's clock through it.
+  ConnectAgent connect_agent;
   VmHooks hooks;
 };
 
@@ -384,6 +387,9 @@ private:
   // (process, TAP, capabilities, memory share) and is recorded as failed.
   void LeaveFailedLocked(VmRecord &vm, const Status &st, const char *what)
       EXCLUDES(procs_mu_);
+  // Steps a resumed guest's clock to the host's through its agent; best
+  // effort (a guest without the agent keeps its clock, with a warning).
+  void StepGuestClock(const VmRecord &vm);
   void OnExit(const std::string &id, pid_t pid, const QemuExit &exit);
   Status Save(const VmRecord &vm);
   void RotateLog(const std::filesystem::path &log) const;

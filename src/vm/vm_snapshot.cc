@@ -26,6 +26,9 @@ namespace fs = std::filesystem;
 // How long saving or loading a guest's RAM may take (TCG guests of a few
 // hundred MiB take well under a second; a large, busy one more).
 constexpr auto kStateTimeout = std::chrono::minutes(5);
+// Each request to a restored guest's agent (it answers at once when present;
+// a loaded TCG guest may take seconds).
+constexpr auto kAgentTimeout = std::chrono::seconds(5);
 // The files of a snapshot directory.
 constexpr const char *kStateFile = "state";
 constexpr const char *kDiskFile = "disk.qcow2";
@@ -286,9 +289,25 @@ Status VmManager::RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
   }
   if (st.ok())
     st = Boot(vm, stop, nullptr, SnapshotDir(snap.name) / kStateFile);
-  if (!st.ok())
+  if (!st.ok()) {
     LeaveFailedLocked(vm, st, "restore");
-  return st;
+    return st;
+  }
+  StepGuestClock(vm);
+  return Status::Ok();
+}
+
+void VmManager::StepGuestClock(const VmRecord &vm) {
+  // The guest answers SSH, so its agent has long been waiting in its read.
+  Result<std::unique_ptr<GuestAgent>> agent = deps_.connect_agent(AgentSocket(vm));
+  Status st = agent.ok() ? (*agent)->Ping(kAgentTimeout) : agent.error();
+  if (st.ok()) {
+    st = (*agent)->SetClock(deps_.clock->NowUnixMillis() * 1'000'000, kAgentTimeout);
+  }
+  if (!st.ok()) {
+    spdlog::warn("vm {}: its clock still reads the snapshot's time: {}", vm.name,
+                 st.ToString());
+  }
 }
 
 Result<std::vector<SnapshotRecord>> VmManager::ListSnapshots() {

@@ -3,6 +3,7 @@
 // One guest boot for the whole suite.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "e2e/daemon_harness.h"
@@ -58,6 +59,8 @@ TEST_F(SnapshotE2eTest, ProcessAndTmpFileSurviveSnapshotAndRestore) {
                "echo before-snapshot >/tmp/marker; echo ok"),
             "ok\n");
   const std::string pid = Sh("snappy", "cat /tmp/sleeper.pid");
+  // The snapshot's clock reads an hour ago: a restore must step it to now.
+  ASSERT_EQ(Sh("snappy", "date -u -s @$(( $(date +%s) - 3600 )) >/dev/null && echo ok"), "ok\n");
 
   RunResult snap = d.Cli({"vm", "snapshot", "snappy", "s1"});
   ASSERT_EQ(snap.exit_code, 0) << Show(snap) << d.Log();
@@ -116,6 +119,13 @@ TEST_F(SnapshotE2eTest, ProcessAndTmpFileSurviveSnapshotAndRestore) {
   ASSERT_EQ(restored.exit_code, 0) << Show(restored) << d.Log();
   EXPECT_NE(restored.out.find("snappy restored: running"), std::string::npos) << restored.out;
   EXPECT_EQ(Sh("snappy", "cat /tmp/marker"), "before-snapshot\n");
+  // Stepped to the host's time by the guest agent (an hour off otherwise; the
+  // margin is for the exec's own round trip under TCG).
+  const int64_t host_now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  const std::string guest_now = Sh("snappy", "date +%s");
+  EXPECT_NEAR(std::stoll(guest_now), host_now, 30) << guest_now;
   EXPECT_EQ(Sh("snappy", "cat /tmp/sleeper.pid"), pid);
   EXPECT_EQ(Sh("snappy", "kill -0 $(cat /tmp/sleeper.pid) && echo alive"), "alive\n");
   EXPECT_EQ(d.QemuPids().size(), 1u);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "fakes/fake_guest_agent.h"
 #include "fakes/fake_hypervisor.h"
 #include "fakes/fake_runner.h"
 #include "image/seed.h"
@@ -70,6 +71,7 @@ protected:
                        "console=ttyS0"};
     };
     deps.caps = &caps_;
+    deps.connect_agent = agents_.Connector();
     deps.oom_killed = [this](pid_t pid) { return pid != 0 && pid == oom_pid_.load(); };
     deps.hooks.oom_killed = [this](const VmRecord &) { ++oom_events_; };
     deps.wait_for_ssh = [this](const GuestTarget &ep,
@@ -137,6 +139,7 @@ protected:
   FakeRunner runner_;
   SystemClock clock_;
   FakeHypervisor hypervisor_;
+  FakeGuestAgents agents_;
   FakeTapSource taps_;
   std::string client_key_;
   std::atomic<bool> block_ssh_{false};

@@ -93,6 +93,17 @@ TEST_F(VmSnapshotTest, RestoreLoadsTheStateIntoANewQemuOfItsOwnVmOnly) {
   std::string head(4, '\0');
   disk.read(head.data(), 4);
   EXPECT_EQ(head, "QFI\xfb");
+  // The guest's clock was stepped to the host's through its agent (it would
+  // read the snapshot's time otherwise), once.
+  std::vector<FakeGuestAgents::ClockStep> steps = agents_.clock_steps();
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].socket.filename(), web->id + ".agent");
+  EXPECT_GT(steps[0].unix_time_ns, int64_t{1'700'000'000} * 1'000'000'000);
+  // A guest without the agent is restored all the same, its clock unstepped.
+  agents_.answering = false;
+  ASSERT_TRUE(vms_->RestoreVM("web", "s1").ok());
+  EXPECT_EQ(vms_->Get("web")->state, VmState::kRunning);
+  EXPECT_EQ(agents_.clock_steps().size(), 1u);
   EXPECT_EQ(vms_->RestoreVM("web", "nope").code(), Code::kNotFound);
 }
 
