@@ -43,7 +43,9 @@ run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
 # tests under both sanitizers) and the browser (chromium under a sanitized
 # daemon adds minutes, not coverage), and the seed fed to other releases'
 # cloud-init (SeedCloudInitTest: all its time is cloud-init in a chroot; the
-# seed code it calls is pure and unit-tested under both). TSan also leaves out the long
+# seed code it calls is pure and unit-tested under both), and the guest agent on a
+# guest (its time is a boot and shell commands in the guest; guest_agent_test
+# covers the host end under both sanitizers). TSan also leaves out the long
 # single-threaded ones (kill-at-each-step, promote, 50 MiB through exec).
 # The shim's e2e (ShimE2eTest) spends its minutes in containerd, ctr and four
 # TCG boots; the shim's own threads are covered by ttrpc_test and shim_test.
@@ -55,12 +57,14 @@ run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
 san_skip='ImageBootTest|ImageRegistryE2eTest|VmHostModeE2eTest|VmNatModeE2eTest|StockCloudImageE2eTest'
 san_skip="$san_skip|CapsE2eTest|PublishE2eTest|WebE2eTest|CpE2eTest|SeedCloudInitTest|ShimE2eTest"
 san_skip="$san_skip|SshConfigE2eTest"
-san_skip="$san_skip|AdmissionE2eTest"
+san_skip="$san_skip|AdmissionE2eTest|GuestAgentE2eTest"
 # PackageE2eTest exists only in the g++ tree (WARREN_PACKAGE=ON below): its time
 # goes to lintian, dpkg and one guest boot, and a sanitized binary is not what
 # the package ships; named here so no sanitized tree ever runs it.
 san_skip="$san_skip|PackageE2eTest"
-tsan_skip="$san_skip|VmCrashE2eTest|PromoteThenCreate|FiftyMiB"
+# SnapshotE2eTest's time is QEMU's (migration, guest boot); its threads are
+# the VM lifecycle's, which the VM e2e tests cover under TSan.
+tsan_skip="$san_skip|VmCrashE2eTest|PromoteThenCreate|FiftyMiB|SnapshotE2eTest"
 
 # Guests and roots some e2e tests need, made with mmdebstrap (not warren's
 # builder) once and cached in $WARREN_TEST_CACHE (0 s when cached; each test

@@ -23,6 +23,7 @@ struct BuildArgs {
 struct RegisterArgs {
   std::string name, kernel, rootfs, initrd, cmdline;
   bool cloud_init = false;
+  bool guest_agent = false;
 };
 
 Result<std::string> ReadText(const std::string& path) {
@@ -85,6 +86,7 @@ void Register(CliContext& ctx, const RegisterArgs& a) {
                  {"initrd", abs(a.initrd)},
                  {"cmdline", a.cmdline}};
   if (a.cloud_init) params["cloud_init"] = true;
+  if (a.guest_agent) params["guest_agent"] = true;
   Result<json> r = ctx.Call("image.register", params);
   if (!r) return ctx.Fail(r.error());
   if (ctx.opts.json) return PrintJson(*r);
@@ -172,6 +174,9 @@ void AddRegister(CLI::App& image, CliContext& ctx) {
   reg->add_option("--cmdline", a->cmdline, "Kernel command line (default: warren's)");
   reg->add_flag("--cloud-init", a->cloud_init,
                 "The image runs cloud-init: VMs of it accept a #cloud-config --user-data");
+  reg->add_flag("--guest-agent", a->guest_agent,
+                "The image serves warren's guest agent (docs/SNAPSHOTS.md): VMs of it can be "
+                "cloned from snapshots");
   reg->callback([&ctx, a] { Register(ctx, *a); });
 }
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/commands_publish.h"
+#include "cli/commands_snapshot.h"
 #include "cli/context.h"
 #include "cli/output.h"
 #include "rpc/frame.h"
@@ -259,6 +260,7 @@ void AddVmCommands(CLI::App& app, CliContext& ctx) {
   start->add_option("NAME", *name, "VM name")->required();
   start->callback([&ctx, name] { CallAndPrint(ctx, "vm.start", {{"name", *name}}); });
   AddStops(*vm, ctx);
+  AddVmSnapshotCommands(*vm, ctx);
   AddEgress(*vm, ctx);
   AddPublishCommands(*vm, ctx);
   auto logs = std::make_shared<LogsArgs>();

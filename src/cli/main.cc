@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "cli/commands_snapshot.h"
 #include "cli/context.h"
 
 namespace warren::cli {
@@ -34,6 +35,7 @@ int Main(int argc, char** argv) {
   AddImageCommands(app, ctx);
   AddSessionCommands(app, ctx);
   AddVmCommands(app, ctx);
+  AddSnapshotCommands(app, ctx);
   AddDnsCommands(app, ctx);
   AddEventsCommands(app, ctx);
   AddCpCommands(app, ctx);

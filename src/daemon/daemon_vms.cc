@@ -132,6 +132,8 @@ Status Daemon::OpenVms() {
   CHECK(dialer_ != nullptr);
   VmManagerOptions o;
   o.vms_dir = layout_.vms_dir;
+  // Beside vms/ (DIR/snapshots, /var/lib/warren/snapshots).
+  o.snapshots_dir = layout_.vms_dir.parent_path() / "snapshots";
   o.run_dir = layout_.run_dir;
   o.failed_logs_dir = layout_.log_dir / "failed-creates";
   o.subnet = config_.network.subnet;
@@ -168,6 +170,7 @@ Status Daemon::OpenVms() {
   VmManagerDeps deps;
   deps.store = store_.get();
   deps.oom_killed = deps_.oom_killed;
+  deps.connect_agent = deps_.connect_agent;
   deps.ops = ops_.get();
   deps.runner = deps_.runner.get();
   deps.hypervisor = deps_.hypervisor.get();

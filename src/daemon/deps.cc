@@ -77,6 +77,7 @@ DaemonDeps DaemonDeps::Real() {
   deps.process_usage = &metrics::ReadProcessUsage;
   deps.host_memory = [] { return HostMemTotalBytes(); };
   deps.oom_killed = &DaemonDeps::OomKilledPerKernelLog;
+  deps.connect_agent = &ConnectGuestAgent;
   return deps;
 }
 
@@ -118,6 +119,7 @@ void DaemonDeps::CheckComplete() const {
       {"process_usage", static_cast<bool>(process_usage)},
       {"host_memory", static_cast<bool>(host_memory)},
       {"oom_killed", static_cast<bool>(oom_killed)},
+      {"connect_agent", static_cast<bool>(connect_agent)},
   };
   for (const auto& [name, set] : seams) {
     if (!set) std::fprintf(stderr, "DaemonDeps::%s is not set\n", name);

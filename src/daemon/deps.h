@@ -20,6 +20,7 @@
 #include "session/guest_ssh.h"
 #include "sys/host_probe.h"
 #include "sys/runner.h"
+#include "vm/guest_agent.h"
 #include "vm/hypervisor.h"
 
 namespace warren {
@@ -124,6 +125,9 @@ struct DaemonDeps {
   // Whether the kernel's OOM killer killed `pid` (it just died of a SIGKILL
   // warren did not send). Real: the kernel log, /dev/kmsg.
   std::function<bool(pid_t pid)> oom_killed;
+  // The guest agent of a running VM (a restore steps the guest's clock
+  // through it). Real: ConnectGuestAgent on QEMU's socket.
+  ConnectAgent connect_agent;
 
   static DaemonDeps Real();
   // The real oom_killed: /dev/kmsg, asked a few times over ~0.3 s (a kill the

@@ -62,6 +62,9 @@ nlohmann::json Facts(const Recipe& recipe, const std::string& version,
       {"ssh_server", SshServerName(recipe.ssh_server)},
       {"ssh_user", "root"},
       {"seed", "nocloud-cidata"},
+      // Both flavours serve warren's guest agent (image/guest/warren-agent):
+      // the VMs of this image can be cloned from snapshots.
+      {"guest_agent", true},
       {"kernel_version", version},
       {"kernel_format", kernel_format},
       {"suite", recipe.suite},

@@ -225,6 +225,7 @@ Status InstallGuestFiles(Context& ctx) {
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/apply-seed", Asset("apply-seed"), 0755));
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/run-user-data", Asset("run-user-data"), 0755));
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/mount-shares", Asset("mount-shares"), 0755));
+  RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/warren-agent", Asset("warren-agent"), 0755));
   if (ctx.recipe.ssh_server == SshServer::kOpenssh) {
     RETURN_IF_ERROR(WriteInRoot(r, "/etc/ssh/sshd_config", Asset("sshd_config"), 0644));
   }
@@ -250,9 +251,15 @@ Status InstallGuestFiles(Context& ctx) {
     return Status::Ok();
   }
   const std::string units = "/etc/systemd/system/";
-  for (const char* unit : {"warren-seed.service", "warren-user-data.service"}) {
+  for (const char* unit :
+       {"warren-seed.service", "warren-user-data.service", "warren-agent.service"}) {
     RETURN_IF_ERROR(WriteInRoot(r, units + unit, Asset(unit), 0644));
   }
+  RETURN_IF_ERROR(SymlinkInRoot(r, units + "multi-user.target.wants/warren-agent.service",
+                                units + "warren-agent.service"));
+  // The agent's port is the guest's hvc0, where systemd's getty generator
+  // would otherwise start a login prompt that reads the agent's requests.
+  RETURN_IF_ERROR(SymlinkInRoot(r, units + "serial-getty@hvc0.service", "/dev/null"));
   RETURN_IF_ERROR(SymlinkInRoot(r, units + "sysinit.target.wants/warren-seed.service",
                                 units + "warren-seed.service"));
   return SymlinkInRoot(r, units + "multi-user.target.wants/warren-user-data.service",

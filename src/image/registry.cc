@@ -121,6 +121,14 @@ Status WriteFile(const fs::path& path, const std::string& content) {
 
 }  // namespace
 
+bool ImageHasGuestAgent(const nlohmann::json& manifest) {
+  if (!manifest.is_object()) return false;
+  auto facts = manifest.find("facts");
+  if (facts == manifest.end() || !facts->is_object()) return false;
+  auto agent = facts->find("guest_agent");
+  return agent != facts->end() && agent->is_boolean() && agent->get<bool>();
+}
+
 nlohmann::json ImageInfoToJson(const ImageInfo& info) {
   return {{"name", info.name},
           {"created_ms", info.created_ms},

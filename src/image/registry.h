@@ -45,6 +45,12 @@ struct ImageInfo {
 // Stable names: name, created_ms, state, dir, manifest.
 nlohmann::json ImageInfoToJson(const ImageInfo& info);
 
+// Whether the image's guest serves warren's guest agent (vm/guest_agent.h), so
+// its VMs can be re-identified after a restore: facts.guest_agent is true
+// (images built by warren's builder; `image register --guest-agent`).
+// Images recorded before the fact existed have none: false.
+bool ImageHasGuestAgent(const nlohmann::json& manifest);
+
 // `warren image register`: existing files, copied in. Paths must be absolute
 // and readable by the daemon (it opens them, not the client).
 struct RegisterRequest {

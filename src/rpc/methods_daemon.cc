@@ -103,8 +103,8 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
 
 std::vector<MethodRow> AllMethods(const Services& s) {
   std::vector<MethodRow> rows;
-  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, DnsMethods, SessionMethods,
-                     EventMethods, WebMethods, SshMethods}) {
+  for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, SnapshotMethods, DnsMethods,
+                     SessionMethods, EventMethods, WebMethods, SshMethods}) {
     for (auto& row : group(s)) rows.push_back(std::move(row));
   }
   return rows;

@@ -57,6 +57,8 @@ struct RegisterParams {
       Str("cmdline", kOptional, "extra kernel command line"),
       Bool("cloud_init", "the image runs cloud-init (its facts say so; #cloud-config user-data "
                          "is accepted for its VMs)"),
+      Bool("guest_agent", "the image serves warren's guest agent on the virtio-serial port "
+                          "org.warren.agent.0 (docs/SNAPSHOTS.md): its VMs can be cloned"),
   });
   static Result<RegisterParams> FromJson(const json& p) {
     RegisterParams r;
@@ -70,7 +72,8 @@ struct RegisterParams {
     r.req.rootfs = rootfs;
     r.req.initrd = initrd;
     ASSIGN_OR_RETURN(bool cloud_init, OptionalBool(p, "cloud_init"));
-    r.req.facts = json{{"cloud_init", cloud_init}};
+    ASSIGN_OR_RETURN(bool guest_agent, OptionalBool(p, "guest_agent"));
+    r.req.facts = json{{"cloud_init", cloud_init}, {"guest_agent", guest_agent}};
     return r;
   }
 };

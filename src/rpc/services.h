@@ -96,6 +96,7 @@ std::vector<MethodRow> DaemonMethods(const Services& s);
 std::vector<MethodRow> OpMethods(const Services& s);
 std::vector<MethodRow> ImageMethods(const Services& s);
 std::vector<MethodRow> VmMethods(const Services& s);
+std::vector<MethodRow> SnapshotMethods(const Services& s);
 std::vector<MethodRow> DnsMethods(const Services& s);
 
 std::vector<MethodRow> SessionMethods(const Services& s);

@@ -69,6 +69,24 @@ CREATE TABLE vm_caps (
      R"sql(
 ALTER TABLE vms ADD COLUMN started_ms INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    {7, "snapshots table (a VM's memory, devices and disk at one instant; see docs/SNAPSHOTS.md)",
+     R"sql(
+CREATE TABLE snapshots (
+  name        TEXT PRIMARY KEY,
+  vm_id       TEXT NOT NULL,
+  vm_name     TEXT NOT NULL,
+  image       TEXT NOT NULL,
+  cpus        INTEGER NOT NULL,
+  memory_mib  INTEGER NOT NULL,
+  disk_gib    INTEGER NOT NULL,
+  mac         TEXT NOT NULL,
+  ip          TEXT NOT NULL,
+  files_json  TEXT NOT NULL,
+  size_bytes  INTEGER NOT NULL,
+  created_ms  INTEGER NOT NULL
+);
+ALTER TABLE vms ADD COLUMN snapshot TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

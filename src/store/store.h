@@ -78,6 +78,8 @@ struct VmRecord {
   std::string error;
   // When QEMU was last launched (unix ms); 0 while the VM is not running.
   int64_t started_ms = 0;
+  // The snapshot whose frozen disk backs this VM's overlay ("" = its image's).
+  std::string snapshot;
 
   bool operator==(const VmRecord&) const = default;
 };
@@ -90,6 +92,27 @@ struct VmCapRecord {
   std::string settings_json = "null";
 
   bool operator==(const VmCapRecord&) const = default;
+};
+
+// A VM's memory, device state and disk at one instant (see vm/snapshots.h). The
+// source VM's shape (cpus, memory, MAC, IP) is kept because the saved device
+// state only loads into a QEMU of the same shape. `files_json` maps each file
+// of the snapshot's directory to its size.
+struct SnapshotRecord {
+  std::string name;
+  std::string vm_id;
+  std::string vm_name;
+  std::string image;
+  int64_t cpus = 1;
+  int64_t memory_mib = 512;
+  int64_t disk_gib = 4;
+  std::string mac;
+  std::string ip;
+  std::string files_json = "{}";
+  int64_t size_bytes = 0;
+  int64_t created_ms = 0;
+
+  bool operator==(const SnapshotRecord&) const = default;
 };
 
 // The work done inside Store::Transaction. Only valid during the callback, on the
@@ -131,6 +154,12 @@ class Tx {
   Result<std::vector<VmCapRecord>> ListVmCaps(std::string_view vm_id);
   // Every leased guest IP.
   Result<std::vector<std::string>> ListVmIps();
+  // Snapshots (snapshot_records.cc). AlreadyExists / NotFound name the snapshot.
+  Status InsertSnapshot(const SnapshotRecord& snap);
+  Result<SnapshotRecord> GetSnapshot(std::string_view name);
+  // Oldest first (by created_ms, then name).
+  Result<std::vector<SnapshotRecord>> ListSnapshots();
+  Status DeleteSnapshot(std::string_view name);
 
   sqlite3* db() const { return db_; }  // for new typed helpers in src/store only
 
@@ -202,6 +231,8 @@ class Store {
   Result<VmRecord> GetVm(std::string_view id_or_name) EXCLUDES(mu_);
   Result<std::vector<VmCapRecord>> ListVmCaps(std::string_view vm_id) EXCLUDES(mu_);
   Status PutVmCap(const VmCapRecord& cap) EXCLUDES(mu_);
+  Result<std::vector<SnapshotRecord>> ListSnapshots() EXCLUDES(mu_);
+  Result<SnapshotRecord> GetSnapshot(std::string_view name) EXCLUDES(mu_);
 
  private:
   Store(sqlite3* db, std::string name, int version);

@@ -13,7 +13,7 @@ namespace {
 constexpr std::string_view kVmColumns =
     "id, name, image, cpus, memory_mib, disk_gib, state, step, ip, mac, tap, "
     "pid, created_ms, "
-    "error, started_ms";
+    "error, started_ms, snapshot";
 
 VmRecord ReadVm(const Statement &st) {
   VmRecord vm;
@@ -33,6 +33,7 @@ VmRecord ReadVm(const Statement &st) {
   vm.created_ms = st.ColumnInt(12);
   vm.error = st.ColumnText(13);
   vm.started_ms = st.ColumnInt(14);
+  vm.snapshot = st.ColumnText(15);
   return vm;
 }
 
@@ -51,7 +52,8 @@ void BindVmFields(Statement &st, const VmRecord &vm, int first) {
       .Bind(first + 10, vm.pid)
       .Bind(first + 11, vm.created_ms)
       .Bind(first + 12, vm.error)
-      .Bind(first + 13, vm.started_ms);
+      .Bind(first + 13, vm.started_ms)
+      .Bind(first + 14, vm.snapshot);
 }
 
 Status VmNotFound(std::string_view what) {
@@ -106,7 +108,7 @@ Status Tx::InsertVm(const VmRecord &vm) {
       Statement st,
       Statement::Prepare(db_, "INSERT INTO vms (" + std::string(kVmColumns) +
                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                  "?, ?, ?, ?, ?, ?, ?)"));
+                                  "?, ?, ?, ?, ?, ?, ?, ?)"));
   st.Bind(1, vm.id);
   BindVmFields(st, vm, 2);
   return st.Run().Annotate("store VM " + vm.name);
@@ -118,10 +120,10 @@ Status Tx::UpdateVm(const VmRecord &vm) {
       Statement::Prepare(
           db_, "UPDATE vms SET name = ?, image = ?, cpus = ?, "
                "memory_mib = ?, disk_gib = ?, state = ?, step = ?, ip = ?, "
-               "mac = ?, tap = ?, pid = ?, created_ms = ?, error = ?, started_ms = ? "
-               "WHERE id = ?"));
+               "mac = ?, tap = ?, pid = ?, created_ms = ?, error = ?, started_ms = ?, "
+               "snapshot = ? WHERE id = ?"));
   BindVmFields(st, vm, 1);
-  st.Bind(15, vm.id);
+  st.Bind(16, vm.id);
   RETURN_IF_ERROR(st.Run().Annotate("update VM " + vm.name));
   if (sqlite3_changes(db_) == 0)
     return VmNotFound(vm.id);

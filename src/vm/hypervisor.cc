@@ -1,6 +1,7 @@
 #include "vm/hypervisor.h"
 
 #include "net/tap_pool.h"
+#include "vm/qemu/migration.h"
 
 namespace warren {
 namespace {
@@ -14,6 +15,13 @@ public:
     return qemu_->Stop(graceful_timeout);
   }
   Status Kill() override { return qemu_->Kill(); }
+  Status SaveState(int fd, std::chrono::milliseconds timeout) override {
+    return SaveStateToFd(qemu_->qmp(), fd, timeout);
+  }
+  Status LoadState(int fd, std::chrono::milliseconds timeout) override {
+    return LoadStateFromFd(qemu_->qmp(), fd, timeout);
+  }
+  Status Resume() override { return ResumeGuest(qemu_->qmp()); }
 
 private:
   std::unique_ptr<QemuProcess> qemu_;

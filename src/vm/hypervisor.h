@@ -30,6 +30,13 @@ public:
   virtual Status Stop(std::chrono::milliseconds graceful_timeout) = 0;
   // SIGKILL now and wait for the process to end.
   virtual Status Kill() = 0;
+  // Snapshots (vm/qemu/migration.h). SaveState pauses the guest and writes its
+  // RAM and device state to `fd` (borrowed); the guest stays paused and its
+  // disk quiet until Resume. LoadState is for a process launched with
+  // VmSpec::incoming: reads the state from `fd`; the guest stays paused.
+  virtual Status SaveState(int fd, std::chrono::milliseconds timeout) = 0;
+  virtual Status LoadState(int fd, std::chrono::milliseconds timeout) = 0;
+  virtual Status Resume() = 0;
 };
 
 // The seam between the VM manager and QEMU. `on_exit` is called once, on a

@@ -243,6 +243,7 @@ void VmManager::RollbackCreate(const VmRecord &vm) {
   std::error_code ec;
   std::filesystem::remove_all(Dir(vm), ec);
   std::filesystem::remove(QmpSocket(vm), ec);
+  std::filesystem::remove(AgentSocket(vm), ec);
   Status st = deps_.store->Transaction([&](Tx &tx) -> Status {
     Status del = tx.DeleteVm(vm.id);
     return del.code() == Code::kNotFound ? Status::Ok() : del;

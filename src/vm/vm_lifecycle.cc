@@ -67,7 +67,8 @@ void VmManager::PutProcess(const std::string &id,
   // lock: its destructor joins a watcher thread.
 }
 
-Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
+Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
+                       const std::filesystem::path &state) {
   auto progress = [&](const char *step, double fraction) {
     if (ctx != nullptr)
       ctx->Progress(step, fraction);
@@ -119,9 +120,11 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   spec.mac = vm.mac;
   spec.serial_log = Dir(vm) / "serial.log";
   spec.qmp_socket = QmpSocket(vm);
+  spec.agent_socket = AgentSocket(vm);
   spec.pid_file = Dir(vm) / "qemu.pid";
   spec.run_as = options_.run_as;
   spec.oom_score_adj = options_.qemu_oom_score_adj;
+  spec.incoming = !state.empty();
   RETURN_IF_ERROR(ContributeQemu(vm, spec).Annotate("QEMU command line of " + vm.name));
   // The exit callback learns the pid through this cell; an exit before it is
   // set is caught by Launch itself (QEMU must answer QMP first). `exited`
@@ -141,8 +144,13 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx) {
   vm.started_ms = deps_.clock->NowUnixMillis();
   if (creating)
     vm.step = "launch";
+  VmProcess *launched = proc.get(); // ours until the VM's lock is released
   PutProcess(vm.id, std::move(proc));
   RETURN_IF_ERROR(Save(vm));
+  if (!state.empty()) {
+    progress("load saved state", 0.7);
+    RETURN_IF_ERROR(ResumeFromState(*launched, state).Annotate("restore VM " + vm.name));
+  }
 
   progress("wait for SSH", 0.8);
   GuestTarget endpoint{vm.name, vm.ip, 22, host_key};
@@ -278,6 +286,7 @@ void VmManager::OnExit(const std::string &id, pid_t pid, const QemuExit &exit) {
 }
 
 Result<std::set<std::string>> VmManager::Recover() {
+  RETURN_IF_ERROR(RemoveUnrecordedSnapshots());
   ASSIGN_OR_RETURN(std::vector<VmRecord> vms, deps_.store->ListVms());
   std::set<std::string> owned;
   for (VmRecord &vm : vms) {
@@ -299,6 +308,11 @@ Result<std::set<std::string>> VmManager::Recover() {
             OnExit(id, pid_cell->load(), exit);
           });
       if (proc.ok()) {
+        // A daemon killed while snapshotting leaves its guest paused: warren
+        // has no paused state, so an adopted guest runs (`cont` on a running
+        // one does nothing).
+        if (Status resumed = (*proc)->Resume(); !resumed.ok())
+          spdlog::warn("vm {}: resume adopted guest: {}", vm.name, resumed.ToString());
         PutProcess(vm.id, std::move(*proc));
         // Already running: counted even beyond a budget lowered meanwhile.
         budget_.Hold(vm.id, static_cast<uint64_t>(vm.memory_mib));

@@ -37,12 +37,14 @@ Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,
                                                      VmManagerDeps deps) {
   CHECK(deps.store && deps.ops && deps.runner && deps.hypervisor && deps.taps &&
         deps.clock && deps.images && deps.wait_for_ssh && deps.caps &&
-        deps.oom_killed);
+        deps.oom_killed && deps.connect_agent);
   ASSIGN_OR_RETURN(IpAllocator ips, IpAllocator::Create(options.subnet));
   if (options.failed_logs_dir.empty())
     return InvalidArgument("VmManagerOptions: failed_logs_dir is required");
+  if (options.snapshots_dir.empty())
+    return InvalidArgument("VmManagerOptions: snapshots_dir is required");
   for (const std::filesystem::path &dir :
-       {options.vms_dir, options.run_dir, options.failed_logs_dir}) {
+       {options.vms_dir, options.run_dir, options.failed_logs_dir, options.snapshots_dir}) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec)
@@ -130,8 +132,12 @@ Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
   RETURN_IF_ERROR(budget_.Admit(vm.id, "vm start " + vm.name,
                                 static_cast<uint64_t>(vm.memory_mib)));
   Status st = Boot(vm, stop, nullptr);
-  if (st.ok())
-    return st;
+  if (!st.ok())
+    LeaveFailedLocked(vm, st, "start");
+  return st;
+}
+
+void VmManager::LeaveFailedLocked(VmRecord &vm, const Status &st, const char *what) {
   budget_.Release(vm.id);
   // Leave it failed, holding nothing: also what a capability started for a
   // boot that failed before the guest was ready (a share's virtiofsd).
@@ -146,8 +152,7 @@ Status VmManager::StartLocked(VmRecord &vm, std::stop_token stop) {
   vm.error = st.ToString();
   Status saved = Save(vm);
   if (!saved.ok())
-    spdlog::error("vm {}: record failed start: {}", vm.name, saved.ToString());
-  return st;
+    spdlog::error("vm {}: record failed {}: {}", vm.name, what, saved.ToString());
 }
 
 Status VmManager::StartVM(std::string_view name, const LockWait &wait) {
@@ -203,6 +208,7 @@ Status VmManager::DeleteVM(std::string_view name, bool force,
       return Internal("cannot remove " + Dir(vm).string() + ": " +
                       ec.message());
     std::filesystem::remove(QmpSocket(vm), ec);
+    std::filesystem::remove(AgentSocket(vm), ec);
     // The record and its IP lease go together (the lease is the row's ip).
     RETURN_IF_ERROR(
         deps_.store->Transaction([&](Tx &tx) { return tx.DeleteVm(vm.id); }));
@@ -299,6 +305,17 @@ std::vector<ImageUser> VmManager::ImageUsers(std::string_view image) {
       continue;
     users.push_back(
         ImageUser{vm.name, vm.state != VmState::kStopped && vm.state != VmState::kFailed});
+  }
+  // A snapshot's disk is backed by the image's rootfs: counted as "running"
+  // so that not even --force removes the image under it.
+  Result<std::vector<SnapshotRecord>> snaps = deps_.store->ListSnapshots();
+  if (!snaps.ok()) {
+    users.push_back(ImageUser{"(unknown: " + snaps.error().ToString() + ")", true});
+    return users;
+  }
+  for (const SnapshotRecord &snap : *snaps) {
+    if (snap.image == image)
+      users.push_back(ImageUser{"snapshot " + snap.name, true});
   }
   return users;
 }

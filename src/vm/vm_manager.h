@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "sys/runner.h"
 #include "vm/capability.h"
+#include "vm/guest_agent.h"
 #include "vm/hypervisor.h"
 #include "vm/memory_budget.h"
 #include "vm/vm_lock_set.h"
@@ -66,6 +67,8 @@ struct CreateRequest {
 
 struct VmManagerOptions {
   std::filesystem::path vms_dir; // one directory per VM: vms_dir/NAME/
+  // One directory per snapshot: snapshots_dir/SNAP/{state,disk.qcow2,seed.iso}.
+  std::filesystem::path snapshots_dir;
   std::filesystem::path
       run_dir; // QMP sockets (short paths: a unix socket is < 108 bytes)
   // A create that fails after QEMU started removes the VM's directory; its
@@ -140,12 +143,18 @@ struct VmManagerDeps {
   // Whether the kernel's OOM killer killed process `pid` (it just died of
   // SIGKILL that warren did not send). Required; answer false when unknown.
   std::function<bool(pid_t pid)> oom_killed;
+  // Required: restore steps the guest's clock through it.
+  ConnectAgent connect_agent;
   VmHooks hooks;
 };
 
 // Stable names: id, name, image, cpus, memory_mib, disk_gib, state, step, ip,
 // mac, created_ms, error.
 nlohmann::json VmRecordToJson(const VmRecord &vm);
+
+// Stable names: name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip,
+// size_bytes, files ({file: bytes}), created_ms.
+nlohmann::json SnapshotRecordToJson(const SnapshotRecord &snap);
 
 // Checks a VM name is a DNS label (InvalidArgument naming it otherwise).
 Status ValidateVmName(std::string_view name);
@@ -233,8 +242,28 @@ public:
   // What the VMs hold of the memory budget now.
   MemoryUsage Memory() const { return budget_.Usage(); }
 
-  // VMs built on `image` (for ImageRegistry::Options::users).
+  // VMs built on `image` (for ImageRegistry::Options::users), and snapshots
+  // of it (named "snapshot NAME": a snapshot's disk is backed by the image).
   std::vector<ImageUser> ImageUsers(std::string_view image);
+
+  // Snapshots (vm_snapshot.cc; docs/SNAPSHOTS.md). SnapshotVM starts a
+  // "vm.snapshot" op (target = the VM) whose result is the snapshot's JSON:
+  // under the VM's lock, the guest is paused, its RAM and device state are
+  // written to a file (QEMU migration to a descriptor) and its disk overlay is
+  // copied while paused, then the guest resumes (`stop`: the VM is stopped
+  // instead). Written in a temp directory renamed into place, then recorded;
+  // Recover removes whatever a crash left unrecorded. `snap` empty = a name
+  // made from the VM's and the time. Errors before the op: InvalidArgument,
+  // NotFound (VM), AlreadyExists (snapshot), FailedPrecondition (not running).
+  Result<std::string> SnapshotVM(std::string_view name, std::string snap, bool stop);
+  // Rolls a VM back to one of its own snapshots: QEMU is killed (sessions to
+  // the guest end), the disk replaced by a copy of the snapshot's, and a new
+  // QEMU loads the saved state and resumes. Returns once SSH answers.
+  Status RestoreVM(std::string_view name, std::string_view snap, const LockWait &wait = {});
+  Result<std::vector<SnapshotRecord>> ListSnapshots();
+  Result<SnapshotRecord> GetSnapshot(std::string_view snap);
+  // FailedPrecondition naming the VMs whose disk is backed by it.
+  Status DeleteSnapshot(std::string_view snap);
 
   // Runs `fn` under the VM's lock, held as `holder` ("vm.stop": what other
   // waiters are told), with its current record. NotFound if absent; Cancelled
@@ -263,6 +292,11 @@ private:
   std::filesystem::path QmpSocket(const VmRecord &vm) const {
     return options_.run_dir / (vm.id + ".qmp");
   }
+  // The guest agent's socket (vm/guest_agent.h), beside QMP's for the same
+  // reason: a unix socket path must stay under 108 bytes.
+  std::filesystem::path AgentSocket(const VmRecord &vm) const {
+    return options_.run_dir / (vm.id + ".agent");
+  }
   // Where the serial log of a failed create is kept (RollbackCreate moves it).
   std::filesystem::path FailedLogPath(const VmRecord &vm) const {
     return options_.failed_logs_dir / (vm.name + ".serial.log");
@@ -270,6 +304,33 @@ private:
   // RollbackCreate: moves the VM's serial log to FailedLogPath, keeping the
   // newest 16 there.
   void KeepFailedLog(const VmRecord &vm) const;
+
+  // Snapshots: vm_snapshot.cc. Files of a snapshot, and where one is written
+  // before an atomic rename makes it exist.
+  std::filesystem::path SnapshotDir(std::string_view snap) const {
+    return options_.snapshots_dir / snap;
+  }
+  std::filesystem::path SnapshotTempDir(std::string_view snap) const {
+    return options_.snapshots_dir / (".tmp-" + std::string(snap));
+  }
+  // Under the VM's lock, the VM running: saves state and disk, resumes the
+  // guest (or stops the VM when `stop_after`), then publishes the snapshot.
+  Result<SnapshotRecord> SnapshotLocked(VmRecord &vm, const std::string &snap,
+                                        bool stop_after, OpContext &ctx)
+      EXCLUDES(procs_mu_, create_mu_);
+  Status RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
+                       std::stop_token stop) EXCLUDES(procs_mu_);
+  // Loads `state` into a QEMU launched with VmSpec::incoming and resumes it.
+  Status ResumeFromState(VmProcess &proc, const std::filesystem::path &state);
+  // The handle of the VM's QEMU; the caller holds the VM's lock (only a
+  // holder of it replaces or drops handles). Null when none.
+  VmProcess *ProcessOf(const std::string &id) EXCLUDES(procs_mu_);
+  // Recover: removes snapshot directories without a record (a crash between
+  // temp dir and record, or a temp dir).
+  Status RemoveUnrecordedSnapshots();
+  // Names reserved by snapshots being written, so two cannot race for one.
+  Status ReserveSnapshotName(const std::string &snap) EXCLUDES(create_mu_);
+  void ReleaseSnapshotName(const std::string &snap) EXCLUDES(create_mu_);
   // A boot that failed after QEMU started, with the console's last lines
   // (read now, named where the user will find them).
   Status BootFailure(const VmRecord &vm, bool creating, const Status &st) const;
@@ -314,12 +375,21 @@ private:
   void RollbackCreate(const VmRecord &vm) EXCLUDES(procs_mu_);
 
   // boot/halt: vm_lifecycle.cc. Both run under the VM's lock.
-  Status Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx)
-      EXCLUDES(procs_mu_);
+  // With `state` (a snapshot's saved memory and devices), QEMU starts paused
+  // waiting for it, loads it and resumes the guest instead of booting.
+  Status Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
+              const std::filesystem::path &state = {}) EXCLUDES(procs_mu_);
   // `keep_memory`: the VM keeps its share of the memory budget (a restart,
   // which boots it again under the same hold of its lock).
   Status Halt(VmRecord &vm, bool force, std::chrono::milliseconds timeout,
               bool keep_memory = false) EXCLUDES(procs_mu_);
+  // After a failed boot (`what`: "start", "restore"): the VM holds nothing
+  // (process, TAP, capabilities, memory share) and is recorded as failed.
+  void LeaveFailedLocked(VmRecord &vm, const Status &st, const char *what)
+      EXCLUDES(procs_mu_);
+  // Steps a resumed guest's clock to the host's through its agent; best
+  // effort (a guest without the agent keeps its clock, with a warning).
+  void StepGuestClock(const VmRecord &vm);
   void OnExit(const std::string &id, pid_t pid, const QemuExit &exit);
   Status Save(const VmRecord &vm);
   void RotateLog(const std::filesystem::path &log) const;
@@ -338,8 +408,11 @@ private:
   // Admission control: shares are taken before anything of a create or start
   // is written and given back when the VM stops holding memory.
   MemoryBudget budget_;
-  // createVMMu: name uniqueness + IP allocation + record insert, nothing else.
+  // createVMMu: name uniqueness + IP allocation + record insert, nothing else
+  // (snapshot names included: a clone's record and the snapshot it needs are
+  // checked together).
   Mutex create_mu_{LockRank::kRegistry, "createVMMu"};
+  std::set<std::string, std::less<>> snapshots_in_flight_ GUARDED_BY(create_mu_);
 
   Mutex exporting_mu_{LockRank::kLeaf, "vm_exporting"};
   // VM ids whose disk ExportDisk is copying (without their lock); added and

@@ -72,6 +72,10 @@ struct FakeDaemonDeps {
     deps.host_memory = [] { return Result<uint64_t>(kFakeHostMemory); };
     // A fake QEMU killed by a test's Crash: OOM when it is in oom_pids.
     deps.oom_killed = [oom = oom_pids](pid_t pid) { return oom->contains(pid); };
+    // Fake guests run no agent.
+    deps.connect_agent = [](const std::filesystem::path &) -> Result<std::unique_ptr<GuestAgent>> {
+      return Unavailable("FakeDaemonDeps: fake guests run no agent");
+    };
   }
   static constexpr uint64_t kFakeHostMemory = 64ull << 30;  // room for any test's VMs
   // Pids the fake kernel log names as OOM-killed (tests fill it).

@@ -160,6 +160,7 @@ TEST_F(BuilderTest, MinimalStepSequenceGolden) {
   EXPECT_EQ(img->facts["flavour"], "minimal");
   EXPECT_EQ(img->facts["ssh_server"], "dropbear");
   EXPECT_EQ(img->facts["kernel_version"], kVersion);
+  EXPECT_EQ(img->facts["guest_agent"], true) << "every built image serves the guest agent";
   EXPECT_EQ(cpio_order_, "virtio\nvirtio_pci\nvirtio_blk\nvirtio_net\ncdrom\nisofs\n");
   EXPECT_THAT(cpio_list_, HasSubstr("\ninit\n"));
   EXPECT_THAT(cpio_list_, HasSubstr("dev/console\n"));
@@ -192,6 +193,9 @@ TEST_F(BuilderTest, InstallsMinimalGuestFilesInsideTheRootOnly) {
   EXPECT_THAT(Slurp(root / "etc/inittab"),
               HasSubstr("\n::respawn:/usr/sbin/dropbear -F -E -s -p 22 -r "
                         "/run/warren/seed/dropbear_ed25519_host_key\n"));
+  EXPECT_THAT(Slurp(root / "etc/inittab"), HasSubstr("\n::respawn:/usr/lib/warren/warren-agent\n"));
+  ASSERT_EQ(::stat((root / "usr/lib/warren/warren-agent").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
 }
 
 TEST(MinimalInittabTest, RespawnsTheImagesSshServerDirectly) {
@@ -254,6 +258,9 @@ TEST_F(BuilderTest, SystemdFlavourEnablesTheSeedUnitAndKeepsModules) {
   EXPECT_EQ(fs::read_symlink(units / "sysinit.target.wants/warren-seed.service"),
             "/etc/systemd/system/warren-seed.service");
   EXPECT_TRUE(fs::exists(units / "warren-user-data.service"));
+  EXPECT_EQ(fs::read_symlink(units / "multi-user.target.wants/warren-agent.service"),
+            "/etc/systemd/system/warren-agent.service");
+  EXPECT_TRUE(fs::exists(dir_ / "s/root/usr/lib/warren/warren-agent"));
   EXPECT_FALSE(fs::exists(dir_ / "s/root/etc/inittab"));
   EXPECT_TRUE(fs::exists(dir_ / "s/root/etc/ssh/sshd_config"));
   EXPECT_FALSE(runner_.Called({"chroot"})) << "no depmod: modules are not pruned";

@@ -108,6 +108,17 @@ class ImageRegistryTest : public ::testing::Test {
   std::unique_ptr<ImageRegistry> registry_;
 };
 
+TEST(ImageHasGuestAgentTest, OnlyAnExplicitTrueFact) {
+  using json = nlohmann::json;
+  EXPECT_TRUE(ImageHasGuestAgent(json{{"facts", {{"guest_agent", true}}}}));
+  EXPECT_FALSE(ImageHasGuestAgent(json{{"facts", {{"guest_agent", false}}}}));
+  EXPECT_FALSE(ImageHasGuestAgent(json{{"facts", {{"guest_agent", "yes"}}}}));
+  EXPECT_FALSE(ImageHasGuestAgent(json{{"facts", {{"cloud_init", true}}}}));
+  EXPECT_FALSE(ImageHasGuestAgent(json{{"facts", json::array()}}));
+  EXPECT_FALSE(ImageHasGuestAgent(json::object()));
+  EXPECT_FALSE(ImageHasGuestAgent(json()));
+}
+
 TEST(ImageNameTest, DnsLabelRule) {
   for (std::string good :
        {std::string("a"), std::string("web-2"), std::string("0abc"), std::string(63, 'x')}) {

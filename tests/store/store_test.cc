@@ -157,14 +157,14 @@ TEST_F(StoreTest, FailedMigrationRollsBackAndKeepsOlderVersion) {
 TEST_F(StoreTest, NewerSchemaIsRefusedAndFileUntouched) {
   RawExec(
       "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT, "
-      "applied_ms INTEGER); INSERT INTO schema_migrations VALUES (7, 'future', 0);");
+      "applied_ms INTEGER); INSERT INTO schema_migrations VALUES (70, 'future', 0);");
   std::string before = ReadBytes(db_);
   ASSERT_FALSE(before.empty());
   Result<std::unique_ptr<Store>> s = Store::Open(db_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code(), Code::kFailedPrecondition);
   EXPECT_EQ(s.error().message(),
-            "store warren.db has schema version 7 but this warren understands up to " +
+            "store warren.db has schema version 70 but this warren understands up to " +
                 std::to_string(Store::LatestSchemaVersion()) +
                 "; upgrade warren (the store was not modified)");
   EXPECT_EQ(ReadBytes(db_), before);
@@ -457,6 +457,48 @@ TEST_F(StoreTest, UpgradeFromVersionFiveAddsStartedMs) {
   auto old_row = std::find_if(all->begin(), all->end(), [](const VmRecord& v) { return v.name == "old"; });
   ASSERT_NE(old_row, all->end());
   EXPECT_EQ(*old_row, started);
+}
+
+// A database from before snapshots (migrations 1-6, a running VM in it) gains
+// the snapshots table and vms.snapshot ('' for its VMs: booted, not cloned);
+// a snapshot and a clone's link to it then round-trip across a reopen.
+TEST_F(StoreTest, UpgradeFromVersionSixAddsSnapshots) {
+  std::vector<Migration> six(Migrations().begin(), Migrations().begin() + 6);
+  {
+    Result<std::unique_ptr<Store>> old = Store::OpenWithMigrationsForTest(db_, six);
+    ASSERT_TRUE(old.ok()) << old.status().ToString();
+    ASSERT_EQ((*old)->SchemaVersion(), 6);
+  }
+  RawExec(std::string(kOldVmInsert) + "'running', 4242)");
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  EXPECT_GE(store->SchemaVersion(), 7);
+  Result<VmRecord> old = store->GetVm("old");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->snapshot, "");
+  Result<std::vector<SnapshotRecord>> none = store->ListSnapshots();
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+
+  SnapshotRecord snap{.name = "s1", .vm_id = "vm-old", .vm_name = "old", .image = "base",
+                      .cpus = 1, .memory_mib = 512, .disk_gib = 4,
+                      .mac = "52:54:00:4d:00:02", .ip = "10.77.0.2",
+                      .files_json = R"({"state":10})", .size_bytes = 10,
+                      .created_ms = 1'790'000'000'000};
+  ASSERT_TRUE(store->Transaction([&](Tx& tx) { return tx.InsertSnapshot(snap); }).ok());
+  EXPECT_EQ(store->Transaction([&](Tx& tx) { return tx.InsertSnapshot(snap); }).code(),
+            Code::kAlreadyExists);
+  VmRecord clone = SomeVm("vm-clone", "clone", "10.77.0.3");
+  clone.snapshot = "s1";
+  ASSERT_TRUE(store->Transaction([&](Tx& tx) { return tx.InsertVm(clone); }).ok());
+  store.reset();  // what a daemon restart reads back
+  store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  Result<SnapshotRecord> back = store->GetSnapshot("s1");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, snap);
+  EXPECT_EQ(store->GetVm("clone")->snapshot, "s1");
+  EXPECT_EQ(store->GetSnapshot("nope").error().code(), Code::kNotFound);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ VmSpec FullSpec() {
   s.mac = "52:54:00:12:34:56";
   s.serial_log = "/var/lib/warren/vms/web/serial.log";
   s.qmp_socket = "/run/warren/vms/web/qmp.sock";
+  s.agent_socket = "/run/warren/vms/web.agent";
   return s;
 }
 
@@ -79,6 +80,12 @@ TEST(BuildQemuArgvTest, TcgGolden) {
       "socket,id=qmp0,path=/run/warren/vms/web/qmp.sock,server=on,wait=off",
       "-mon",
       "chardev=qmp0,mode=control",
+      "-device",
+      "virtio-serial-pci,id=vser0",
+      "-chardev",
+      "socket,id=agent0,path=/run/warren/vms/web.agent,server=on,wait=off",
+      "-device",
+      "virtconsole,bus=vser0.0,chardev=agent0,name=org.warren.agent.0",
       "-object",
       "rng-random,id=rng0,filename=/dev/urandom",
       "-device",
@@ -142,6 +149,12 @@ TEST(BuildQemuArgvTest, KvmGoldenWithRunAsAndPidFile) {
       "socket,id=qmp0,path=/run/warren/vms/web/qmp.sock,server=on,wait=off",
       "-mon",
       "chardev=qmp0,mode=control",
+      "-device",
+      "virtio-serial-pci,id=vser0",
+      "-chardev",
+      "socket,id=agent0,path=/run/warren/vms/web.agent,server=on,wait=off",
+      "-device",
+      "virtconsole,bus=vser0.0,chardev=agent0,name=org.warren.agent.0",
       "-object",
       "rng-random,id=rng0,filename=/dev/urandom",
       "-device",
@@ -248,6 +261,7 @@ TEST(ValidateVmSpecTest, RejectsBadFields) {
       {"no serial", [](VmSpec& s) { s.serial_log.clear(); }, "serial"},
       {"no qmp", [](VmSpec& s) { s.qmp_socket.clear(); }, "QMP"},
       {"long qmp", [](VmSpec& s) { s.qmp_socket = "/" + std::string(120, 'x'); }, "unix socket"},
+      {"long agent", [](VmSpec& s) { s.agent_socket = "/" + std::string(120, 'x'); }, "agent socket"},
       {"initrd without kernel", [](VmSpec& s) { s.kernel.clear(); }, "without a kernel"},
   };
   for (const Case& c : cases) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "fakes/fake_guest_agent.h"
 #include "fakes/fake_hypervisor.h"
 #include "fakes/fake_runner.h"
 #include "image/seed.h"
@@ -46,6 +47,7 @@ protected:
     ops_ = std::make_unique<OpRegistry>(store_.get(), &clock_);
     VmManagerOptions options;
     options.vms_dir = dir_.path() / "vms";
+    options.snapshots_dir = dir_.path() / "snapshots";
     options.run_dir = dir_.path() / "run";
     options.failed_logs_dir = dir_.path() / "failed";
     options.subnet = "10.77.0.0/24";
@@ -69,6 +71,7 @@ protected:
                        "console=ttyS0"};
     };
     deps.caps = &caps_;
+    deps.connect_agent = agents_.Connector();
     deps.oom_killed = [this](pid_t pid) { return pid != 0 && pid == oom_pid_.load(); };
     deps.hooks.oom_killed = [this](const VmRecord &) { ++oom_events_; };
     deps.wait_for_ssh = [this](const GuestTarget &ep,
@@ -136,6 +139,7 @@ protected:
   FakeRunner runner_;
   SystemClock clock_;
   FakeHypervisor hypervisor_;
+  FakeGuestAgents agents_;
   FakeTapSource taps_;
   std::string client_key_;
   std::atomic<bool> block_ssh_{false};

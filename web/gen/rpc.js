@@ -29,6 +29,9 @@ export const METHODS = Object.freeze([
   "session.ls",
   "session.send",
   "session.start",
+  "snapshot.delete",
+  "snapshot.inspect",
+  "snapshot.list",
   "vm.create",
   "vm.egress",
   "vm.exec",
@@ -40,7 +43,9 @@ export const METHODS = Object.freeze([
   "vm.proxy",
   "vm.publish",
   "vm.restart",
+  "vm.restore",
   "vm.rm",
+  "vm.snapshot",
   "vm.start",
   "vm.stop",
   "vm.unpublish",
@@ -190,6 +195,7 @@ export function imagePromote(rpc, params = {}) {
  * @param {string} [params.initrd] absolute path of the initrd (<= 4096 bytes)
  * @param {string} [params.cmdline] extra kernel command line (<= 4096 bytes)
  * @param {boolean} [params.cloud_init] the image runs cloud-init (its facts say so; #cloud-config user-data is accepted for its VMs) (<= 4096 bytes)
+ * @param {boolean} [params.guest_agent] the image serves warren's guest agent on the virtio-serial port org.warren.agent.0 (docs/SNAPSHOTS.md): its VMs can be cloned (<= 4096 bytes)
  * @returns {Promise<Object>} IMAGE {name, created_ms, state, dir, manifest}
  * @throws already_exists: an image of that name exists
  * @throws not_found: a given file does not exist
@@ -374,6 +380,42 @@ export function sessionStart(rpc, params = {}) {
 }
 
 /**
+ * Deletes a snapshot and its files; refused while a VM's disk is backed by it.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the snapshot (<= 4096 bytes)
+ * @returns {Promise<Object>} {name}
+ * @throws not_found: no such snapshot
+ * @throws failed_precondition: VMs cloned from it exist (named)
+ */
+export function snapshotDelete(rpc, params = {}) {
+  return rpc.call("snapshot.delete", params);
+}
+
+/**
+ * Shows one snapshot.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the snapshot (<= 4096 bytes)
+ * @returns {Promise<Object>} Snapshot {name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip, size_bytes, files: {file: bytes}, created_ms}
+ * @throws not_found: no such snapshot
+ */
+export function snapshotInspect(rpc, params = {}) {
+  return rpc.call("snapshot.inspect", params);
+}
+
+/**
+ * Lists the snapshots, oldest first.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} [params]
+ * @returns {Promise<Object>} {snapshots: [Snapshot {name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip, size_bytes, files: {file: bytes}, created_ms}]}
+ */
+export function snapshotList(rpc, params = {}) {
+  return rpc.call("snapshot.list", params);
+}
+
+/**
  * Starts creating a VM (disk, seed, TAP, boot, SSH ready) as an op; defaults from [vm].
  * Mutating.
  * @param {{call: function(string, Object): Promise<*>}} rpc
@@ -550,6 +592,22 @@ export function vmRestart(rpc, params = {}) {
 }
 
 /**
+ * Rolls a VM back to one of its own snapshots (its QEMU is replaced; sessions to the old guest end) and waits for its guest.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the VM (<= 4096 bytes)
+ * @param {string} params.snapshot one of the VM's own snapshots (<= 4096 bytes)
+ * @returns {Promise<Object>} VM
+ * @throws not_found: no such VM or snapshot
+ * @throws failed_precondition: the snapshot is another VM's, or the VM's disk is being promoted
+ * @throws cancelled: the client went away while waiting for the VM
+ */
+export function vmRestore(rpc, params = {}) {
+  return rpc.call("vm.restore", params);
+}
+
+/**
  * Deletes a VM, its disk and its IP lease.
  * Mutating.
  * @param {{call: function(string, Object): Promise<*>}} rpc
@@ -564,6 +622,24 @@ export function vmRestart(rpc, params = {}) {
  */
 export function vmRm(rpc, params = {}) {
   return rpc.call("vm.rm", params);
+}
+
+/**
+ * Starts a snapshot of a running VM (memory, devices and disk at one instant) as an op; the guest resumes afterwards unless stop.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the VM (<= 4096 bytes)
+ * @param {string} [params.snapshot] the snapshot's name (default: VM-YYYYMMDD-HHMMSS, UTC) (<= 4096 bytes)
+ * @param {boolean} [params.stop] stop the VM after the snapshot instead of resuming it (<= 4096 bytes)
+ * @returns {Promise<Object>} {op, name}: follow the op with op.wait; its result is the Snapshot
+ * @throws not_found: no such VM
+ * @throws already_exists: a snapshot of that name exists
+ * @throws invalid_argument: a bad snapshot name
+ * @throws failed_precondition: the VM is not running
+ */
+export function vmSnapshot(rpc, params = {}) {
+  return rpc.call("vm.snapshot", params);
 }
 
 /**

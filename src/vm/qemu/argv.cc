@@ -114,6 +114,18 @@ void AddChardevs(const VmSpec& spec, std::vector<std::string>& a) {
             "-mon", "chardev=qmp0,mode=control"});
 }
 
+// One virtio-serial controller with one console port (argv.h: why a console).
+// wait=off: QEMU starts without a client; the daemon connects only while it
+// talks to the agent.
+void AddAgent(const VmSpec& spec, std::vector<std::string>& a) {
+  if (spec.agent_socket.empty()) return;
+  a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser0", "-chardev",
+                     "socket,id=agent0,path=" + Esc(spec.agent_socket) + ",server=on,wait=off",
+                     "-device",
+                     "virtconsole,bus=vser0.0,chardev=agent0,name=" +
+                         std::string(kGuestAgentPort)});
+}
+
 }  // namespace
 
 std::string_view AccelName(Accel accel) { return accel == Accel::kKvm ? "kvm" : "tcg"; }
@@ -175,6 +187,13 @@ Status ValidateVmSpec(const VmSpec& spec) {
     }
   }
   if (spec.serial_log.empty()) return InvalidArgument("vm " + spec.name + ": no serial log path");
+  if (!spec.agent_socket.empty() &&
+      spec.agent_socket.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return InvalidArgument("vm " + spec.name + ": agent socket path " +
+                           spec.agent_socket.string() +
+                           " is longer than a unix socket allows (107 bytes); use a shorter "
+                           "run directory");
+  }
   if (spec.qmp_socket.empty()) return InvalidArgument("vm " + spec.name + ": no QMP socket path");
   if (spec.qmp_socket.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
     return InvalidArgument("vm " + spec.name + ": QMP socket path " + spec.qmp_socket.string() +
@@ -196,9 +215,11 @@ std::vector<std::string> BuildQemuArgv(const VmSpec& spec) {
   AddNet(spec, a);
   AddShares(spec, a);
   AddChardevs(spec, a);
+  AddAgent(spec, a);
   a.insert(a.end(), {"-object", "rng-random,id=rng0,filename=/dev/urandom", "-device",
                      "virtio-rng-pci,rng=rng0"});
   if (!spec.pid_file.empty()) a.insert(a.end(), {"-pidfile", spec.pid_file.string()});
+  if (spec.incoming) a.insert(a.end(), {"-S", "-incoming", "defer"});
   a.insert(a.end(), {"-sandbox", std::string("on,obsolete=deny,elevateprivileges=") +
                                      (spec.run_as.empty() ? "deny" : "allow") +
                                      ",spawn=deny,resourcecontrol=deny"});

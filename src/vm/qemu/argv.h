@@ -30,6 +30,12 @@ inline constexpr std::string_view kQbootRom = "/usr/share/qemu/qboot.rom";
 // again (docs/BENCHMARKS.md, "Density").
 inline constexpr int kDefaultTcgTbMib = 32;
 
+// The virtio-serial port name the guest agent serves (docs/SNAPSHOTS.md).
+// The port is a console port (`virtconsole`), which the guest sees as its
+// only virtio console, /dev/hvc0; the name (under /sys/class/virtio-ports/)
+// tells the agent it is warren's.
+inline constexpr std::string_view kGuestAgentPort = "org.warren.agent.0";
+
 // Everything that decides one QEMU command line. Plain data, no I/O: the VM
 // layer fills it in, BuildQemuArgv turns it into argv, QemuProcess runs it.
 struct VmSpec {
@@ -52,6 +58,11 @@ struct VmSpec {
   std::filesystem::path serial_log;  // guest serial console is written here (required)
   std::filesystem::path qmp_socket;  // QMP unix socket QEMU listens on (required, < 108 bytes)
   std::filesystem::path pid_file;    // optional `-pidfile`; warren itself knows the pid from fork
+  // The guest agent's port (vm/guest_agent.h): a unix socket QEMU listens on
+  // (< 108 bytes), relayed to the guest's virtio-serial port kGuestAgentPort.
+  // Empty = no agent device (tests). Like the QMP socket, QEMU creates it
+  // before -runas drops privileges, so only root (the daemon) can connect.
+  std::filesystem::path agent_socket;
   // User QEMU switches to (`-runas`) once it has opened its files, TAP and
   // /dev/kvm; empty = stay as the daemon's user. See BuildQemuArgv for how it
   // interacts with `-sandbox`.
@@ -60,6 +71,10 @@ struct VmSpec {
   // right after spawning (QEMU would inherit the daemon's low value). Raising
   // it needs no privilege, so a sandboxed, unprivileged QEMU is no obstacle.
   int oom_score_adj = 0;
+  // Start paused, waiting for a saved state (`-S -incoming defer`): the VM
+  // layer then loads it over QMP (vm/qemu/migration.h) instead of booting.
+  // Every other field must describe the same machine the state was saved from.
+  bool incoming = false;
 
   // Capability fields (vm/capability.h), rendered by BuildQemuArgv like the
   // rest. Host folders shown to the guest over virtiofs: each one is served by
@@ -100,10 +115,19 @@ Status ValidateVmSpec(const VmSpec& spec);
 //          the network)
 //   serial: -chardev file + -serial chardev:   QMP: -chardev socket,server=on,wait=off + -mon
 //   rng:   rng-random on /dev/urandom + virtio-rng-pci
+//   agent: virtio-serial-pci + -chardev socket,server=on,wait=off +
+//          virtconsole name=kGuestAgentPort: a channel into the guest that
+//          does not depend on its IP (re-identifying a resumed clone). A
+//          console port, not a virtserialport: QEMU keeps a console port open
+//          towards the guest whether or not a client is connected, so the
+//          agent's read blocks until a request comes. A serial port reads
+//          end-of-file while no client is connected, and the guest cannot
+//          sleep until one connects: the agent had to poll.
 //   shares: -chardev socket (virtiofsd's) + vhost-user-fs-pci,tag=; only then
 //          guest RAM is a shared memfd (memory-backend-memfd,share=on and
 //          -machine memory-backend=): virtiofsd maps it to reach the guest's
 //          buffers. VMs without shares keep QEMU's private anonymous RAM.
+//   incoming: -S -incoming defer (the state arrives over QMP, migration.h)
 //   -sandbox on,obsolete=deny,elevateprivileges=...,spawn=deny,resourcecontrol=deny
 // `elevateprivileges` is `deny` without run_as. With run_as it must be
 // `allow`: QEMU 7.2 installs the seccomp filter before `-runas` calls

@@ -35,6 +35,24 @@ Result<bool> WaitFd(int fd, short events, SteadyClock::time_point deadline) {
   }
 }
 
+// sendmsg of `data` with `fd` attached; the kernel delivers the descriptor
+// with the first byte, so a partial send still passed it.
+ssize_t SendWithFd(int sock, const char* data, size_t size, int fd) {
+  iovec iov = {const_cast<char*>(data), size};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  return ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<QmpClient>> QmpClient::Connect(const std::filesystem::path& path,
@@ -88,12 +106,15 @@ Status QmpClient::Handshake(std::chrono::milliseconds timeout) {
       .Annotate("QMP capabilities negotiation");
 }
 
-Status QmpClient::Send(const nlohmann::json& message, SteadyClock::time_point deadline) {
+Status QmpClient::Send(const nlohmann::json& message, SteadyClock::time_point deadline,
+                       int pass_fd) {
   const std::string out = message.dump() + "\n";
   size_t off = 0;
   while (off < out.size()) {
     // MSG_NOSIGNAL: a QEMU that went away yields EPIPE, not SIGPIPE in the daemon.
-    ssize_t n = ::send(fd_.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
+    ssize_t n = off == 0 && pass_fd >= 0
+                    ? SendWithFd(fd_.get(), out.data(), out.size(), pass_fd)
+                    : ::send(fd_.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
     if (n > 0) {
       off += static_cast<size_t>(n);
       continue;
@@ -159,13 +180,26 @@ bool QmpClient::StashIfEvent(const nlohmann::json& message) {
 
 Result<nlohmann::json> QmpClient::Execute(std::string_view command, const nlohmann::json& args,
                                           std::chrono::milliseconds timeout) {
+  return ExecuteImpl(command, args, -1, timeout);
+}
+
+Result<nlohmann::json> QmpClient::ExecuteWithFd(std::string_view command,
+                                                const nlohmann::json& args, int fd,
+                                                std::chrono::milliseconds timeout) {
+  if (fd < 0) return InvalidArgument("QMP " + std::string(command) + ": no descriptor to pass");
+  return ExecuteImpl(command, args, fd, timeout);
+}
+
+Result<nlohmann::json> QmpClient::ExecuteImpl(std::string_view command,
+                                              const nlohmann::json& args, int pass_fd,
+                                              std::chrono::milliseconds timeout) {
   const std::string cmd(command);
   if (closed_) return Unavailable("QMP " + cmd + ": QEMU closed the connection");
   const auto deadline = SteadyClock::now() + timeout;
   const uint64_t id = next_id_++;
   nlohmann::json request = {{"execute", cmd}, {"id", id}};
   if (!args.is_null()) request["arguments"] = args;
-  RETURN_IF_ERROR(Send(request, deadline).Annotate("QMP " + cmd));
+  RETURN_IF_ERROR(Send(request, deadline, pass_fd).Annotate("QMP " + cmd));
   while (true) {
     Result<nlohmann::json> msg = ReadMessage(deadline);
     if (!msg.ok()) return msg.error().Annotate("QMP " + cmd);

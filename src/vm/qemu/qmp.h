@@ -63,6 +63,13 @@ class QmpClient {
   Result<nlohmann::json> Execute(std::string_view command, const nlohmann::json& args = nullptr,
                                  std::chrono::milliseconds timeout = kDefaultTimeout);
 
+  // Execute, passing `fd` (borrowed; QEMU gets a duplicate) as SCM_RIGHTS
+  // ancillary data with the command's first byte: how `getfd` and `add-fd`
+  // receive descriptors. Same errors as Execute.
+  Result<nlohmann::json> ExecuteWithFd(std::string_view command, const nlohmann::json& args,
+                                       int fd,
+                                       std::chrono::milliseconds timeout = kDefaultTimeout);
+
   Result<QmpStatus> QueryStatus(std::chrono::milliseconds timeout = kDefaultTimeout);
   // Presses the ACPI power button; the guest decides whether to shut down.
   Status SystemPowerdown(std::chrono::milliseconds timeout = kDefaultTimeout);
@@ -85,7 +92,11 @@ class QmpClient {
   explicit QmpClient(UniqueFd fd) : fd_(std::move(fd)) {}
 
   Status Handshake(std::chrono::milliseconds timeout);
-  Status Send(const nlohmann::json& message, std::chrono::steady_clock::time_point deadline);
+  // `pass_fd` >= 0 rides along with the first byte sent (SCM_RIGHTS).
+  Status Send(const nlohmann::json& message, std::chrono::steady_clock::time_point deadline,
+              int pass_fd = -1);
+  Result<nlohmann::json> ExecuteImpl(std::string_view command, const nlohmann::json& args,
+                                     int pass_fd, std::chrono::milliseconds timeout);
   // Next complete message; DeadlineExceeded at the deadline, Unavailable at EOF.
   Result<nlohmann::json> ReadMessage(std::chrono::steady_clock::time_point deadline);
   // Moves an event message to the queue; false if `message` is not an event.

@@ -1,0 +1,368 @@
+// Snapshots of a running VM (memory, device state and disk at one instant),
+// restore of a VM to one of its own snapshots, and the snapshot registry.
+//
+// Disk: the VM's disk is a small qcow2 overlay over the image's raw rootfs.
+// While QEMU is paused after migration its block devices are flushed and
+// inactive, so a plain copy of the overlay is the disk at the snapshot's
+// instant (the rootfs is read-only, shared by reference). This is chosen over
+// `blockdev-snapshot-sync` because it leaves the running VM's block graph
+// untouched (no chain growing with every snapshot, nothing to unwind when the
+// daemon dies half-way) at the cost of copying the overlay: megabytes for a
+// freshly booted guest.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <system_error>
+
+#include "vm/vm_manager.h"
+#include <spdlog/spdlog.h>
+
+namespace warren {
+namespace {
+
+namespace fs = std::filesystem;
+
+// How long saving or loading a guest's RAM may take (TCG guests of a few
+// hundred MiB take well under a second; a large, busy one more).
+constexpr auto kStateTimeout = std::chrono::minutes(5);
+// Each request to a restored guest's agent (it answers at once when present;
+// a loaded TCG guest may take seconds).
+constexpr auto kAgentTimeout = std::chrono::seconds(5);
+// The files of a snapshot directory.
+constexpr const char *kStateFile = "state";
+constexpr const char *kDiskFile = "disk.qcow2";
+constexpr const char *kSeedFile = "seed.iso";
+
+Status ValidateSnapshotName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 63 && name.front() != '-' &&
+            name.front() != '.';
+  for (char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                c == '.' || c == '_');
+  }
+  if (ok)
+    return Status::Ok();
+  return InvalidArgument("snapshot name \"" + std::string(name) +
+                         "\" must be 1-63 of a-z, 0-9, '-', '.', '_', not "
+                         "starting with '-' or '.'");
+}
+
+// "VM-YYYYMMDD-HHMMSS" (UTC) for `vm snapshot VM` without a name.
+std::string DefaultSnapshotName(std::string_view vm, int64_t now_ms) {
+  std::time_t t = static_cast<std::time_t>(now_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
+  return std::string(vm) + "-" + buf;
+}
+
+Status SyncPath(const fs::path &path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0)
+    return ErrnoError("open " + path.string(), errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : ErrnoError("fsync " + path.string(), err);
+}
+
+Status CopyFile(const fs::path &from, const fs::path &to) {
+  std::error_code ec;
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  if (ec)
+    return Internal("copy " + from.string() + " to " + to.string() + ": " + ec.message());
+  return SyncPath(to, O_RDONLY);
+}
+
+// Each file's size, and their sum.
+nlohmann::json FilesOf(const fs::path &dir, int64_t *total) {
+  nlohmann::json files = nlohmann::json::object();
+  *total = 0;
+  std::error_code ec;
+  for (const fs::directory_entry &e : fs::directory_iterator(dir, ec)) {
+    int64_t size = static_cast<int64_t>(e.file_size(ec));
+    files[e.path().filename().string()] = size;
+    *total += size;
+  }
+  return files;
+}
+
+} // namespace
+
+nlohmann::json SnapshotRecordToJson(const SnapshotRecord &s) {
+  nlohmann::json files = nlohmann::json::parse(s.files_json, nullptr, false);
+  return nlohmann::json{{"name", s.name},         {"vm", s.vm_name},
+                        {"vm_id", s.vm_id},       {"image", s.image},
+                        {"cpus", s.cpus},         {"memory_mib", s.memory_mib},
+                        {"disk_gib", s.disk_gib}, {"mac", s.mac},
+                        {"ip", s.ip},             {"size_bytes", s.size_bytes},
+                        {"files", files.is_discarded() ? nlohmann::json::object() : files},
+                        {"created_ms", s.created_ms}};
+}
+
+VmProcess *VmManager::ProcessOf(const std::string &id) {
+  MutexLock lock(&procs_mu_);
+  auto it = procs_.find(id);
+  return it == procs_.end() ? nullptr : it->second.get();
+}
+
+Status VmManager::ReserveSnapshotName(const std::string &snap) {
+  MutexLock lock(&create_mu_);
+  Result<SnapshotRecord> existing = deps_.store->GetSnapshot(snap);
+  if (existing.ok() || snapshots_in_flight_.contains(snap))
+    return AlreadyExists("snapshot \"" + snap + "\" already exists");
+  if (existing.error().code() != Code::kNotFound)
+    return existing.error();
+  snapshots_in_flight_.insert(snap);
+  return Status::Ok();
+}
+
+void VmManager::ReleaseSnapshotName(const std::string &snap) {
+  MutexLock lock(&create_mu_);
+  snapshots_in_flight_.erase(snap);
+}
+
+Result<std::string> VmManager::SnapshotVM(std::string_view name, std::string snap,
+                                          bool stop) {
+  ASSIGN_OR_RETURN(VmRecord vm, deps_.store->GetVm(name));
+  if (snap.empty())
+    snap = DefaultSnapshotName(vm.name, deps_.clock->NowUnixMillis());
+  RETURN_IF_ERROR(ValidateSnapshotName(snap));
+  if (vm.state != VmState::kRunning) {
+    return FailedPrecondition("VM \"" + vm.name + "\" is " +
+                              std::string(VmStateName(vm.state)) +
+                              "; only a running VM can be snapshotted (`warren vm start " +
+                              vm.name + "`)");
+  }
+  // Checked again, and the name reserved, in the op: this is the early answer.
+  if (deps_.store->GetSnapshot(snap).ok())
+    return AlreadyExists("snapshot \"" + snap + "\" already exists");
+  return deps_.ops->Start(
+      "vm.snapshot", vm.name,
+      [this, id = vm.id, snap, stop](OpContext &ctx) -> Result<nlohmann::json> {
+        SnapshotRecord made;
+        RETURN_IF_ERROR(WithSettledVmLock(
+            id, "vm.snapshot", LockWait{ctx.stop(), nullptr}, [&](VmRecord &vm) -> Status {
+              ASSIGN_OR_RETURN(made, SnapshotLocked(vm, snap, stop, ctx));
+              return Status::Ok();
+            }));
+        return SnapshotRecordToJson(made);
+      });
+}
+
+Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string &snap,
+                                                 bool stop_after, OpContext &ctx) {
+  if (vm.state != VmState::kRunning) {
+    return FailedPrecondition("VM \"" + vm.name + "\" is " +
+                              std::string(VmStateName(vm.state)) +
+                              "; only a running VM can be snapshotted");
+  }
+  RETURN_IF_ERROR(NotExportingLocked(vm));
+  VmProcess *proc = ProcessOf(vm.id);
+  if (proc == nullptr)
+    return FailedPrecondition("VM \"" + vm.name + "\" has no QEMU process");
+  RETURN_IF_ERROR(ReserveSnapshotName(snap));
+  struct Release {
+    VmManager *m;
+    const std::string &snap;
+    ~Release() { m->ReleaseSnapshotName(snap); }
+  } release{this, snap};
+
+  const fs::path tmp = SnapshotTempDir(snap);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec)
+    return Internal("create " + tmp.string() + ": " + ec.message());
+  auto discard = [&](const Status &st) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    return st.Annotate("snapshot " + snap + " of VM " + vm.name);
+  };
+
+  ctx.Progress("save memory and devices", 0.1);
+  const fs::path state = tmp / kStateFile;
+  int fd = ::open(state.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return discard(ErrnoError("create " + state.string(), errno));
+  Status saved = proc->SaveState(fd, kStateTimeout);
+  if (saved.ok() && ::fsync(fd) != 0)
+    saved = ErrnoError("fsync " + state.string(), errno);
+  ::close(fd);
+  // From here the guest is paused: resume it on every path out.
+  ctx.Progress("copy disk", 0.6);
+  if (saved.ok())
+    saved = CopyFile(Dir(vm) / "disk.qcow2", tmp / kDiskFile);
+  if (saved.ok())
+    saved = CopyFile(Dir(vm) / "seed.iso", tmp / kSeedFile);
+  if (!stop_after || !saved.ok()) {
+    Status resumed = proc->Resume();
+    if (!resumed.ok())
+      spdlog::error("vm {}: resume after snapshot: {}", vm.name, resumed.ToString());
+    if (saved.ok())
+      saved = resumed;
+  }
+  if (!saved.ok())
+    return discard(saved);
+  if (stop_after) {
+    ctx.Progress("stop VM", 0.8);
+    RETURN_IF_ERROR(Halt(vm, /*force=*/true, options_.stop_timeout).Annotate("stop " + vm.name));
+  }
+
+  ctx.Progress("publish", 0.9);
+  SnapshotRecord rec;
+  rec.name = snap;
+  rec.vm_id = vm.id;
+  rec.vm_name = vm.name;
+  rec.image = vm.image;
+  rec.cpus = vm.cpus;
+  rec.memory_mib = vm.memory_mib;
+  rec.disk_gib = vm.disk_gib;
+  rec.mac = vm.mac;
+  rec.ip = vm.ip;
+  rec.files_json = FilesOf(tmp, &rec.size_bytes).dump();
+  rec.created_ms = deps_.clock->NowUnixMillis();
+  // Rename, then record: a crash between the two leaves a directory without a
+  // record, which Recover removes; never a record without its files.
+  Status published = SyncPath(tmp, O_RDONLY | O_DIRECTORY);
+  if (published.ok()) {
+    fs::rename(tmp, SnapshotDir(snap), ec);
+    if (ec)
+      published = Internal("rename " + tmp.string() + ": " + ec.message());
+  }
+  if (!published.ok())
+    return discard(published);
+  (void)SyncPath(options_.snapshots_dir, O_RDONLY | O_DIRECTORY);
+  Status recorded = deps_.store->Transaction([&](Tx &tx) { return tx.InsertSnapshot(rec); });
+  if (!recorded.ok()) {
+    fs::remove_all(SnapshotDir(snap), ec);
+    return recorded.Annotate("record snapshot " + snap);
+  }
+  spdlog::info("vm {}: snapshot {} ({} bytes)", vm.name, snap, rec.size_bytes);
+  return rec;
+}
+
+Status VmManager::ResumeFromState(VmProcess &proc, const fs::path &state) {
+  int fd = ::open(state.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ErrnoError("open " + state.string(), errno);
+  Status st = proc.LoadState(fd, kStateTimeout);
+  ::close(fd);
+  RETURN_IF_ERROR(st);
+  return proc.Resume();
+}
+
+Status VmManager::RestoreVM(std::string_view name, std::string_view snap,
+                            const LockWait &wait) {
+  ASSIGN_OR_RETURN(SnapshotRecord rec, deps_.store->GetSnapshot(snap));
+  return WithSettledVmLock(name, "vm.restore", wait, [&](VmRecord &vm) -> Status {
+    if (rec.vm_id != vm.id) {
+      return FailedPrecondition("snapshot \"" + rec.name + "\" was taken of VM \"" +
+                                rec.vm_name + "\", not \"" + vm.name +
+                                "\"; a VM is restored only to its own snapshots");
+    }
+    RETURN_IF_ERROR(NotExportingLocked(vm));
+    return RestoreLocked(vm, rec, wait.stop);
+  });
+}
+
+Status VmManager::RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
+                                std::stop_token stop) {
+  // The old guest goes first (its sessions end through guest_down); its disk
+  // is then replaced whole, never written under a running QEMU. A running VM
+  // keeps its memory share across the restore, as across a restart; a stopped
+  // one is admitted like `vm start`.
+  RETURN_IF_ERROR(Halt(vm, /*force=*/true, options_.stop_timeout, /*keep_memory=*/true));
+  RETURN_IF_ERROR(budget_.Admit(vm.id, "vm restore " + vm.name,
+                                static_cast<uint64_t>(vm.memory_mib)));
+  const fs::path disk = Dir(vm) / "disk.qcow2";
+  fs::path tmp = disk;
+  tmp += ".restore";
+  Status st = CopyFile(SnapshotDir(snap.name) / kDiskFile, tmp);
+  if (st.ok()) {
+    std::error_code ec;
+    fs::rename(tmp, disk, ec);
+    if (ec)
+      st = Internal("replace " + disk.string() + ": " + ec.message());
+  }
+  if (st.ok())
+    st = Boot(vm, stop, nullptr, SnapshotDir(snap.name) / kStateFile);
+  if (!st.ok()) {
+    LeaveFailedLocked(vm, st, "restore");
+    return st;
+  }
+  StepGuestClock(vm);
+  return Status::Ok();
+}
+
+void VmManager::StepGuestClock(const VmRecord &vm) {
+  // The guest answers SSH, so its agent has long been waiting in its read.
+  Result<std::unique_ptr<GuestAgent>> agent = deps_.connect_agent(AgentSocket(vm));
+  Status st = agent.ok() ? (*agent)->Ping(kAgentTimeout) : agent.error();
+  if (st.ok()) {
+    st = (*agent)->SetClock(deps_.clock->NowUnixMillis() * 1'000'000, kAgentTimeout);
+  }
+  if (!st.ok()) {
+    spdlog::warn("vm {}: its clock still reads the snapshot's time: {}", vm.name,
+                 st.ToString());
+  }
+}
+
+Result<std::vector<SnapshotRecord>> VmManager::ListSnapshots() {
+  return deps_.store->ListSnapshots();
+}
+
+Result<SnapshotRecord> VmManager::GetSnapshot(std::string_view snap) {
+  return deps_.store->GetSnapshot(snap);
+}
+
+Status VmManager::DeleteSnapshot(std::string_view snap) {
+  {
+    // Under createVMMu: a clone reserving this snapshot and this delete are
+    // ordered, so no VM ever points at a deleted snapshot.
+    MutexLock lock(&create_mu_);
+    RETURN_IF_ERROR(deps_.store->Transaction([&](Tx &tx) -> Status {
+      RETURN_IF_ERROR(tx.GetSnapshot(snap).status());
+      ASSIGN_OR_RETURN(std::vector<VmRecord> vms, tx.ListVms());
+      std::string users;
+      for (const VmRecord &vm : vms) {
+        if (vm.snapshot == snap)
+          users += (users.empty() ? "" : ", ") + vm.name;
+      }
+      if (!users.empty()) {
+        return FailedPrecondition("snapshot \"" + std::string(snap) +
+                                  "\" backs the disk of VM " + users +
+                                  "; delete those VMs first");
+      }
+      return tx.DeleteSnapshot(snap);
+    }));
+  }
+  std::error_code ec;
+  fs::remove_all(SnapshotDir(snap), ec);
+  if (ec)
+    spdlog::warn("snapshot {}: remove files: {}", snap, ec.message());
+  return Status::Ok();
+}
+
+Status VmManager::RemoveUnrecordedSnapshots() {
+  ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, deps_.store->ListSnapshots());
+  std::set<std::string> known;
+  for (const SnapshotRecord &s : snaps)
+    known.insert(s.name);
+  std::error_code ec;
+  for (const fs::directory_entry &e : fs::directory_iterator(options_.snapshots_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (known.contains(name))
+      continue;
+    spdlog::info("snapshot {}: removing what an interrupted snapshot left", name);
+    std::error_code ignored;
+    fs::remove_all(e.path(), ignored);
+  }
+  if (ec)
+    return Internal("list " + options_.snapshots_dir.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+} // namespace warren

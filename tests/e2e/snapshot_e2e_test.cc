@@ -1,0 +1,149 @@
+// Snapshots through the real daemon binary: real QEMU (TCG here) migrating to
+// a file descriptor, the daemon's own network namespace, the default image.
+// One guest boot for the whole suite.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "e2e/daemon_harness.h"
+
+namespace warren::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class SnapshotE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    daemon_ = new WarrenDaemon();
+    Status st = daemon_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    st = daemon_->BuildDefaultImage();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(daemon_, nullptr); }
+
+  // Runs a shell line in the VM; its stdout, or the failure as text.
+  static std::string Sh(const std::string& vm, const std::string& line) {
+    Result<GuestConnection::ExecResult> r = daemon_->GuestExec(vm, {"sh", "-c", line});
+    if (!r.ok()) return "exec failed: " + r.status().ToString();
+    if (r->exit_code != 0) return "exit " + std::to_string(r->exit_code) + ": " + r->err;
+    return r->out;
+  }
+
+  static WarrenDaemon* daemon_;
+};
+WarrenDaemon* SnapshotE2eTest::daemon_ = nullptr;
+
+// A CLI run, whole, for failure messages.
+std::string Show(const RunResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nout: " + r.out + "\nerr: " + r.err;
+}
+
+// Through the CLI, as a user would: snapshot, change things, restore, see them
+// back; ls / inspect / rm; and the refusals with their messages.
+TEST_F(SnapshotE2eTest, ProcessAndTmpFileSurviveSnapshotAndRestore) {
+  WarrenDaemon& d = *daemon_;
+  Result<json> vm = d.CreateVm("snappy");
+  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
+  // A process that lives only in RAM and a file in /tmp (tmpfs or disk: either way
+  // it must come back with the snapshot).
+  ASSERT_EQ(Sh("snappy",
+               "setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $! >/tmp/sleeper.pid; "
+               "echo before-snapshot >/tmp/marker; echo ok"),
+            "ok\n");
+  const std::string pid = Sh("snappy", "cat /tmp/sleeper.pid");
+  // The snapshot's clock reads an hour ago: a restore must step it to now.
+  ASSERT_EQ(Sh("snappy", "date -u -s @$(( $(date +%s) - 3600 )) >/dev/null && echo ok"), "ok\n");
+
+  RunResult snap = d.Cli({"vm", "snapshot", "snappy", "s1"});
+  ASSERT_EQ(snap.exit_code, 0) << Show(snap) << d.Log();
+  EXPECT_TRUE(fs::exists(d.root() / "snapshots/s1/state"));
+  EXPECT_TRUE(fs::exists(d.root() / "snapshots/s1/disk.qcow2"));
+  // Written under a temporary name and renamed: nothing else is left beside it.
+  std::vector<std::string> entries;
+  for (const fs::directory_entry& e : fs::directory_iterator(d.root() / "snapshots"))
+    entries.push_back(e.path().filename().string());
+  EXPECT_EQ(entries, std::vector<std::string>{"s1"});
+  // The guest resumed: it answers, and the same sleeper still runs.
+  EXPECT_EQ(Sh("snappy", "kill -0 $(cat /tmp/sleeper.pid) && echo alive"), "alive\n");
+
+  // Refusals, each naming what is wrong.
+  RunResult dup = d.Cli({"vm", "snapshot", "snappy", "s1"});
+  EXPECT_NE(dup.exit_code, 0);
+  EXPECT_NE(dup.err.find("snapshot \"s1\" already exists"), std::string::npos) << Show(dup);
+  RunResult no_vm = d.Cli({"vm", "snapshot", "ghost", "s2"});
+  EXPECT_NE(no_vm.exit_code, 0);
+  EXPECT_NE(no_vm.err.find("ghost"), std::string::npos) << Show(no_vm);
+  RunResult bad_name = d.Cli({"vm", "snapshot", "snappy", "../escape"});
+  EXPECT_NE(bad_name.exit_code, 0);
+  EXPECT_NE(bad_name.err.find("snapshot name"), std::string::npos) << Show(bad_name);
+  RunResult no_snap = d.Cli({"vm", "restore", "snappy", "nope"});
+  EXPECT_NE(no_snap.exit_code, 0);
+  EXPECT_NE(no_snap.err.find("nope"), std::string::npos) << Show(no_snap);
+  RunResult inspect_none = d.Cli({"snapshot", "inspect", "nope"});
+  EXPECT_NE(inspect_none.exit_code, 0);
+  EXPECT_NE(inspect_none.err.find("nope"), std::string::npos) << Show(inspect_none);
+
+  RunResult ls = d.Cli({"--json", "snapshot", "ls"});
+  ASSERT_EQ(ls.exit_code, 0) << Show(ls);
+  json list = json::parse(ls.out, nullptr, false);
+  ASSERT_EQ(list["snapshots"].size(), 1u) << ls.out;
+  EXPECT_EQ(list["snapshots"][0].value("vm", ""), "snappy");
+  EXPECT_GT(list["snapshots"][0].value("size_bytes", int64_t{0}), 0);
+  RunResult inspect = d.Cli({"snapshot", "inspect", "s1"});
+  ASSERT_EQ(inspect.exit_code, 0) << Show(inspect);
+  EXPECT_NE(inspect.out.find("snappy"), std::string::npos) << inspect.out;
+  EXPECT_NE(inspect.out.find("file state"), std::string::npos) << inspect.out;
+
+  // The image under a snapshot's disk is not removed, not even with --force.
+  Result<json> rm_image = d.Call("image.rm", {{"name", "default"}, {"force", true}});
+  ASSERT_FALSE(rm_image.ok());
+  EXPECT_NE(rm_image.status().message().find("snapshot s1"), std::string::npos)
+      << rm_image.status().ToString();
+
+  // Change both, then roll back.
+  // Killed and reaped (init reaps it; a zombie would still answer kill -0).
+  ASSERT_EQ(Sh("snappy",
+               "p=$(cat /tmp/sleeper.pid); kill $p; rm /tmp/marker; sync; "
+               "for i in $(seq 100); do kill -0 $p 2>/dev/null || { echo gone; exit; }; "
+               "sleep 0.1; done; echo alive"),
+            "gone\n");
+  RunResult restored = d.Cli({"vm", "restore", "snappy", "s1"});
+  ASSERT_EQ(restored.exit_code, 0) << Show(restored) << d.Log();
+  EXPECT_NE(restored.out.find("snappy restored: running"), std::string::npos) << restored.out;
+  EXPECT_EQ(Sh("snappy", "cat /tmp/marker"), "before-snapshot\n");
+  // Stepped to the host's time by the guest agent (an hour off otherwise; the
+  // margin is for the exec's own round trip under TCG).
+  const int64_t host_now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  const std::string guest_now = Sh("snappy", "date +%s");
+  EXPECT_NEAR(std::stoll(guest_now), host_now, 30) << guest_now;
+  EXPECT_EQ(Sh("snappy", "cat /tmp/sleeper.pid"), pid);
+  EXPECT_EQ(Sh("snappy", "kill -0 $(cat /tmp/sleeper.pid) && echo alive"), "alive\n");
+  EXPECT_EQ(d.QemuPids().size(), 1u);
+
+  // Gone with its files; the VM keeps running on its own disk.
+  RunResult rm = d.Cli({"snapshot", "rm", "s1"});
+  ASSERT_EQ(rm.exit_code, 0) << Show(rm);
+  EXPECT_FALSE(fs::exists(d.root() / "snapshots/s1"));
+  EXPECT_EQ(Sh("snappy", "echo still"), "still\n");
+
+  // Only a running VM is snapshotted.
+  ASSERT_EQ(d.Cli({"vm", "stop", "--force", "snappy"}).exit_code, 0);
+  RunResult stopped = d.Cli({"vm", "snapshot", "snappy", "s3"});
+  EXPECT_NE(stopped.exit_code, 0);
+  EXPECT_NE(stopped.err.find("only a running VM can be snapshotted"), std::string::npos)
+      << Show(stopped);
+  ASSERT_TRUE(d.Call("vm.rm", {{"name", "snappy"}, {"force", true}}).ok());
+}
+
+}  // namespace
+}  // namespace warren::e2e
