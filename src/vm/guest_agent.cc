@@ -96,6 +96,13 @@ int PollMs(SteadyClock::time_point deadline) {
   return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60 * 1000));
 }
 
+bool IsEchoedRequest(std::string_view line) {
+  for (std::string_view verb : {"ping ", "clock ", "reidentify "}) {
+    if (line.substr(0, verb.size()) == verb) return true;
+  }
+  return false;
+}
+
 // The protocol over one connected stream socket.
 class FdGuestAgent final : public GuestAgent {
  public:
@@ -138,6 +145,10 @@ class FdGuestAgent final : public GuestAgent {
             " ms; the guest may not run warren's agent (images built by warren have it; a "
             "registered stock image needs the unit in docs/SNAPSHOTS.md)");
       }
+      // A request echoed back: the guest's tty still echoes (the agent has
+      // not yet put its console in raw mode, e.g. a guest snapshotted while
+      // its agent was starting). Noise, not an answer.
+      if (IsEchoedRequest(*reply)) continue;
       Result<AgentReply> parsed = ParseAgentReply(*reply);
       if (!parsed.ok()) return Internal(what + ": " + parsed.error().message());
       if (parsed->id != id) continue;  // a late reply to an earlier request

@@ -29,6 +29,7 @@ constexpr auto kStateTimeout = std::chrono::minutes(5);
 // Each request to a restored guest's agent (it answers at once when present;
 // a loaded TCG guest may take seconds).
 constexpr auto kAgentTimeout = std::chrono::seconds(5);
+constexpr int kAgentPings = 5;
 // The files of a snapshot directory.
 constexpr const char *kStateFile = "state";
 constexpr const char *kDiskFile = "disk.qcow2";
@@ -300,7 +301,13 @@ Status VmManager::RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
 void VmManager::StepGuestClock(const VmRecord &vm) {
   // The guest answers SSH, so its agent has long been waiting in its read.
   Result<std::unique_ptr<GuestAgent>> agent = deps_.connect_agent(AgentSocket(vm));
-  Status st = agent.ok() ? (*agent)->Ping(kAgentTimeout) : agent.error();
+  // Pinged until it answers: a guest snapshotted while its agent was still
+  // setting up its console may lose or echo the first request.
+  Status st = agent.ok() ? Status::Ok() : agent.error();
+  for (int attempt = 0; agent.ok() && attempt < kAgentPings; ++attempt) {
+    st = (*agent)->Ping(kAgentTimeout / kAgentPings);
+    if (st.code() != Code::kDeadlineExceeded) break;
+  }
   if (st.ok()) {
     st = (*agent)->SetClock(deps_.clock->NowUnixMillis() * 1'000'000, kAgentTimeout);
   }

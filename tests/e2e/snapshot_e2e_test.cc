@@ -125,7 +125,7 @@ TEST_F(SnapshotE2eTest, ProcessAndTmpFileSurviveSnapshotAndRestore) {
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
   const std::string guest_now = Sh("snappy", "date +%s");
-  EXPECT_NEAR(std::stoll(guest_now), host_now, 30) << guest_now;
+  EXPECT_NEAR(std::stoll(guest_now), host_now, 30) << guest_now << d.Log();
   EXPECT_EQ(Sh("snappy", "cat /tmp/sleeper.pid"), pid);
   EXPECT_EQ(Sh("snappy", "kill -0 $(cat /tmp/sleeper.pid) && echo alive"), "alive\n");
   EXPECT_EQ(d.QemuPids().size(), 1u);

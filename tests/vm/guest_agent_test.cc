@@ -91,6 +91,11 @@ TEST_F(GuestAgentTest, ClosedSocketIsUnavailable) {
   EXPECT_EQ(agent_->Ping(milliseconds(1000)).code(), Code::kUnavailable);
 }
 
+TEST_F(GuestAgentTest, RequestsEchoedByAGuestTtyAreSkipped) {
+  Reply("ping 1\r\nok 1 warren-agent 1\n");
+  EXPECT_TRUE(agent_->Ping(milliseconds(1000)).ok());
+}
+
 TEST_F(GuestAgentTest, GarbageReplyIsAnErrorNotAHang) {
   Reply("hello there\n");
   EXPECT_EQ(agent_->Ping(milliseconds(1000)).code(), Code::kInternal);
