@@ -73,7 +73,7 @@ fi
 echo "warren-cp 1 $F $kinds ${total:--}"
 read -r go || exit 0
 [ "$go" = go ] || exit 0
-S=; [ "$F" = gnu ] && S=--sparse
+S=; [ "$F" = gnu ] && S="--sparse -b 256"
 rc=0
 for a do
   i=$((i + 1))
