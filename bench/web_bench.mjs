@@ -65,6 +65,10 @@ try {
     await p.goto(`${origin}/`);
     await p.waitForFunction(() => performance.getEntriesByName('warren:data').length > 0);
     loads.push(await p.evaluate(() => ({
+      marks: Object.fromEntries([
+        ['html', performance.getEntriesByType('navigation')[0].responseEnd],
+        ...performance.getEntriesByType('mark').filter((m) => m.name.startsWith('warren:'))
+          .map((m) => [m.name.slice(7), m.startTime])]),
       fcp: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime,
       data: performance.getEntriesByName('warren:data')[0].startTime,
       vms: document.querySelectorAll('#vms tr[data-vm]').length,
@@ -77,6 +81,9 @@ try {
     first_paint_ms_median: median(loads.map((l) => l.fcp)),
     full_data_ms_median: median(loads.map((l) => l.data)),
     full_data_ms_max: Math.max(...loads.map((l) => l.data)),
+    // Where the time goes: the median of each step's time since navigation.
+    steps_ms_median: Object.fromEntries(Object.keys(loads[0].marks).map((k) =>
+      [k, +median(loads.map((l) => l.marks[k])).toFixed(1)])),
   };
 
   // Daemon RSS: none open vs N open dashboards.
@@ -141,7 +148,24 @@ try {
       await sleep(30);
     }
     await p.keyboard.press('Control+U');
+    // The browser's own floor: a trivial call (web.info) over a WebSocket of
+    // the page, keydown-free; what the echo costs above this is the session path.
+    const rtt = await p.evaluate(async (n) => {
+      const ws = new WebSocket(`ws://${location.host}/ws`);
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+      const times = [];
+      for (let i = 1; i <= n; i++) {
+        const t0 = performance.now();
+        const got = new Promise((resolve) => { ws.onmessage = resolve; });
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'web.info', params: {} }));
+        await got;
+        times.push(performance.now() - t0);
+      }
+      ws.close();
+      return times;
+    }, Number(args.keys));
     out.keystroke = {
+      ws_call_ms_median: +median(rtt).toFixed(2),
       keys: net.length,
       echo_frame_ms_median: +median(net).toFixed(2), echo_frame_ms_p90: +pct(net, 0.9).toFixed(2),
       echo_painted_ms_median: +median(painted).toFixed(2), echo_painted_ms_p90: +pct(painted, 0.9).toFixed(2),

@@ -8,6 +8,7 @@ import { h, replace } from './dom.js';
 import { Dashboard } from './dashboard.js';
 import { VmPage } from './vmpage.js';
 
+performance.mark('warren:boot');  // the module graph has loaded (bench/web_bench reads the marks)
 const daemon = new Daemon(wsUrl(window.location));
 const store = new Store();
 const main = document.getElementById('main');
@@ -38,27 +39,41 @@ async function relist() {
 }
 store.onResync = () => relist().catch((err) => showError(err, 'reloading after missed events'));
 
-// Subscribe, then list; on any drop, try again with a growing pause.
+// Subscribe with the lists in the same round trip (`snapshot`); on any drop,
+// try again with a growing pause.
 let retryMs = 500;
 async function live() {
   setStatus('connecting', 'connecting…');
   store.beginLoad();
   let sub;
   try {
-    // The short-call connection opens while the subscription does: the lists
-    // are sent only once the subscribe request is out, but neither waits for
-    // the other's handshake.
-    daemon.connection().catch(() => {});
+    let loaded;
+    const snapshot = new Promise((resolve) => { loaded = resolve; });
+    // The first subscription adopts the socket web/connect.js opened early.
+    const socket = globalThis.warrenEarlySocket || null;
+    globalThis.warrenEarlySocket = null;
     sub = await api.eventsSubscribe(daemon.long({
-      onNotify: (method, params) => { if (method === 'event') store.event(params); },
-    }));
-    await relist();
+      socket,
+      onNotify: (method, params) => {
+        if (method !== 'event') return;
+        store.event(params);
+        if (params && params.kind === 'meta' && params.action === 'subscribed') loaded();
+      },
+    }), { snapshot: true });
+    performance.mark('warren:subscribed');
+    // The stream ending before its first event is a failure like any other.
+    await Promise.race([snapshot, sub.result.then(() => {
+      throw new Error('the event stream ended before it started');
+    })]);
     setStatus('live', 'live');
     retryMs = 500;
-    // When the first full data set is on screen (bench/web_bench reads it).
-    requestAnimationFrame(() => {
+    // When the first full data set is painted (bench/web_bench reads it): the
+    // frame that draws it runs after this, and a task queued from that frame
+    // runs once it is painted.
+    requestAnimationFrame(() => setTimeout(() => {
       if (!performance.getEntriesByName('warren:data').length) performance.mark('warren:data');
-    });
+      daemon.connection().catch(() => {});  // the short-call connection, ready for a first click
+    }, 0));
   } catch (err) {
     setStatus('down', 'disconnected');
     showError(err, 'live updates');

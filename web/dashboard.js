@@ -6,12 +6,15 @@ import { vmActions } from './actions.js';
 import * as api from './gen/rpc.js';
 
 const MAX_OPS_SHOWN = 40;
+// Names are [a-z0-9-] (the daemon refuses others): code-point order is the
+// order a reader expects, at a fraction of localeCompare's cost.
+const byName = (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 export class Dashboard {
   constructor(ctx) {
     this.ctx = ctx;
     this.opLogs = new Map();  // op id -> {el, handle} of an open log
-    this.vmBody = h('tbody');
+    this.vmBody = h('tbody', { role: 'rowgroup' });
     this.imageBody = h('tbody');
     this.opBody = h('tbody');
     this.sessionBody = h('tbody');
@@ -68,14 +71,15 @@ export class Dashboard {
     });
     return h('section', { class: 'card', id: 'vms' },
       h('header', null, h('h2', null, 'Virtual machines ', this.counts.vm), form),
-      h('div', { class: 'table-wrap' }, h('table', null,
-        h('thead', null, h('tr', null, ['Name', 'State', 'IP', 'Image', 'vCPUs', 'Memory', 'Uptime', '']
-          .map((t) => h('th', null, t)))),
+      // Laid out as a grid (style.css): the roles keep it a table to assistive tech.
+      h('div', { class: 'table-wrap' }, h('table', { role: 'table' },
+        h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, ['Name', 'State', 'IP', 'Image', 'vCPUs', 'Memory', 'Uptime', '']
+          .map((t) => h('th', { role: 'columnheader', class: t ? null : 'actions-h' }, t)))),
         this.vmBody)));
   }
 
   renderVms(s) {
-    const vms = [...s.vms.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const vms = [...s.vms.values()].sort(byName);
     this.counts.vm.textContent = vms.length;
     const rows = vms.map((vm) => {
       const op = s.runningOpFor(vm.name);
@@ -84,15 +88,15 @@ export class Dashboard {
       else if (vm.error) state.push(h('div', { class: 'muted small' }, vm.error));
       // started_ms: when the daemon last launched the VM (kept across restarts).
       const uptime = vm.state === 'running' && vm.started_ms ? ticking('for', vm.started_ms) : '—';
-      return h('tr', { dataset: { vm: vm.name, state: vm.state } },
-        h('td', { class: 'name' }, h('a', { href: `/vm/${encodeURIComponent(vm.name)}`, 'data-nav': true }, vm.name)),
-        h('td', { class: 'state' }, state),
-        h('td', { class: 'mono' }, vm.ip || '—'),
-        h('td', null, vm.image),
-        h('td', { class: 'num' }, vm.cpus),
-        h('td', { class: 'num' }, bytes(vm.memory_mib * 1048576)),
-        h('td', { class: 'num' }, uptime),
-        h('td', { class: 'actions' }, vmActions(this.ctx, vm)));
+      return h('tr', { role: 'row', dataset: { vm: vm.name, state: vm.state } },
+        h('td', { role: 'cell', class: 'name' }, h('a', { href: `/vm/${encodeURIComponent(vm.name)}`, 'data-nav': true }, vm.name)),
+        h('td', { role: 'cell', class: 'state' }, state),
+        h('td', { role: 'cell', class: 'mono' }, vm.ip || '—'),
+        h('td', { role: 'cell' }, vm.image),
+        h('td', { role: 'cell', class: 'num' }, vm.cpus),
+        h('td', { role: 'cell', class: 'num' }, bytes(vm.memory_mib * 1048576)),
+        h('td', { role: 'cell', class: 'num' }, uptime),
+        h('td', { role: 'cell', class: 'actions' }, vmActions(this.ctx, vm)));
     });
     replace(this.vmBody, rows.length ? rows : emptyRow(8, 'No VMs yet: create one above.'));
     const images = [...s.images.values()].filter((i) => i.state !== 'building');
@@ -128,7 +132,7 @@ export class Dashboard {
   }
 
   renderImages(s) {
-    const images = [...s.images.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const images = [...s.images.values()].sort(byName);
     this.counts.image.textContent = images.length;
     const rows = images.map((img) => {
       const op = s.runningOpFor(img.name);

@@ -69,14 +69,17 @@ export class Connection {
     this.closed = false;
   }
 
-  // Resolves once the socket is open; rejects if it closes first.
-  open() {
+  // Resolves once the socket is open; rejects if it closes first. `socket`:
+  // a WebSocket to this.url made earlier (connecting or open) to adopt.
+  open(socket = null) {
     return new Promise((resolve, reject) => {
-      const ws = new this.WebSocketImpl(this.url);
+      const adopt = socket && socket.readyState <= 1;  // CONNECTING or OPEN
+      const ws = adopt ? socket : new this.WebSocketImpl(this.url);
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       let opened = false;
       ws.onopen = () => { opened = true; resolve(this); };
+      if (adopt && ws.readyState === 1) ws.onopen();
       ws.onmessage = (ev) => this.receive(ev.data);
       ws.onclose = (ev) => {
         const why = opened ? 'the connection to the daemon closed' :
@@ -209,9 +212,10 @@ export class Daemon {
 
   // A long call on a fresh connection, closed when the call ends. Returns
   // {conn, stream, result, cancel}; `stream` is allocated when withStream.
-  async open(method, params = {}, { onNotify = null, onStream = null, withStream = false } = {}) {
+  // `socket`: a WebSocket opened earlier to adopt (see Connection.open).
+  async open(method, params = {}, { onNotify = null, onStream = null, withStream = false, socket = null } = {}) {
     const conn = new Connection(this.url, this.opts);
-    await conn.open();
+    await conn.open(socket);
     const p = { ...params };
     if (withStream) p.stream = conn.newStreamId();
     const c = conn.call(method, p, { onNotify, onStream });

@@ -1,8 +1,9 @@
 // The dashboard's model: what the daemon's lists returned, kept current by
-// events.subscribe notifications. Subscribe first, then list: events that
-// arrive before the lists are held and replayed over them (each event carries
-// the whole object, so replaying one that the list already reflects is
-// harmless). No DOM here (tested under node).
+// events.subscribe notifications. The lists come with the subscription
+// (`snapshot`, its first event); after an overflow the page lists again by
+// hand, and events that arrive before those lists are held and replayed over
+// them (each event carries the whole object, so replaying one that the list
+// already reflects is harmless). No DOM here (tested under node).
 
 // image.list rows are summaries; image events carry image.inspect's JSON.
 // Both become the same row.
@@ -72,6 +73,11 @@ export class Store {
   // One `event` notification's params.
   event(ev) {
     if (!ev || typeof ev !== 'object') return;
+    if (ev.kind === 'meta' && ev.action === 'subscribed') {
+      // events.subscribe {snapshot: true}: the lists come with the subscription.
+      if (ev.data && Array.isArray(ev.data.vms)) this.load(ev.data);
+      return;
+    }
     if (ev.kind === 'meta' && ev.action === 'overflow') {
       // This page read too slowly and the daemon dropped events for it: hold
       // what comes next and list everything again.

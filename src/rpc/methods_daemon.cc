@@ -104,9 +104,18 @@ std::vector<MethodRow> DaemonMethods(const Services& s) {
 std::vector<MethodRow> AllMethods(const Services& s) {
   std::vector<MethodRow> rows;
   for (auto group : {DaemonMethods, OpMethods, ImageMethods, VmMethods, SnapshotMethods, DnsMethods,
-                     SessionMethods, EventMethods, WebMethods, SshMethods}) {
+                     SessionMethods, WebMethods, SshMethods}) {
     for (auto& row : group(s)) rows.push_back(std::move(row));
   }
+  // events.subscribe's snapshot answers with these rows' own handlers.
+  SnapshotSources lists;
+  for (const auto& [field, method] : {std::pair{"vms", "vm.list"}, {"images", "image.list"},
+                                      {"ops", "op.list"}, {"sessions", "session.ls"}}) {
+    for (const MethodRow& row : rows) {
+      if (row.name == method) lists.emplace_back(field, row.handler);
+    }
+  }
+  for (auto& row : EventMethods(s, std::move(lists))) rows.push_back(std::move(row));
   return rows;
 }
 

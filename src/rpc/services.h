@@ -100,7 +100,10 @@ std::vector<MethodRow> SnapshotMethods(const Services& s);
 std::vector<MethodRow> DnsMethods(const Services& s);
 
 std::vector<MethodRow> SessionMethods(const Services& s);
-std::vector<MethodRow> EventMethods(const Services& s);
+// events.subscribe's `snapshot`: {result field, that list method's handler},
+// e.g. {"vms", vm.list's handler}, taken from the other groups' rows.
+using SnapshotSources = std::vector<std::pair<std::string, Handler>>;
+std::vector<MethodRow> EventMethods(const Services& s, SnapshotSources lists);
 std::vector<MethodRow> WebMethods(const Services& s);
 std::vector<MethodRow> SshMethods(const Services& s);
 

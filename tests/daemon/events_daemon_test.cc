@@ -184,6 +184,39 @@ TEST_F(EventsDaemonTest, KindsFilterAndBadKindRefused) {
   EXPECT_NE(bad.error().message().find("nope"), std::string::npos);
 }
 
+// snapshot: the subscribed event carries what vm.list, image.list, op.list and
+// session.ls answer (the dashboard's one round trip); without it, nothing.
+TEST_F(EventsDaemonTest, SnapshotCarriesTheListsInTheSubscribedEvent) {
+  ASSERT_TRUE(CallAndWait("image.build", {{"name", "base"}}).ok());
+  Result<json> created = CallAndWait("vm.create", {{"name", "web1"}, {"image", "base"}});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+
+  Subscriber snap(layout_.socket, {{"snapshot", true}});
+  ASSERT_TRUE(snap.WaitSubscribed());
+  Subscriber plain(layout_.socket, json::object());
+  ASSERT_TRUE(plain.WaitSubscribed());
+  const json data = snap.Events()[0]["data"];
+  for (const auto& [field, method] : {std::pair{"vms", "vm.list"}, {"images", "image.list"},
+                                      {"ops", "op.list"}, {"sessions", "session.ls"}}) {
+    Result<json> listed = client_->Call(method, json::object());
+    ASSERT_TRUE(listed.ok()) << method << ": " << listed.status().ToString();
+    EXPECT_EQ(data[field], (*listed)[field]) << field;
+  }
+  ASSERT_EQ(data["vms"].size(), 1u);
+  EXPECT_EQ(data["vms"][0]["name"], "web1");
+  EXPECT_EQ(data["images"][0]["name"], "base");
+  EXPECT_EQ(data["ops"].size(), 2u);
+  EXPECT_EQ(plain.Events()[0]["data"], json::object());
+  // Changes after the snapshot still stream.
+  ASSERT_TRUE(client_->Call("vm.stop", {{"name", "web1"}}).ok());
+  EXPECT_TRUE(snap.WaitFor([](const std::vector<json>& e) {
+    return e.back()["kind"] == "vm" && e.back()["data"].value("state", "") == "stopped";
+  }));
+  Result<json> bad = client_->Call("events.subscribe", {{"snapshot", "yes"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
+}
+
 TEST_F(EventsDaemonTest, DescribeCarriesEveryMethodsDoc) {
   Result<json> d = client_->Call("rpc.methods", json::object());
   ASSERT_TRUE(d.ok());

@@ -160,6 +160,25 @@ test('store: events before the lists are replayed over them', () => {
   assert.equal(s.seq, 4);
 });
 
+test("store: the subscribed event's snapshot is the lists; a plain subscribed event waits for them", () => {
+  const s = new Store();
+  let changes = 0;
+  s.subscribe(() => { changes++; });
+  s.beginLoad();
+  s.event({ seq: 0, kind: 'meta', action: 'subscribed', target: '', data: {} });
+  assert.ok(!s.live, 'no snapshot: still waiting for the lists');
+  s.event({ seq: 0, kind: 'meta', action: 'subscribed', target: '',
+            data: { vms: [{ name: 'a', state: 'running' }], images: [{ name: 'base', state: 'ready' }],
+                    ops: [{ id: 'op1', target: 'a', state: 'running', fraction: 0.2 }], sessions: [] } });
+  assert.ok(s.live);
+  assert.equal(changes, 1);
+  assert.equal(s.vms.get('a').state, 'running');
+  assert.equal(s.images.get('base').state, 'ready');
+  assert.equal(s.runningOpFor('a').fraction, 0.2);
+  s.event({ seq: 1, kind: 'vm', action: 'changed', target: 'a', data: { name: 'a', state: 'stopped' } });
+  assert.equal(s.vms.get('a').state, 'stopped');
+});
+
 test('store: image events (inspect JSON) and list rows (summaries) become the same row', () => {
   const s = new Store();
   s.beginLoad();

@@ -101,6 +101,7 @@ export function dnsList(rpc, params = {}) {
  * @param {{call: function(string, Object): Promise<*>}} rpc
  * @param {Object} [params]
  * @param {string[]} [params.kinds] only these kinds: vm, op, image, session (absent = all) (<= 16 bytes)
+ * @param {boolean} [params.snapshot] the meta/subscribed event carries the current lists (one round trip, nothing missed) (<= 4096 bytes)
  * @returns {Promise<Object>} {} once the client sends $/cancel (or never: it ends with the connection)
  */
 export function eventsSubscribe(rpc, params = {}) {
