@@ -28,6 +28,10 @@ const { values: args } = parseArgs({
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     browser: { type: 'string', default: 'chromium' },
     firefox: { type: 'string', default: '/usr/bin/firefox-esr' },
+    // Diagnostic: Chromium holds a page's tasks (a WebSocket message too)
+    // until its next frame after a key press (DeferRendererTasksAfterInput, on
+    // by default); with it off, the echo's time is the network path alone.
+    'no-input-deferral': { type: 'boolean', default: false },
   },
 });
 const require = createRequire(join(args.driver, 'node_modules', 'x.js'));
@@ -46,10 +50,11 @@ const context = args.browser === 'firefox'
   : await chromium.launchPersistentContext(profile, {
     executablePath: args.chromium, headless: true, viewport: { width: 1400, height: 900 },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           ...(args['no-input-deferral'] ? ['--disable-features=DeferRendererTasksAfterInput'] : [])],
   });
 context.setDefaultTimeout(60_000);
-const out = { browser: args.browser };
+const out = { browser: args.browser, input_deferral: !args['no-input-deferral'] };
 try {
   // Log in once (the token becomes the cookie).
   const first = context.pages()[0] || await context.newPage();

@@ -10,7 +10,9 @@
 # 2. A real daemon and guest: keystroke → echo in the browser terminal
 #    (measured in the page) against `warren shell` in a PTY (measured by the
 #    process that owns the PTY), interleaved; the real daemon's RSS with 20
-#    dashboards open vs none.
+#    dashboards open vs none; then the keystrokes again with Chromium's
+#    DeferRendererTasksAfterInput off (its hold of the echo until its next
+#    frame after a key press), a diagnostic of the path below the browser.
 # With WARREN_BENCH_FIREFOX=1 (firefox-esr installed), step 1's dashboard
 # loads are measured in Firefox too (puppeteer-core over WebDriver BiDi).
 # Everything is removed at the end.
@@ -63,6 +65,9 @@ for _ in $(seq 100); do [ -S "$root/run/warren.sock" ] && break; sleep 0.1; done
 echo "== terminal keystroke → echo, and RSS (real daemon, one guest) =="
 node "$here/web_bench.mjs" --driver "$driver" --url "$(url_of "$root")" --pid "$daemon_pid" \
   --vm bench --keys "$keys" --loads 3
+echo "== the same keystrokes with Chromium's input deferral off (diagnostic: the network path alone) =="
+node "$here/web_bench.mjs" --driver "$driver" --url "$(url_of "$root")" \
+  --vm bench --keys "$keys" --loads 1 --dashboards 0 --no-input-deferral
 echo "== warren shell keystroke → echo (PTY, same guest) =="
 python3 - "$warren" "$root" "$keys" <<'EOF'
 import os, pty, re, select, statistics, sys, time
