@@ -1,7 +1,5 @@
 #include "vm/guest_agent.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -13,6 +11,7 @@
 #include <cstring>
 
 #include "image/digest.h"
+#include "sys/line_channel.h"
 
 namespace warren {
 namespace {
@@ -91,11 +90,6 @@ Status CheckIdentity(const GuestIdentity& id) {
   return Status::Ok();
 }
 
-int PollMs(SteadyClock::time_point deadline) {
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
-  return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60 * 1000));
-}
-
 bool IsEchoedRequest(std::string_view line) {
   for (std::string_view verb : {"ping ", "clock ", "reidentify "}) {
     if (line.substr(0, verb.size()) == verb) return true;
@@ -106,9 +100,9 @@ bool IsEchoedRequest(std::string_view line) {
 // The protocol over one connected stream socket.
 class FdGuestAgent final : public GuestAgent {
  public:
-  explicit FdGuestAgent(UniqueFd fd) : fd_(std::move(fd)) {
-    ::fcntl(fd_.get(), F_SETFL, ::fcntl(fd_.get(), F_GETFL) | O_NONBLOCK);
-  }
+  explicit FdGuestAgent(UniqueFd fd)
+      : channel_(std::move(fd), kMaxReplyLine, "agent socket",
+                 "QEMU closed the agent socket (is the VM running?)") {}
 
   Status Ping(std::chrono::milliseconds timeout) override {
     const uint64_t id = next_id_++;
@@ -133,11 +127,10 @@ class FdGuestAgent final : public GuestAgent {
   Status Call(std::string_view verb, uint64_t id, const std::string& line,
               std::chrono::milliseconds timeout) {
     const std::string what = "guest agent " + std::string(verb);
-    if (closed_) return Unavailable(what + ": QEMU closed the agent socket (is the VM running?)");
     const auto deadline = SteadyClock::now() + timeout;
-    RETURN_IF_ERROR(Send(line + "\n", deadline).Annotate(what));
+    RETURN_IF_ERROR(channel_.Write(line + "\n", deadline).Annotate(what));
     while (true) {
-      Result<std::string> reply = ReadLine(deadline);
+      Result<std::string> reply = channel_.ReadLine(deadline);
       if (!reply.ok()) {
         if (reply.error().code() != Code::kDeadlineExceeded) return reply.error().Annotate(what);
         return DeadlineExceeded(
@@ -157,65 +150,8 @@ class FdGuestAgent final : public GuestAgent {
     }
   }
 
-  Status Send(const std::string& out, SteadyClock::time_point deadline) {
-    size_t off = 0;
-    while (off < out.size()) {
-      ssize_t n = ::send(fd_.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
-      if (n > 0) {
-        off += static_cast<size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && errno == EAGAIN) {
-        pollfd p = {fd_.get(), POLLOUT, 0};
-        if (::poll(&p, 1, PollMs(deadline)) == 0 && SteadyClock::now() >= deadline) {
-          return DeadlineExceeded("agent socket not writable in time (the guest reads nothing)");
-        }
-      } else if (errno == EPIPE || errno == ECONNRESET) {
-        closed_ = true;
-        return Unavailable("QEMU closed the agent socket (is the VM running?)");
-      } else {
-        return ErrnoError("send on the agent socket", errno);
-      }
-    }
-    return Status::Ok();
-  }
-
-  Result<std::string> ReadLine(SteadyClock::time_point deadline) {
-    while (true) {
-      size_t nl = inbuf_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = inbuf_.substr(0, nl);
-        inbuf_.erase(0, nl + 1);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) continue;
-        return line;
-      }
-      if (closed_) return Unavailable("QEMU closed the agent socket (is the VM running?)");
-      if (inbuf_.size() > kMaxReplyLine) {
-        return Internal("the agent sent over " + std::to_string(kMaxReplyLine) +
-                        " bytes without a newline");
-      }
-      pollfd p = {fd_.get(), POLLIN, 0};
-      int ready = ::poll(&p, 1, PollMs(deadline));
-      if (ready < 0 && errno != EINTR) return ErrnoError("poll on the agent socket", errno);
-      if (ready == 0 && SteadyClock::now() >= deadline) return DeadlineExceeded("no reply");
-      if (ready <= 0) continue;
-      char buf[1024];
-      ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
-      if (n > 0) {
-        inbuf_.append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno == ECONNRESET) {
-        closed_ = true;
-      } else if (errno != EINTR && errno != EAGAIN) {
-        return ErrnoError("recv on the agent socket", errno);
-      }
-    }
-  }
-
-  UniqueFd fd_;
-  std::string inbuf_;
+  LineChannel channel_;
   uint64_t next_id_ = 1;
-  bool closed_ = false;
 };
 
 }  // namespace

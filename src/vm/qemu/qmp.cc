@@ -1,7 +1,5 @@
 #include "vm/qemu/qmp.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -15,43 +13,7 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// QMP messages are single lines; anything longer than this is not QEMU talking.
-constexpr size_t kMaxLine = 16 << 20;
 constexpr auto kConnectRetry = std::chrono::milliseconds(20);
-
-int PollMs(SteadyClock::time_point deadline) {
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
-  return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60 * 1000));
-}
-
-// Waits for `events` on fd; false once the deadline passed without them.
-Result<bool> WaitFd(int fd, short events, SteadyClock::time_point deadline) {
-  while (true) {
-    pollfd p = {fd, events, 0};
-    int n = ::poll(&p, 1, PollMs(deadline));
-    if (n > 0) return true;
-    if (n == 0 && SteadyClock::now() >= deadline) return false;
-    if (n < 0 && errno != EINTR) return ErrnoError("poll on QMP socket", errno);
-  }
-}
-
-// sendmsg of `data` with `fd` attached; the kernel delivers the descriptor
-// with the first byte, so a partial send still passed it.
-ssize_t SendWithFd(int sock, const char* data, size_t size, int fd) {
-  iovec iov = {const_cast<char*>(data), size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-}
 
 }  // namespace
 
@@ -88,7 +50,6 @@ Result<std::unique_ptr<QmpClient>> QmpClient::Connect(const std::filesystem::pat
 
 Result<std::unique_ptr<QmpClient>> QmpClient::FromFd(UniqueFd fd,
                                                      std::chrono::milliseconds timeout) {
-  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
   std::unique_ptr<QmpClient> client(new QmpClient(std::move(fd)));
   RETURN_IF_ERROR(client->Handshake(timeout));
   return client;
@@ -108,59 +69,14 @@ Status QmpClient::Handshake(std::chrono::milliseconds timeout) {
 
 Status QmpClient::Send(const nlohmann::json& message, SteadyClock::time_point deadline,
                        int pass_fd) {
-  const std::string out = message.dump() + "\n";
-  size_t off = 0;
-  while (off < out.size()) {
-    // MSG_NOSIGNAL: a QEMU that went away yields EPIPE, not SIGPIPE in the daemon.
-    ssize_t n = off == 0 && pass_fd >= 0
-                    ? SendWithFd(fd_.get(), out.data(), out.size(), pass_fd)
-                    : ::send(fd_.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      ASSIGN_OR_RETURN(bool ready, WaitFd(fd_.get(), POLLOUT, deadline));
-      if (!ready) return DeadlineExceeded("QMP socket not writable before the deadline");
-      continue;
-    }
-    if (errno == EPIPE || errno == ECONNRESET) {
-      closed_ = true;
-      return Unavailable("QEMU closed the QMP connection");
-    }
-    return ErrnoError("send on QMP socket", errno);
-  }
-  return Status::Ok();
+  return channel_.Write(message.dump() + "\n", deadline, pass_fd);
 }
 
 Result<nlohmann::json> QmpClient::ReadMessage(SteadyClock::time_point deadline) {
-  while (true) {
-    size_t nl = inbuf_.find('\n');
-    if (nl != std::string::npos) {
-      std::string line = inbuf_.substr(0, nl);
-      inbuf_.erase(0, nl + 1);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) continue;
-      nlohmann::json msg = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (msg.is_discarded()) return Internal("QMP sent malformed JSON: " + line.substr(0, 200));
-      return msg;
-    }
-    if (closed_) return Unavailable("QEMU closed the QMP connection");
-    if (inbuf_.size() > kMaxLine) return Internal("QMP message exceeds 16 MiB without a newline");
-    ASSIGN_OR_RETURN(bool ready, WaitFd(fd_.get(), POLLIN, deadline));
-    if (!ready) return DeadlineExceeded("no QMP message before the deadline");
-    char buf[8192];
-    ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
-    if (n > 0) {
-      inbuf_.append(buf, static_cast<size_t>(n));
-    } else if (n == 0 || errno == ECONNRESET) {
-      // A partial line left in inbuf_ is dropped: its sender is gone.
-      closed_ = true;
-    } else if (errno != EINTR && errno != EAGAIN) {
-      return ErrnoError("recv on QMP socket", errno);
-    }
-  }
+  ASSIGN_OR_RETURN(std::string line, channel_.ReadLine(deadline));
+  nlohmann::json msg = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (msg.is_discarded()) return Internal("QMP sent malformed JSON: " + line.substr(0, 200));
+  return msg;
 }
 
 bool QmpClient::StashIfEvent(const nlohmann::json& message) {
@@ -194,7 +110,7 @@ Result<nlohmann::json> QmpClient::ExecuteImpl(std::string_view command,
                                               const nlohmann::json& args, int pass_fd,
                                               std::chrono::milliseconds timeout) {
   const std::string cmd(command);
-  if (closed_) return Unavailable("QMP " + cmd + ": QEMU closed the connection");
+  if (closed()) return Unavailable("QMP " + cmd + ": QEMU closed the connection");
   const auto deadline = SteadyClock::now() + timeout;
   const uint64_t id = next_id_++;
   nlohmann::json request = {{"execute", cmd}, {"id", id}};
@@ -231,7 +147,7 @@ Status QmpClient::SystemPowerdown(std::chrono::milliseconds timeout) {
 
 Status QmpClient::Quit(std::chrono::milliseconds timeout) {
   Result<nlohmann::json> r = Execute("quit", nullptr, timeout);
-  if (!r.ok() && r.error().code() == Code::kUnavailable && closed_) return Status::Ok();
+  if (!r.ok() && r.error().code() == Code::kUnavailable && closed()) return Status::Ok();
   return r.status();
 }
 

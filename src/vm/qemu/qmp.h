@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "sys/line_channel.h"
 #include "sys/unique_fd.h"
 
 namespace warren {
@@ -86,10 +87,13 @@ class QmpClient {
   std::vector<QmpEvent> TakeEvents();
 
   // True once QEMU closed the connection (EOF or a reset).
-  bool closed() const { return closed_; }
+  bool closed() const { return channel_.closed(); }
 
  private:
-  explicit QmpClient(UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit QmpClient(UniqueFd fd)
+      : channel_(std::move(fd), kMaxLine, "QMP socket", "QEMU closed the QMP connection") {}
+  // QMP messages are single lines; anything longer than this is not QEMU talking.
+  static constexpr size_t kMaxLine = 16 << 20;
 
   Status Handshake(std::chrono::milliseconds timeout);
   // `pass_fd` >= 0 rides along with the first byte sent (SCM_RIGHTS).
@@ -102,11 +106,9 @@ class QmpClient {
   // Moves an event message to the queue; false if `message` is not an event.
   bool StashIfEvent(const nlohmann::json& message);
 
-  UniqueFd fd_;
-  std::string inbuf_;  // bytes received but not yet parsed (at most one partial line)
+  LineChannel channel_;
   std::deque<QmpEvent> events_;
   uint64_t next_id_ = 1;
-  bool closed_ = false;
 };
 
 }  // namespace warren
