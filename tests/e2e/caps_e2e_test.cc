@@ -128,9 +128,7 @@ class CapsE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     daemon_ = new WarrenDaemon("[network]\ntap_pool_size = 1\n");
-    Status st = daemon_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    st = daemon_->BuildDefaultImage();
+    Status st = daemon_->StartWithDefaultImage();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   static void TearDownTestSuite() {

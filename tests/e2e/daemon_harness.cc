@@ -161,6 +161,16 @@ Status WarrenDaemon::BuildDefaultImage(const std::string& name) {
   return WaitOp(build.value("op", ""));
 }
 
+Status WarrenDaemon::StartWithDefaultImage() {
+  RETURN_IF_ERROR(Start());
+  return BuildDefaultImage();
+}
+
+Result<json> WarrenDaemon::StartWithVm(const std::string& vm) {
+  RETURN_IF_ERROR(StartWithDefaultImage());
+  return CreateVm(vm);
+}
+
 Result<json> WarrenDaemon::CreateVm(const std::string& name, int memory_mib,
                                     const std::string& image) {
   ASSIGN_OR_RETURN(json started,

@@ -52,6 +52,11 @@ class WarrenDaemon {
   Status WaitOp(const std::string& id, nlohmann::json* op = nullptr);
   // Builds an image from the built-in recipe (cached base: seconds) and waits.
   Status BuildDefaultImage(const std::string& name = "default");
+  // Start() then BuildDefaultImage(): how most suites begin.
+  Status StartWithDefaultImage();
+  // ...and one VM from the default image, ready: the set-up of a suite whose
+  // tests share one guest. The VM's JSON.
+  Result<nlohmann::json> StartWithVm(const std::string& vm);
   // Creates a VM from `image` and waits until SSH is ready; the VM's JSON.
   Result<nlohmann::json> CreateVm(const std::string& name, int memory_mib = 384,
                                   const std::string& image = "default");

@@ -29,11 +29,7 @@ class SessionE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     daemon_ = new WarrenDaemon(kConfig);
-    Status st = daemon_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    st = daemon_->BuildDefaultImage();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    Result<json> vm = daemon_->CreateVm(kVm);
+    Result<json> vm = daemon_->StartWithVm(kVm);
     ASSERT_TRUE(vm.ok()) << vm.status().ToString();
   }
   static void TearDownTestSuite() {

@@ -18,9 +18,7 @@ class SnapshotE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     daemon_ = new WarrenDaemon();
-    Status st = daemon_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    st = daemon_->BuildDefaultImage();
+    Status st = daemon_->StartWithDefaultImage();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   static void TearDownTestSuite() {

@@ -54,9 +54,7 @@ TEST(WebE2eTest, DashboardTerminalAndLifecycleInChromium) {
   std::string driver_dir = installed->out.substr(0, installed->out.find('\n'));
 
   WarrenDaemon daemon("[network]\ntap_pool_size = 1\n[web]\nlisten = \"127.0.0.1:0\"\n");
-  Status st = daemon.Start();
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  st = daemon.BuildDefaultImage();
+  Status st = daemon.StartWithDefaultImage();
   ASSERT_TRUE(st.ok()) << st.ToString();
 
   RunResult web = daemon.Cli({"web", "--json"});
