@@ -253,4 +253,20 @@ std::string WarrenDaemon::Log() {
   return log.ok() ? *log : "";
 }
 
+Status RegisterDefaultBuiltBy(WarrenDaemon& builder, WarrenDaemon& d) {
+  RETURN_IF_ERROR(builder.Start());
+  ASSIGN_OR_RETURN(json build, builder.Call("image.build", {{"name", "default"}}));
+  json built;
+  RETURN_IF_ERROR(builder.WaitOp(build.value("op", ""), &built));
+  const std::filesystem::path dir = built["result"].value("dir", "");
+  const json parts = built["result"]["manifest"]["parts"];
+  return d.Call("image.register",
+                {{"name", "default"},
+                 {"kernel", (dir / parts["kernel"].value("file", "")).string()},
+                 {"initrd", (dir / parts["initrd"].value("file", "")).string()},
+                 {"rootfs", (dir / parts["rootfs"].value("file", "")).string()},
+                 {"cmdline", built["result"]["manifest"].value("cmdline", "")}})
+      .status();
+}
+
 }  // namespace warren::e2e

@@ -88,4 +88,9 @@ class WarrenDaemon {
 // $WARREN_TEST_CACHE or "" (then images build from scratch).
 std::string TestCacheDir();
 
+// A daemon in a namespace of its own cannot reach the Debian mirror: `builder`
+// (an isolated daemon, started here) builds the default image and `d`
+// registers its parts as "default".
+Status RegisterDefaultBuiltBy(WarrenDaemon& builder, WarrenDaemon& d);
+
 }  // namespace warren::e2e

@@ -21,26 +21,6 @@ using json = nlohmann::json;
 
 const std::string kConfig = "[network]\ntap_pool_size = 2\n";
 
-// As vm_e2e_test: a daemon in its own namespace cannot reach the mirror, so an
-// isolated `builder` builds the default image and `d` registers it.
-void RegisterDefaultBuiltBy(WarrenDaemon& builder, WarrenDaemon& d) {
-  ASSERT_TRUE(builder.Start().ok());
-  Result<json> build = builder.Call("image.build", {{"name", "default"}});
-  ASSERT_TRUE(build.ok());
-  json built;
-  ASSERT_TRUE(builder.WaitOp(build->value("op", ""), &built).ok());
-  const fs::path dir = built["result"].value("dir", "");
-  const json parts = built["result"]["manifest"]["parts"];
-  Result<json> registered = d.Call(
-      "image.register",
-      {{"name", "default"},
-       {"kernel", (dir / parts["kernel"].value("file", "")).string()},
-       {"initrd", (dir / parts["initrd"].value("file", "")).string()},
-       {"rootfs", (dir / parts["rootfs"].value("file", "")).string()},
-       {"cmdline", built["result"]["manifest"].value("cmdline", "")}});
-  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
-}
-
 // A UDP echo in the guest (busybox's nc has no UDP; perl-base is in every
 // Debian root): answers each datagram with "echo:" and its text.
 Status StartUdpEcho(WarrenDaemon& d, const std::string& vm, int port) {
@@ -86,7 +66,7 @@ TEST(PublishE2eTest, CurlUdpAndSshReachAnIsolatedGuestAcrossRestartsAndRmLeavesN
   WarrenDaemon builder;
   WarrenDaemon d(kConfig);
   ASSERT_TRUE(d.Start({}, /*own_netns=*/true).ok()) << d.Log();
-  RegisterDefaultBuiltBy(builder, d);
+  ASSERT_TRUE(RegisterDefaultBuiltBy(builder, d).ok());
   TempDir client;
   Result<SshClientFiles> ssh = MakeSshKey(client.path(), "second@test");
   ASSERT_TRUE(ssh.ok()) << ssh.status().ToString();

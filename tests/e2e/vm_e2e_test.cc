@@ -47,26 +47,6 @@ json CreateVm(WarrenDaemon& d, const std::string& name, int memory_mib = 384) {
   return vm.ok() ? *vm : json::object();
 }
 
-// A daemon in a namespace of its own cannot reach the Debian mirror, so the
-// default image is built by `builder` (an isolated daemon) and registered in `d`.
-void RegisterDefaultBuiltBy(WarrenDaemon& builder, WarrenDaemon& d) {
-  ASSERT_TRUE(builder.Start().ok());
-  Result<json> build = builder.Call("image.build", {{"name", "default"}});
-  ASSERT_TRUE(build.ok());
-  json built;
-  ASSERT_TRUE(builder.WaitOp(build->value("op", ""), &built).ok());
-  const fs::path dir = built["result"].value("dir", "");
-  const json parts = built["result"]["manifest"]["parts"];
-  Result<json> registered = d.Call(
-      "image.register",
-      {{"name", "default"},
-       {"kernel", (dir / parts["kernel"].value("file", "")).string()},
-       {"initrd", (dir / parts["initrd"].value("file", "")).string()},
-       {"rootfs", (dir / parts["rootfs"].value("file", "")).string()},
-       {"cmdline", built["result"]["manifest"].value("cmdline", "")}});
-  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
-}
-
 // A process run in `ns` (fork, setns, exec), killed and reaped on destruction.
 struct ChildInNetns {
   pid_t pid = -1;
@@ -319,7 +299,7 @@ TEST(VmHostModeE2eTest, BridgeInTheDaemonsNamespaceAndGuestsResolveEachOther) {
   ASSERT_TRUE(status.ok());
   EXPECT_EQ((*status)["network"].value("mode", ""), "host");
   EXPECT_TRUE(d.Netns().empty());
-  RegisterDefaultBuiltBy(builder, d);
+  ASSERT_TRUE(RegisterDefaultBuiltBy(builder, d).ok());
   json a = CreateVm(d, "ha");
   json b = CreateVm(d, "hb");
   ASSERT_EQ(a.value("state", ""), "running");
@@ -377,7 +357,7 @@ TEST(VmNatModeE2eTest, GuestsReachBeyondTheHostMasqueradedAndCloseRemovesTheUpli
                                   "--address=/outside.test/192.0.2.77"});
   ASSERT_GT(upstream.pid, 0);
 
-  RegisterDefaultBuiltBy(builder, d);
+  ASSERT_TRUE(RegisterDefaultBuiltBy(builder, d).ok());
   Result<json> status = d.Call("daemon.status");
   ASSERT_TRUE(status.ok());
   EXPECT_EQ((*status)["network"].value("mode", ""), "nat");
@@ -562,7 +542,7 @@ struct EgressNet {
                     "--listen-address=192.0.2.2", "--user=nobody",
                     "--address=/outside.test/192.0.2.77"});
     ASSERT_GT(upstream->pid, 0);
-    RegisterDefaultBuiltBy(builder, d);
+    ASSERT_TRUE(RegisterDefaultBuiltBy(builder, d).ok());
     Result<NetnsHandle> ns = NetnsHandle::Open(kDefaultNetnsDir, d.Netns());
     ASSERT_TRUE(ns.ok()) << ns.status().ToString();
     vm_ns.emplace(std::move(*ns));
