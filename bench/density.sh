@@ -18,6 +18,7 @@
 #     duration histogram (/metrics), so the CLI's start is not in it;
 #   - an `exec true` round trip into d1 (median of 5, whole CLI process);
 #   - the n-th VM resolving d1 by name (`getent hosts d1`), OK or FAIL.
+# DENSITY_KSM=1 adds the KSM lever's before/after at the end (see there).
 # TB_MIB is written as [vm] tcg_tb_mib (0 = QEMU's own default, 1 GiB), so a
 # run with 0 is the "before" of that lever. It prints a markdown table the docs
 # take as is. Every VM, the daemon and the temp root are removed at the end.
@@ -154,3 +155,39 @@ for m in "${milestones[@]}"; do
     "$(awk -v x="$rss" 'BEGIN {print x/1024}')" "$threads" "$fds" "$ls_ms" "$ex_ms" "$dns" \
     "$(( $(mem_available_kib) >> 10 ))"
 done
+
+# With DENSITY_KSM=1: turn ksmd on (host-wide, so only on request, and the
+# host's settings are put back at exit), let it scan until the merged count
+# settles (at most DENSITY_KSM_WAIT_S, default 300 s), and measure PSS per VM
+# again with the same VMs: the KSM lever's before and after in one run.
+ksm=/sys/kernel/mm/ksm
+if [ "${DENSITY_KSM:-0}" = 1 ] && [ -w "$ksm/run" ] && (( created > 0 )); then
+  read -r ksm_run0 < "$ksm/run"; read -r ksm_pages0 < "$ksm/pages_to_scan"
+  read -r ksm_sleep0 < "$ksm/sleep_millisecs"
+  ksm_restore() {
+    echo 2 > "$ksm/run"  # unmerge what this run merged
+    echo "$ksm_pages0" > "$ksm/pages_to_scan"; echo "$ksm_sleep0" > "$ksm/sleep_millisecs"
+    echo "$ksm_run0" > "$ksm/run"
+  }
+  trap 'ksm_restore; bench_cleanup' EXIT
+  before=$(pss_total_kib); read -r scans0 < "$ksm/full_scans"
+  # 1000 pages per 20 ms: ~190 MiB/s of scanning, so a few VMs converge in a minute.
+  echo 1000 > "$ksm/pages_to_scan"; echo 20 > "$ksm/sleep_millisecs"; echo 1 > "$ksm/run"
+  t0=$(now_ms); last=-1
+  while (( $(now_ms) - t0 < ${DENSITY_KSM_WAIT_S:-300} * 1000 )); do
+    sleep 15
+    read -r sharing < "$ksm/pages_sharing"
+    (( last >= 0 && sharing - last < last / 100 + 1 )) && break
+    last=$sharing
+  done
+  read -r sharing < "$ksm/pages_sharing"; read -r shared < "$ksm/pages_shared"
+  read -r scans < "$ksm/full_scans"; scans=$((scans - scans0))
+  after=$(pss_total_kib)
+  echo
+  echo "| KSM, $created VMs | PSS per VM | ksmd pages_sharing / pages_shared | full scans | waited |"
+  echo "|---|---|---|---|---|"
+  printf '| off | %.1f MiB | — | — | — |\n' "$(awk -v x="$before" -v n="$created" 'BEGIN {print x/n/1024}')"
+  printf '| on | %.1f MiB | %d / %d (%.0f MiB saved) | %d | %d s |\n' \
+    "$(awk -v x="$after" -v n="$created" 'BEGIN {print x/n/1024}')" "$sharing" "$shared" \
+    "$(awk -v a="$sharing" -v b="$shared" 'BEGIN {print (a-b)*4/1024}')" "$scans" $(( ($(now_ms) - t0) / 1000 ))
+fi

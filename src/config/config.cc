@@ -173,6 +173,10 @@ const std::vector<Field>& Fields() {
           &VmConfig::qemu_binary, checks::NonEmpty),
       Int("vm", "tcg_tb_mib", "TCG translation cache per VM, MiB (0 = QEMU's default, 1 GiB).",
           &C::vm, &VmConfig::tcg_tb_mib, 0, 1024),
+      Bool("vm", "ksm",
+           "Turn on the kernel's same-page merging (KSM, host-wide) at daemon start, so idle "
+           "guests share identical pages (6 idle VMs: 154 -> 89 MiB each).",
+           &C::vm, &VmConfig::ksm),
       Str("vm", "qemu_user", "User QEMU drops to once started (daemon run as root); \"\" = stay.",
           &C::vm, &VmConfig::qemu_user, checks::UserName),
       Str("vm", "memory_budget",

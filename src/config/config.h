@@ -43,6 +43,8 @@ struct VmConfig {
   // TCG translation cache per VM, MiB (0 = QEMU's own default, 1 GiB): see
   // kDefaultTcgTbMib in vm/qemu/argv.h for the measured choice.
   int64_t tcg_tb_mib = 32;  // 0 .. 1024
+  // Turn on the kernel's same-page merging at daemon start (host-wide).
+  bool ksm = false;
   // QEMU drops to this user (-runas) after opening its files, when the daemon
   // runs as root and the user exists; "" = QEMU keeps the daemon's user.
   std::string qemu_user = "nobody";

@@ -15,6 +15,7 @@
 #include "net/netlink.h"
 #include "net/netns.h"
 #include "net/tap_pool.h"
+#include "sys/ksm.h"
 #include "vm/vm_manager.h"
 
 namespace warren {
@@ -61,6 +62,24 @@ json MemoryCheck(const MemoryUsage& m) {
                  "new VMs are refused; stop or remove a VM, or raise [vm] memory_budget");
   }
   return Check("vm memory", "PASS", found);
+}
+
+// Same-page merging: what it saves now, or how to turn it on. WARN only when
+// [vm] ksm asked for it and it is not running.
+json KsmCheck(const KsmState& k, bool wanted) {
+  if (!k.available) {
+    return Check("ksm", wanted ? "WARN" : "PASS", "not available on this host",
+                 wanted ? "set [vm] ksm = false" : "");
+  }
+  if (k.run == 1) {
+    return Check("ksm", "PASS",
+                 "merging identical guest pages: " + FormatBytes(k.saved_bytes()) + " saved");
+  }
+  return Check("ksm", wanted ? "WARN" : "PASS",
+               "off: guests do not share identical pages",
+               wanted ? "the daemon could not turn it on (see its log); as root: echo 1 > "
+                        "/sys/kernel/mm/ksm/run"
+                      : "for denser idle VMs set [vm] ksm = true (host-wide)");
 }
 
 }  // namespace
@@ -183,6 +202,7 @@ json Daemon::HealthChecks() {
   }
   checks.push_back(WebCheck());
   checks.push_back(MemoryCheck(vms_->Memory()));
+  checks.push_back(KsmCheck(ReadKsm(deps_.ksm_dir), config_.vm.ksm));
   return checks;
 }
 

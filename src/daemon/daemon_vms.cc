@@ -24,6 +24,7 @@
 #include "net/tap_pool.h"
 #include "rpc/resource_json.h"
 #include "session/guest_socket.h"
+#include "sys/ksm.h"
 #include "session/session_registry.h"
 #include "sys/files.h"
 #include "vm/hypervisor.h"
@@ -150,6 +151,15 @@ Status Daemon::OpenVms() {
     } else {
       spdlog::warn("vm.qemu_user \"{}\" does not exist; QEMU runs as root",
                    config_.vm.qemu_user);
+    }
+  }
+
+  if (config_.vm.ksm) {
+    // Host-wide and asked for: a failure is logged, the daemon runs without it.
+    if (Status ksm = EnableKsm(deps_.ksm_dir); !ksm.ok()) {
+      spdlog::warn("{}", ksm.message());
+    } else {
+      spdlog::info("KSM: merging identical guest pages ([vm] ksm = true)");
     }
   }
 

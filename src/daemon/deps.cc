@@ -77,6 +77,7 @@ DaemonDeps DaemonDeps::Real() {
   deps.process_usage = &metrics::ReadProcessUsage;
   deps.host_memory = [] { return HostMemTotalBytes(); };
   deps.oom_killed = &DaemonDeps::OomKilledPerKernelLog;
+  deps.ksm_dir = "/sys/kernel/mm/ksm";
   deps.connect_agent = &ConnectGuestAgent;
   return deps;
 }

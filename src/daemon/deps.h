@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <stop_token>
@@ -128,6 +129,9 @@ struct DaemonDeps {
   // The guest agent of a running VM (a restore steps the guest's clock
   // through it). Real: ConnectGuestAgent on QEMU's socket.
   ConnectAgent connect_agent;
+  // The kernel's same-page merging controls: `[vm] ksm` turns it on at Open,
+  // doctor reports it. Real: /sys/kernel/mm/ksm; "" (fakes) = not available.
+  std::filesystem::path ksm_dir;
 
   static DaemonDeps Real();
   // The real oom_killed: /dev/kmsg, asked a few times over ~0.3 s (a kill the
