@@ -142,13 +142,15 @@ Status TaskService::PlaceRootfs(const std::string& id, const Placement& place,
                                 const std::filesystem::path& rootfs, const json& spec) {
   if (!place.owns_vm()) return AttachRootfs(place, id, rootfs);
   json shares = json::array({rootfs.string() + ":" + kGuestRoot});
+  VmSize size = SizeFromOciSpec(spec);
   if (place.kind == Placement::Kind::kSandbox) {
     RETURN_IF_ERROR(PreparePodDir(place));
     shares.push_back(place.pod_dir().string() + ":" + kGuestPodDir);
+    // The pod's sum, from the CRI plugin: a running VM does not grow when
+    // its containers are created with their own limits.
+    size = SizeForSandbox(spec);
   }
-  // A sandbox's VM is sized by the sandbox's spec: the CRI plugin puts the
-  // pod's limits there (its containers' own limits cannot resize a running VM).
-  return CreateVm(options_.daemon_socket, place.vm, SizeFromOciSpec(spec), {{"share", shares}});
+  return CreateVm(options_.daemon_socket, place.vm, size, {{"share", shares}});
 }
 
 Result<TaskService::Process> TaskService::Find(const std::string& id, const std::string& exec_id) {

@@ -181,7 +181,12 @@ TEST(ShimE2eTest, CtrRunExecKillAndKilledShim) {
   // in the container's own snapshot); the VM goes with the sandbox.
   const std::string pod = "--annotation io.kubernetes.cri.sandbox-id=p1 "
                           "--annotation io.kubernetes.cri.container-type=";
-  ASSERT_EQ(Sh(run + "-d " + pod + "sandbox " + kImage + " p1 /bin/sleep 600").rc, 0);
+  // The pod's containers' memory sum (384 MiB), as kubelet passes it: the VM
+  // gets that plus kMinMemoryMib (256) for the guest itself.
+  ASSERT_EQ(Sh(run + "-d --annotation io.kubernetes.cri.sandbox-memory=402653184 " + pod +
+               "sandbox " + kImage + " p1 /bin/sleep 600")
+                .rc,
+            0);
   ASSERT_EQ(Sh(run + "-d " + pod + "container " + kImage + " c1 /bin/sleep 600").rc, 0);
   Out mark = Sh(ctr + "task exec --exec-id e1 c1 /bin/sh -c 'echo c1 > /tmp/mark; cat /tmp/mark'");
   EXPECT_EQ(mark.rc, 0) << mark.text << containerd.Log();
@@ -194,7 +199,8 @@ TEST(ShimE2eTest, CtrRunExecKillAndKilledShim) {
   EXPECT_EQ(c2.text, "c2\n");
   Result<nlohmann::json> pod_vms = daemon.Call("vm.list");
   ASSERT_TRUE(pod_vms.ok());
-  EXPECT_EQ((*pod_vms)["vms"].size(), 1u);
+  ASSERT_EQ((*pod_vms)["vms"].size(), 1u);
+  EXPECT_EQ((*pod_vms)["vms"][0].value("memory_mib", 0), 640);
   EXPECT_EQ(pod_vms->dump().find("ctr-default-c"), std::string::npos) << pod_vms->dump();
   EXPECT_NE(pod_vms->dump().find("ctr-default-p1"), std::string::npos) << pod_vms->dump();
   for (const char* id : {"c1", "p1"}) {  // containers first, as the kubelet stops a pod

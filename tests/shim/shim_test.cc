@@ -99,5 +99,27 @@ TEST(ShimPod, ASandboxOwnsThePodsVmAndItsContainersRunInIt) {
   EXPECT_EQ(c.guest_root, std::string(kGuestPodDir) + "/c1");
 }
 
+TEST(ShimPod, ASandboxVmIsSizedFromThePodsAnnotations) {
+  json spec = Annotated("sandbox", "p1");
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-quota"] = "150000";
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-period"] = "100000";
+  spec["annotations"]["io.kubernetes.cri.sandbox-memory"] = "402653184";  // 384 MiB
+  VmSize s = SizeForSandbox(spec);
+  EXPECT_EQ(s.cpus, 2);
+  EXPECT_EQ(s.memory_mib, kMinMemoryMib + 384);
+  // kubelet < 1.23 sends none (or quota 0): the sandbox's own spec, else the daemon's default.
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-quota"] = "0";
+  spec["annotations"]["io.kubernetes.cri.sandbox-memory"] = "lots";
+  s = SizeForSandbox(spec);
+  EXPECT_EQ(s.cpus, 0);
+  EXPECT_EQ(s.memory_mib, 0);
+  spec["annotations"]["io.kubernetes.cri.sandbox-memory"] = "9223372036854775807";
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-quota"] = "9223372036854775807";
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-period"] = "1";
+  s = SizeForSandbox(spec);
+  EXPECT_EQ(s.cpus, 1024);
+  EXPECT_EQ(s.memory_mib, kMinMemoryMib + (1 << 24));
+}
+
 }  // namespace
 }  // namespace warren::shim
