@@ -59,7 +59,9 @@ struct Placement {
 Placement PlaceTask(const std::string& ns, const std::string& id, const nlohmann::json& spec);
 
 // kSandbox: makes the pod directory, a shared mount of itself (so binds made
-// later under it reach the share's virtiofsd). Idempotent.
+// later under it reach the share's virtiofsd). Once per sandbox: a second
+// call stacks a second bind (containerd runs `delete` on a dead shim's task,
+// which removes the first, before a task id is reused).
 Status PreparePodDir(const Placement& p);
 // kContainer: bind-mounts the task's rootfs into the pod directory.
 // FailedPrecondition when the sandbox has no pod directory (no VM).
