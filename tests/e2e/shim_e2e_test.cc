@@ -3,7 +3,7 @@
 // io.containerd.warren.v1 resolves to the shim built here, a real warren daemon
 // (isolated mode: every bridge, TAP and guest lives in its namespace), and an
 // OCI image built by the test. One test, so the image and daemons are set up
-// once (each `ctr run` boots one TCG guest).
+// once (each `ctr run` boots one TCG guest, except a pod's containers: five in all).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
