@@ -47,8 +47,9 @@ run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
 # guest (its time is a boot and shell commands in the guest; guest_agent_test
 # covers the host end under both sanitizers). TSan also leaves out the long
 # single-threaded ones (kill-at-each-step, promote, 50 MiB through exec).
-# The shim's e2e (ShimE2eTest) spends its minutes in containerd, ctr and four
-# TCG boots; the shim's own threads are covered by ttrpc_test and shim_test.
+# The shim's e2e (ShimE2eTest) spends its minutes in containerd, ctr, a PTY
+# helper (tty resize) and five TCG boots; the shim's own threads are covered by
+# ttrpc_test and shim_test.
 # AdmissionE2eTest (one guest boot and a refused create) is
 # skipped by both: its time is the guest's and the kernel's, and the budget's
 # arithmetic and races run under both sanitizers in memory_budget_test.

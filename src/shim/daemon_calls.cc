@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cmath>
 
 #include "rpc/client.h"
@@ -23,6 +24,32 @@ VmSize SizeFromOciSpec(const json& spec) {
   }
   int64_t limit = res.value("memory", json::object()).value("limit", int64_t{0});
   if (limit > 0) size.memory_mib = std::max<int>(kMinMemoryMib, static_cast<int>(limit >> 20));
+  return size;
+}
+
+VmSize SizeForSandbox(const json& spec) {
+  VmSize size = SizeFromOciSpec(spec);
+  json a = spec.value("annotations", json::object());
+  if (!a.is_object()) return size;
+  auto number = [&](const char* key) -> int64_t {  // annotations are strings
+    auto it = a.find(key);
+    if (it == a.end() || !it->is_string()) return 0;
+    int64_t v = 0;
+    const std::string& s = it->get_ref<const std::string&>();
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return ec == std::errc() && end == s.data() + s.size() && v > 0 ? v : 0;
+  };
+  int64_t quota = number("io.kubernetes.cri.sandbox-cpu-quota");
+  int64_t period = number("io.kubernetes.cri.sandbox-cpu-period");
+  // Clamped so a hostile annotation cannot overflow; the daemon refuses what
+  // the host cannot give.
+  if (quota > 0 && period > 0) {
+    size.cpus = static_cast<int>(std::min<int64_t>(quota / period + (quota % period != 0), 1024));
+  }
+  if (int64_t mem = number("io.kubernetes.cri.sandbox-memory"); mem > 0) {
+    int64_t mib = (mem >> 20) + ((mem & ((1 << 20) - 1)) != 0);
+    size.memory_mib = kMinMemoryMib + static_cast<int>(std::min<int64_t>(mib, 1 << 24));
+  }
   return size;
 }
 

@@ -23,6 +23,12 @@ struct VmSize {
 // kernel and sshd need room besides the container). Pure.
 inline constexpr int kMinMemoryMib = 256;
 VmSize SizeFromOciSpec(const nlohmann::json& spec);
+// A pod's sandbox VM: from the CRI plugin's io.kubernetes.cri.sandbox-cpu-quota /
+// -cpu-period (rounded up to whole vCPUs) and -memory (the pod's containers'
+// sum, which kubelet ≥ 1.23 passes; the VM gets kMinMemoryMib more for the
+// guest itself); what the annotations leave out comes from SizeFromOciSpec.
+// Pure.
+VmSize SizeForSandbox(const nlohmann::json& spec);
 
 // vm.create then op.wait: OK once the VM answers SSH.
 Status CreateVm(const std::filesystem::path& socket, const std::string& name, VmSize size,

@@ -3,7 +3,6 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <fstream>
 
 #include "github.com/containerd/containerd/api/events/task.pb.h"
@@ -73,19 +72,15 @@ Result<json> ReadSpec(const std::filesystem::path& bundle) {
 
 }  // namespace
 
-std::string VmNameFor(const std::string& ns, const std::string& id) {
-  std::string name = "ctr-" + ns + "-" + id;
-  for (char& c : name) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '-';
-  }
-  if (name.size() > 63) name.resize(63);
-  while (!name.empty() && name.back() == '-') name.pop_back();
-  return name;
-}
-
 Status CleanupTask(const ShimOptions& o, const std::string& id, const std::filesystem::path& bundle) {
-  Status rm = RemoveVm(o.daemon_socket, VmNameFor(o.ns, id));
+  json spec = json::object();
+  if (!bundle.empty()) {
+    if (Result<json> s = ReadSpec(bundle); s.ok()) spec = *std::move(s);
+  }
+  Placement place = PlaceTask(o.ns, id, spec);
+  // The VM goes first: a sandbox's virtiofsd holds the pod directory.
+  Status rm = place.owns_vm() ? RemoveVm(o.daemon_socket, place.vm) : Status::Ok();
+  DetachFromPod(place, id);
   if (!bundle.empty()) (void)::umount2((bundle / "rootfs").c_str(), MNT_DETACH);
   return rm;
 }
@@ -116,14 +111,14 @@ Result<std::string> TaskService::Create(std::string_view payload) {
   std::filesystem::path bundle = req.bundle();
   ASSIGN_OR_RETURN(json spec, ReadSpec(bundle));
   ASSIGN_OR_RETURN(ProcessSpec ps, ParseOciProcess(spec.value("process", json::object())));
-  std::string vm = VmNameFor(options_.ns, req.id());
+  Placement place = PlaceTask(options_.ns, req.id(), spec);
   {
     MutexLock lock(&mu_);
     if (tasks_.count(req.id())) return AlreadyExists("task " + req.id() + " already exists");
-    tasks_[req.id()] = Task{bundle, vm, {}, {}};  // reserved while the VM boots
+    tasks_[req.id()] = Task{bundle, place, {}, {}};  // reserved while the VM boots
   }
   Status st = MountRootfs(req, bundle / "rootfs");
-  if (st.ok()) st = BootVm(vm, bundle / "rootfs", spec);
+  if (st.ok()) st = PlaceRootfs(req.id(), place, bundle / "rootfs", spec);
   if (!st.ok()) {
     (void)CleanupTask(options_, req.id(), bundle);
     MutexLock lock(&mu_);
@@ -132,7 +127,8 @@ Result<std::string> TaskService::Create(std::string_view payload) {
   }
   Stdio io{req.stdin(), req.stdout(), req.stderr()};
   ps.terminal = req.terminal();
-  auto proc = std::make_shared<GuestProcess>(options_.daemon_socket, vm, ps, io, kGuestRoot);
+  auto proc = std::make_shared<GuestProcess>(options_.daemon_socket, place.vm, ps, io,
+                                             place.guest_root);
   {
     MutexLock lock(&mu_);
     tasks_[req.id()].init = Process{proc, ps, io};
@@ -142,11 +138,19 @@ Result<std::string> TaskService::Create(std::string_view payload) {
   return Serialize(resp);
 }
 
-Status TaskService::BootVm(const std::string& vm, const std::filesystem::path& rootfs,
-                           const json& spec) {
+Status TaskService::PlaceRootfs(const std::string& id, const Placement& place,
+                                const std::filesystem::path& rootfs, const json& spec) {
+  if (!place.owns_vm()) return AttachRootfs(place, id, rootfs);
+  json shares = json::array({rootfs.string() + ":" + kGuestRoot});
   VmSize size = SizeFromOciSpec(spec);
-  json caps = {{"share", json::array({rootfs.string() + ":" + kGuestRoot})}};
-  return CreateVm(options_.daemon_socket, vm, size, caps);
+  if (place.kind == Placement::Kind::kSandbox) {
+    RETURN_IF_ERROR(PreparePodDir(place));
+    shares.push_back(place.pod_dir().string() + ":" + kGuestPodDir);
+    // The pod's sum, from the CRI plugin: a running VM does not grow when
+    // its containers are created with their own limits.
+    size = SizeForSandbox(spec);
+  }
+  return CreateVm(options_.daemon_socket, place.vm, size, {{"share", shares}});
 }
 
 Result<TaskService::Process> TaskService::Find(const std::string& id, const std::string& exec_id) {
@@ -261,7 +265,8 @@ Result<std::string> TaskService::Exec(std::string_view payload) {
   auto t = tasks_.find(req.id());
   if (t == tasks_.end()) return NotFound("task " + req.id() + " not found");
   if (t->second.execs.count(req.exec_id())) return AlreadyExists("exec " + req.exec_id() + " exists");
-  auto proc = std::make_shared<GuestProcess>(options_.daemon_socket, t->second.vm, ps, io, kGuestRoot);
+  auto proc = std::make_shared<GuestProcess>(options_.daemon_socket, t->second.place.vm, ps, io,
+                                             t->second.place.guest_root);
   t->second.execs[req.exec_id()] = Process{proc, ps, io};
   return std::string();
 }

@@ -2,7 +2,8 @@
 
 // containerd.task.v2.Task for one shim: each task is a warren VM (created
 // through the daemon's RPC with the bundle's rootfs shared into it) whose
-// processes run chrooted into that rootfs (GuestProcess). The shim is a client
+// processes run chrooted into that rootfs (GuestProcess); a Kubernetes pod's
+// containers run in their sandbox's VM instead (shim/pod.h). The shim is a client
 // of the daemon, never a second VM manager: a crashed shim leaves a VM the
 // `delete` subcommand (or `warren vm rm`) removes.
 
@@ -17,6 +18,7 @@
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "shim/guest_process.h"
+#include "shim/pod.h"
 #include "shim/ttrpc_server.h"
 
 namespace warren::shim {
@@ -29,14 +31,10 @@ struct ShimOptions {
   std::filesystem::path daemon_socket;  // warren's RPC socket
 };
 
-// The VM that runs task `id` of namespace `ns`: a DNS label, stable so that
-// `delete` finds what a killed shim left.
-std::string VmNameFor(const std::string& ns, const std::string& id);
-// Where the guest sees the task's rootfs.
-inline constexpr char kGuestRoot[] = "/mnt/warren-ctr";
-
-// Removes the task's VM (forcefully) and unmounts <bundle>/rootfs. Idempotent:
-// no VM is success. Used by Delete and by the `delete` subcommand.
+// Removes the task's VM (forcefully; a pod's container leaves its sandbox's
+// VM alone and only takes its rootfs out of the pod: shim/pod.h) and unmounts
+// <bundle>/rootfs. The placement is read from the bundle's config.json.
+// Idempotent: no VM is success. Used by Delete and by the `delete` subcommand.
 Status CleanupTask(const ShimOptions& o, const std::string& id, const std::filesystem::path& bundle);
 
 // Thread-safety: handlers run concurrently (one thread per call); the task
@@ -55,7 +53,7 @@ class TaskService {
   };
   struct Task {
     std::filesystem::path bundle;
-    std::string vm;
+    Placement place;
     Process init;
     std::map<std::string, Process> execs;  // by exec id
   };
@@ -75,7 +73,10 @@ class TaskService {
 
   // The process `exec_id` ("" = the task's own) of task `id`, copied out.
   Result<Process> Find(const std::string& id, const std::string& exec_id) EXCLUDES(mu_);
-  Status BootVm(const std::string& vm, const std::filesystem::path& rootfs, const nlohmann::json& spec);
+  // Makes the task's rootfs visible to the VM its processes run in: boots the
+  // task's own VM around it, or binds it into its sandbox's pod directory.
+  Status PlaceRootfs(const std::string& id, const Placement& place,
+                     const std::filesystem::path& rootfs, const nlohmann::json& spec);
   void PublishExit(const std::string& id, const std::string& exec_id, const ExitInfo& e);
 
   const ShimOptions options_;

@@ -3,7 +3,7 @@
 // io.containerd.warren.v1 resolves to the shim built here, a real warren daemon
 // (isolated mode: every bridge, TAP and guest lives in its namespace), and an
 // OCI image built by the test. One test, so the image and daemons are set up
-// once (each `ctr run` boots one TCG guest).
+// once (each `ctr run` boots one TCG guest, except a pod's containers: five in all).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -95,6 +95,17 @@ class Containerd {
 
 constexpr char kImage[] = "docker.io/library/warren-shim-test:1";
 
+// Kill returns before the exit is seen: polls `ctr task ls` for the task's row.
+bool WaitStopped(const std::string& ctr, const std::string& id) {
+  for (int i = 0; i < 100; ++i) {
+    std::string ls = Sh(ctr + "task ls").text;
+    size_t at = ls.find("\n" + id + " ");
+    if (at != std::string::npos && ls.find("STOPPED", at) < ls.find('\n', at + 1)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
 TEST(ShimE2eTest, CtrRunExecKillAndKilledShim) {
   WarrenDaemon daemon;
   ASSERT_TRUE(daemon.Start().ok());
@@ -124,6 +135,16 @@ TEST(ShimE2eTest, CtrRunExecKillAndKilledShim) {
   Out exec = Sh(ctr + "task exec --exec-id e1 t3 /bin/sh -c 'echo from-exec; exit 4'");
   EXPECT_EQ(exec.rc, 4) << exec.text;
   EXPECT_EQ(exec.text, "from-exec\n");
+  // A tty resizes: ctr on a PTY the helper owns forwards each new window size
+  // (SIGWINCH -> ResizePty) to the guest's pty, where `stty size` reads it. An
+  // exec in t3 rides the VM already booted; `ctr run -t` takes the same path
+  // in the shim (GuestProcess::Resize) for a task's own process.
+  Out tty = Sh(std::string(SHIM_TEST_DIR) + "/tty_resize.py 240 33x101,47x132 " + ctr +
+                   "task exec -t --exec-id e2 t3 /bin/sh",
+               270);
+  EXPECT_EQ(tty.rc, 0) << tty.text;
+  EXPECT_NE(tty.text.find("stty size: 33 101\n"), std::string::npos) << tty.text;
+  EXPECT_NE(tty.text.find("stty size: 47 132\n"), std::string::npos) << tty.text;
   EXPECT_EQ(Sh(ctr + "task kill -s SIGKILL t3").rc, 0);
   Out stopped;
   for (int i = 0; i < 100; ++i) {  // Kill returns before the exit is seen
@@ -154,6 +175,44 @@ TEST(ShimE2eTest, CtrRunExecKillAndKilledShim) {
   EXPECT_EQ(vms.text.find("ctr-default-t4"), std::string::npos) << vms.text;
   (void)Sh(ctr + "task rm -f t4");
   EXPECT_EQ(Sh(ctr + "containers rm t4").rc, 0);
+
+  // A pod (the CRI plugin's annotations, given by hand): the sandbox task boots
+  // the VM; its containers run in that VM, each on its own rootfs (writes land
+  // in the container's own snapshot); the VM goes with the sandbox.
+  const std::string pod = "--annotation io.kubernetes.cri.sandbox-id=p1 "
+                          "--annotation io.kubernetes.cri.container-type=";
+  // The pod's containers' memory sum (384 MiB), as kubelet passes it: the VM
+  // gets that plus kMinMemoryMib (256) for the guest itself.
+  ASSERT_EQ(Sh(run + "-d --annotation io.kubernetes.cri.sandbox-memory=402653184 " + pod +
+               "sandbox " + kImage + " p1 /bin/sleep 600")
+                .rc,
+            0);
+  ASSERT_EQ(Sh(run + "-d " + pod + "container " + kImage + " c1 /bin/sleep 600").rc, 0);
+  Out mark = Sh(ctr + "task exec --exec-id e1 c1 /bin/sh -c 'echo c1 > /tmp/mark; cat /tmp/mark'");
+  EXPECT_EQ(mark.rc, 0) << mark.text << containerd.Log();
+  EXPECT_EQ(mark.text, "c1\n");
+  const fs::path tasks = cdir / "state/io.containerd.runtime.v2.task/default";
+  EXPECT_TRUE(fs::exists(tasks / "c1/rootfs/tmp/mark"));
+  EXPECT_FALSE(fs::exists(tasks / "p1/rootfs/tmp/mark"));
+  Out c2 = Sh(run + "--rm " + pod + "container " + kImage + " c2 /bin/sh -c 'echo c2; exit 5'");
+  EXPECT_EQ(c2.rc, 5) << c2.text;
+  EXPECT_EQ(c2.text, "c2\n");
+  Result<nlohmann::json> pod_vms = daemon.Call("vm.list");
+  ASSERT_TRUE(pod_vms.ok());
+  ASSERT_EQ((*pod_vms)["vms"].size(), 1u);
+  EXPECT_EQ((*pod_vms)["vms"][0].value("memory_mib", 0), 640);
+  EXPECT_EQ(pod_vms->dump().find("ctr-default-c"), std::string::npos) << pod_vms->dump();
+  EXPECT_NE(pod_vms->dump().find("ctr-default-p1"), std::string::npos) << pod_vms->dump();
+  for (const char* id : {"c1", "p1"}) {  // containers first, as the kubelet stops a pod
+    EXPECT_EQ(Sh(ctr + "task kill -s SIGKILL " + id).rc, 0);
+    EXPECT_TRUE(WaitStopped(ctr, id));
+    EXPECT_EQ(Sh(ctr + "task rm " + id).rc, 0);
+    EXPECT_EQ(Sh(ctr + "containers rm " + id).rc, 0);
+    Out left = Sh(std::string(WARREN_BINARY) + " --root " + daemon.root().string() + " vm ls");
+    EXPECT_EQ(left.text.find("ctr-default-p1") != std::string::npos, std::string(id) == "c1")
+        << id << ": " << left.text;
+  }
+  EXPECT_FALSE(fs::exists("/run/containerd-shim-warren/pods/ctr-default-p1"));
 
   // Nothing left: no VM, no task, no container.
   Out all = daemon.Call("vm.list").ok() ? Out{0, daemon.Call("vm.list")->dump()} : Out{};

@@ -2,6 +2,7 @@
 
 #include "shim/daemon_calls.h"
 #include "shim/guest_process.h"
+#include "shim/pod.h"
 #include "shim/task_service.h"
 
 namespace warren::shim {
@@ -57,6 +58,67 @@ TEST(ShimSpec, VmNamesAreDnsLabels) {
   EXPECT_EQ(VmNameFor("k8s.io", "Pod_A"), "ctr-k8s-io-pod-a");
   std::string long_id(64, 'a');
   EXPECT_EQ(VmNameFor("k8s.io", long_id).size(), 63u);
+}
+
+
+json Annotated(const char* type, const char* sandbox) {
+  json a = json::object();
+  if (type) a[kContainerTypeAnnotation] = type;
+  if (sandbox) a[kSandboxIdAnnotation] = sandbox;
+  return {{"process", {{"args", {"/pause"}}}}, {"annotations", a}};
+}
+
+TEST(ShimPod, WithoutCriAnnotationsATaskHasItsOwnVm) {
+  for (const json& spec : {json::object(), json{{"annotations", {{"x", "y"}}}},
+                           json{{"annotations", "not-an-object"}}, Annotated("weird", "p1"),
+                           Annotated("container", nullptr), Annotated("container", "c1"),
+                           Annotated("container", "../p1")}) {
+    Placement p = PlaceTask("default", "c1", spec);
+    EXPECT_EQ(p.kind, Placement::Kind::kOwnVm) << spec.dump();
+    EXPECT_EQ(p.vm, "ctr-default-c1");
+    EXPECT_EQ(p.guest_root, kGuestRoot);
+    EXPECT_TRUE(p.owns_vm());
+    EXPECT_EQ(p.pod_dir(), "");
+  }
+}
+
+TEST(ShimPod, ASandboxOwnsThePodsVmAndItsContainersRunInIt) {
+  Placement sandbox = PlaceTask("k8s.io", "p1", Annotated("sandbox", "p1"));
+  EXPECT_EQ(sandbox.kind, Placement::Kind::kSandbox);
+  EXPECT_EQ(sandbox.vm, "ctr-k8s-io-p1");
+  EXPECT_EQ(sandbox.guest_root, kGuestRoot);
+  EXPECT_TRUE(sandbox.owns_vm());
+  EXPECT_EQ(sandbox.pod_dir(), std::string(kPodsDir) + "/ctr-k8s-io-p1");
+
+  Placement c = PlaceTask("k8s.io", "c1", Annotated("container", "p1"));
+  EXPECT_EQ(c.kind, Placement::Kind::kContainer);
+  EXPECT_EQ(c.vm, sandbox.vm);
+  EXPECT_EQ(c.sandbox_id, "p1");
+  EXPECT_FALSE(c.owns_vm());
+  EXPECT_EQ(c.pod_dir(), sandbox.pod_dir());
+  EXPECT_EQ(c.guest_root, std::string(kGuestPodDir) + "/c1");
+}
+
+TEST(ShimPod, ASandboxVmIsSizedFromThePodsAnnotations) {
+  json spec = Annotated("sandbox", "p1");
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-quota"] = "150000";
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-period"] = "100000";
+  spec["annotations"]["io.kubernetes.cri.sandbox-memory"] = "402653184";  // 384 MiB
+  VmSize s = SizeForSandbox(spec);
+  EXPECT_EQ(s.cpus, 2);
+  EXPECT_EQ(s.memory_mib, kMinMemoryMib + 384);
+  // kubelet < 1.23 sends none (or quota 0): the sandbox's own spec, else the daemon's default.
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-quota"] = "0";
+  spec["annotations"]["io.kubernetes.cri.sandbox-memory"] = "lots";
+  s = SizeForSandbox(spec);
+  EXPECT_EQ(s.cpus, 0);
+  EXPECT_EQ(s.memory_mib, 0);
+  spec["annotations"]["io.kubernetes.cri.sandbox-memory"] = "9223372036854775807";
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-quota"] = "9223372036854775807";
+  spec["annotations"]["io.kubernetes.cri.sandbox-cpu-period"] = "1";
+  s = SizeForSandbox(spec);
+  EXPECT_EQ(s.cpus, 1024);
+  EXPECT_EQ(s.memory_mib, kMinMemoryMib + (1 << 24));
 }
 
 }  // namespace
