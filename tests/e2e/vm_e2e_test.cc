@@ -185,10 +185,11 @@ TEST_F(VmE2eTest, CreateStopStartRemoveLeavesNothingBehind) {
 
   // doctor: the daemon's own checks (namespace + bridge, TAP pool, both DNS
   // listeners answering a query, no leftovers, the web listener, the memory
-  // budget's headroom) all pass.
+  // budget's headroom, KSM's state) all pass.
   Result<json> health = d.Call("daemon.health");
   ASSERT_TRUE(health.ok());
-  EXPECT_EQ((*health)["checks"].size(), 7u) << health->dump(2);
+  EXPECT_EQ((*health)["checks"].size(), 8u) << health->dump(2);
+  EXPECT_EQ((*health)["checks"].back().value("name", ""), "ksm") << health->dump(2);
   for (const json& c : (*health)["checks"]) EXPECT_EQ(c.value("level", ""), "PASS") << c.dump();
 
   Result<json> removed = d.Call("vm.rm", {{"name", "life"}, {"force", true}});
