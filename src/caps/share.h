@@ -33,6 +33,7 @@ class ShareCapability final : public Capability {
       : servers_(std::move(servers)) {}
 
   std::string_view Name() const override { return "share"; }
+  bool NeedsFirstBoot() const override { return true; }
   Result<nlohmann::json> Validate(const nlohmann::json& request,
                                   const CreateRequest& create) override;
   Status ContributeSeed(const CapVm& vm, const nlohmann::json& settings,

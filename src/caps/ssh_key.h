@@ -40,6 +40,7 @@ class SshKeyCapability final : public Capability {
   static constexpr size_t kMaxKeys = 64;
 
   std::string_view Name() const override { return "ssh_key"; }
+  bool NeedsFirstBoot() const override { return true; }
   Result<nlohmann::json> Validate(const nlohmann::json& request,
                                   const CreateRequest& create) override;
   Status ContributeSeed(const CapVm& vm, const nlohmann::json& settings,

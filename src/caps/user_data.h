@@ -35,6 +35,7 @@ class UserDataCapability final : public Capability {
                      std::chrono::milliseconds poll = std::chrono::milliseconds(500));
 
   std::string_view Name() const override { return "user_data"; }
+  bool NeedsFirstBoot() const override { return true; }
   Result<nlohmann::json> Validate(const nlohmann::json& request,
                                   const CreateRequest& create) override;
   Status ContributeSeed(const CapVm& vm, const nlohmann::json& settings,

@@ -19,7 +19,7 @@ namespace {
 using json = nlohmann::json;
 
 struct CreateArgs {
-  std::string name, image, egress;
+  std::string name, image, egress, from;
   int cpus = 0, memory_mib = 0, disk_gib = 0;
   bool detach = false, verbose = false;
   // Capabilities (docs/CAPABILITIES.md): files are read here, the daemon checks.
@@ -117,7 +117,7 @@ Status EnsureDefaultImage(CliContext& ctx, const std::string& image, bool verbos
 
 void Create(CliContext& ctx, const CreateArgs& a) {
   std::string image = a.image;
-  if (image.empty()) {
+  if (image.empty() && a.from.empty()) {
     Result<json> status = ctx.Call("daemon.status");
     if (!status) return ctx.Fail(status.error());
     image = (*status)["vm_defaults"].value("image", "default");
@@ -127,6 +127,7 @@ void Create(CliContext& ctx, const CreateArgs& a) {
   if (!caps) return ctx.Fail(caps.error());
   json params = {{"name", a.name},     {"image", image},           {"cpus", a.cpus},
                  {"memory_mib", a.memory_mib}, {"disk_gib", a.disk_gib}};
+  if (!a.from.empty()) params["from"] = a.from;
   if (!caps->empty()) params["caps"] = *caps;
   if (!a.egress.empty()) params["caps"]["egress"] = a.egress;
   if (!a.publish.empty()) params["caps"]["publish"] = a.publish;
@@ -221,6 +222,10 @@ void AddCreate(CLI::App& vm, CliContext& ctx) {
                 "nat mode: what the guest may reach outside: none (only the daemon's DNS), all "
                 "(the default), or IPv4 ranges like 192.0.2.0/24,10.0.0.0/8");
   AddPublishFlag(*c, a->publish);
+  c->add_option("--from", a->from,
+                "Clone a snapshot: resume its guest (in about a second) instead of booting, as "
+                "a machine of its own (address, MAC, hostname, host key); its image, vCPUs, "
+                "memory and disk are the snapshot's");
   c->add_flag("--detach", a->detach, "Print the op id and return; follow with `op wait`");
   c->add_flag("-v,--verbose", a->verbose, "Stream the operation's log");
   c->callback([&ctx, a] { Create(ctx, *a); });

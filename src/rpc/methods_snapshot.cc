@@ -60,7 +60,7 @@ LockWait Waiting(CallContext& ctx, const std::string& vm) {
 
 #define WARREN_SNAPSHOT_SHAPE                                                             \
   "Snapshot {name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip, size_bytes, " \
-  "files: {file: bytes}, created_ms}"
+  "files: {file: bytes}, created_ms, agent: bool (clones can be made), parent}"
 
 }  // namespace
 
@@ -120,7 +120,8 @@ std::vector<MethodRow> SnapshotMethods(const Services& s) {
                       "by it.",
            .result = "{name}",
            .errors = {{Code::kNotFound, "no such snapshot"},
-                      {Code::kFailedPrecondition, "VMs cloned from it exist (named)"}}},
+                      {Code::kFailedPrecondition,
+                       "VMs cloned from it, or snapshots of those clones, exist (named)"}}},
           [vms](const SnapshotNameParams& r, CallContext&) -> Result<json> {
             RETURN_IF_ERROR(vms->DeleteSnapshot(r.name));
             return json{{"name", r.name}};

@@ -46,6 +46,9 @@ struct CreateParams {
           "capabilities: {name: request}, e.g. {\"share\": [\"/src:/mnt/src:ro\"]}; "
           "names and request shapes in docs/CAPABILITIES.md",
           kMaxCapsBytes),
+      Str("from", kOptional,
+          "a snapshot to clone: the VM resumes it instead of booting, with its own identity; "
+          "image, cpus, memory_mib and disk_gib are then the snapshot's"),
   });
   // Defaults come from the config, applied by the handler when a field is 0/"".
   static Result<CreateParams> FromJson(const json& p) {
@@ -61,6 +64,7 @@ struct CreateParams {
     r.req.disk_gib = static_cast<int>(disk);
     // Each capability checks its own member (VmManager::CreateVM → Validate).
     if (auto caps = p.find("caps"); caps != p.end() && !caps->is_null()) r.req.caps = *caps;
+    ASSIGN_OR_RETURN(r.req.from_snapshot, OptionalString(p, "from"));
     return r;
   }
 };
@@ -259,11 +263,20 @@ std::vector<MethodRow> VmMethods(const Services& s) {
                       "from [vm].",
            .result = "{op, name}: follow the op with op.wait; its result is the VM",
            .errors = {{Code::kAlreadyExists, "a VM of that name exists"},
-                      {Code::kNotFound, "no such image"},
+                      {Code::kNotFound, "no such image, or no such snapshot (from)"},
+                      {Code::kFailedPrecondition,
+                       "from: the snapshot's guest has no agent, or a capability needs a boot"},
+                      {Code::kInvalidArgument,
+                       "from: image, cpus, memory_mib or disk_gib other than the snapshot's"},
                       {Code::kResourceExhausted,
                        "the subnet has no free address, or the VM would exceed [vm] "
                        "memory_budget"}}},
           [vms, defaults](CreateParams r, CallContext&) -> Result<json> {
+            // A clone takes its shape from its snapshot (VmManager::CloneShape).
+            if (!r.req.from_snapshot.empty()) {
+              ASSIGN_OR_RETURN(std::string op, vms->CreateVM(r.req));
+              return json{{"op", op}, {"name", r.req.name}};
+            }
             if (r.req.image.empty()) r.req.image = defaults->default_image;
             if (r.req.cpus == 0) r.req.cpus = static_cast<int>(defaults->default_cpus);
             if (r.req.memory_mib == 0)
@@ -275,7 +288,7 @@ std::vector<MethodRow> VmMethods(const Services& s) {
       Method<NoParams>("vm.list", Mutation::kReadOnly,
                        {.summary = "Lists the VMs.",
                         .result = "{vms: [VM {id, name, image, cpus, memory_mib, disk_gib, state, "
-                                  "step, ip, mac, created_ms, started_ms, error, dns_name?}]}",
+                                  "step, ip, mac, created_ms, started_ms, error, snapshot?, dns_name?}]}",
                         .errors = {}},
                        [s](const NoParams&, CallContext&) -> Result<json> {
                          ASSIGN_OR_RETURN(std::vector<VmRecord> all, s.vms->List());

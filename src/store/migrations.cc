@@ -87,6 +87,12 @@ CREATE TABLE snapshots (
 );
 ALTER TABLE vms ADD COLUMN snapshot TEXT NOT NULL DEFAULT '';
 )sql"},
+    {8, "snapshots.agent (the guest answered warren's agent: clones need it) and .parent (a "
+        "clone's snapshot: whose disk its disk is backed by)",
+     R"sql(
+ALTER TABLE snapshots ADD COLUMN agent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE snapshots ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

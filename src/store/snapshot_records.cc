@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::string_view kSnapshotColumns =
     "name, vm_id, vm_name, image, cpus, memory_mib, disk_gib, mac, ip, files_json, size_bytes, "
-    "created_ms";
+    "created_ms, agent, parent";
 
 SnapshotRecord ReadSnapshot(const Statement& st) {
   SnapshotRecord s;
@@ -25,6 +25,8 @@ SnapshotRecord ReadSnapshot(const Statement& st) {
   s.files_json = st.ColumnText(9);
   s.size_bytes = st.ColumnInt(10);
   s.created_ms = st.ColumnInt(11);
+  s.agent = st.ColumnInt(12) != 0;
+  s.parent = st.ColumnText(13);
   return s;
 }
 
@@ -42,7 +44,7 @@ Status Tx::InsertSnapshot(const SnapshotRecord& s) {
   ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, "INSERT INTO snapshots (" +
                                                              std::string(kSnapshotColumns) +
                                                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                                             "?, ?, ?, ?)"));
+                                                             "?, ?, ?, ?, ?, ?)"));
   return st.Bind(1, s.name)
       .Bind(2, s.vm_id)
       .Bind(3, s.vm_name)
@@ -55,6 +57,8 @@ Status Tx::InsertSnapshot(const SnapshotRecord& s) {
       .Bind(10, s.files_json)
       .Bind(11, s.size_bytes)
       .Bind(12, s.created_ms)
+      .Bind(13, int64_t{s.agent})
+      .Bind(14, s.parent)
       .Run()
       .Annotate("store snapshot " + s.name);
 }

@@ -111,6 +111,12 @@ struct SnapshotRecord {
   std::string files_json = "{}";
   int64_t size_bytes = 0;
   int64_t created_ms = 0;
+  // The guest's agent answered when the snapshot was taken, so a clone of it
+  // can be given its own identity (`vm create --from`).
+  bool agent = false;
+  // A snapshot of a clone: the snapshot its disk's copy is backed by (which
+  // cannot be deleted while this one exists). "" = backed by the image.
+  std::string parent;
 
   bool operator==(const SnapshotRecord&) const = default;
 };

@@ -56,6 +56,10 @@ public:
   virtual Result<nlohmann::json> Validate(const nlohmann::json &request,
                                           const CreateRequest &create) = 0;
 
+  // True when it acts through the guest's first boot (the seed, a device on
+  // QEMU's command line): a clone resumes its snapshot's running guest instead,
+  // so `vm create --from` refuses it.
+  virtual bool NeedsFirstBoot() const { return false; }
   // Create, after the disk: entries for the VM's seed (SeedSpec's capability
   // fields). The seed is written once, at create.
   virtual Status ContributeSeed(const CapVm &, const nlohmann::json &settings,

@@ -22,6 +22,7 @@ public:
     return LoadStateFromFd(qemu_->qmp(), fd, timeout);
   }
   Status Resume() override { return ResumeGuest(qemu_->qmp()); }
+  Status SetLink(bool up) override { return SetGuestLink(qemu_->qmp(), up); }
 
 private:
   std::unique_ptr<QemuProcess> qemu_;

@@ -37,6 +37,10 @@ public:
   virtual Status SaveState(int fd, std::chrono::milliseconds timeout) = 0;
   virtual Status LoadState(int fd, std::chrono::milliseconds timeout) = 0;
   virtual Status Resume() = 0;
+  // Carrier of the guest's NIC: while down, QEMU drops every frame either way
+  // (a clone is re-identified with its link down, so its parent's address
+  // never reaches the bridge). Also valid while paused.
+  virtual Status SetLink(bool up) = 0;
 };
 
 // The seam between the VM manager and QEMU. `on_exit` is called once, on a

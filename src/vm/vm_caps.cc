@@ -36,6 +36,13 @@ Result<VmManager::CapList> VmManager::ValidateCaps(const CreateRequest &request)
     auto it = request.caps.find(std::string(cap->Name()));
     if (it == request.caps.end() || it->is_null())
       continue;
+    if (!request.from_snapshot.empty() && cap->NeedsFirstBoot()) {
+      return FailedPrecondition(
+          "capability \"" + std::string(cap->Name()) +
+          "\" acts when a guest boots, and a clone (--from " + request.from_snapshot +
+          ") resumes its snapshot's guest instead; give it to the VM the snapshot is "
+          "taken of, or create this VM without --from");
+    }
     ASSIGN_OR_RETURN(nlohmann::json settings, cap->Validate(*it, request));
     list.push_back({cap.get(), std::move(settings)});
   }

@@ -61,7 +61,10 @@ Status ValidateVmName(std::string_view name) {
       "\" is not a DNS label: use 1-63 of a-z, 0-9 and '-', not at either end");
 }
 
-Result<std::string> VmManager::CreateVM(const CreateRequest &request) {
+Result<std::string> VmManager::CreateVM(const CreateRequest &asked) {
+  CreateRequest request = asked;
+  if (!request.from_snapshot.empty())
+    RETURN_IF_ERROR(CloneShape(request));
   RETURN_IF_ERROR(CheckRequest(request));
   // Outside createVMMu: the image registry takes imageOpsMu, a lock of the same
   // rank.
@@ -100,8 +103,13 @@ Result<VmRecord> VmManager::Reserve(const std::string &id,
   vm.state = VmState::kCreating;
   vm.step = "reserved";
   vm.created_ms = deps_.clock->NowUnixMillis();
+  vm.snapshot = request.from_snapshot;
   MutexLock lock(&create_mu_);
   RETURN_IF_ERROR(deps_.store->Transaction([&](Tx &tx) -> Status {
+    // Under createVMMu, as DeleteSnapshot's check: a clone never points at a
+    // deleted snapshot.
+    if (!vm.snapshot.empty())
+      RETURN_IF_ERROR(tx.GetSnapshot(vm.snapshot).status());
     Result<VmRecord> existing = tx.GetVm(vm.name);
     if (existing.ok())
       return AlreadyExists("VM \"" + vm.name + "\" already exists");
@@ -153,29 +161,31 @@ Status VmManager::CreateSteps(VmRecord &vm, OpContext &ctx) {
       return Cancelled("creating VM \"" + vm.name + "\" was cancelled");
     return Status::Ok();
   };
+  if (!vm.snapshot.empty())
+    return CloneSteps(vm, ctx);
   ctx.Progress("clone disk", 0.1);
   ASSIGN_OR_RETURN(ImageBoot image, deps_.images(vm.image));
   std::error_code ec;
   std::filesystem::create_directories(Dir(vm), ec);
   if (ec)
     return Internal("cannot create " + Dir(vm).string() + ": " + ec.message());
-  RETURN_IF_ERROR(CloneDisk(vm, image, stop));
+  RETURN_IF_ERROR(OverlayDisk(vm, image.rootfs, "raw", stop));
   vm.step = "disk";
   RETURN_IF_ERROR(Save(vm));
   RETURN_IF_ERROR(check_stop());
 
   ctx.Progress("write seed", 0.3);
-  RETURN_IF_ERROR(WriteSeed(vm, stop));
+  RETURN_IF_ERROR(WriteSeed(vm, stop).status());
   vm.step = "seed";
   RETURN_IF_ERROR(Save(vm));
   RETURN_IF_ERROR(check_stop());
   return Boot(vm, stop, &ctx);
 }
 
-Status VmManager::CloneDisk(const VmRecord &vm, const ImageBoot &image,
-                            std::stop_token stop) {
-  // A qcow2 overlay on the image's raw rootfs: no copy, so it takes
-  // milliseconds.
+Status VmManager::OverlayDisk(const VmRecord &vm, const std::filesystem::path &backing,
+                              std::string_view format, std::stop_token stop) {
+  // A qcow2 overlay on the image's raw rootfs (or a snapshot's frozen disk):
+  // no copy, so it takes milliseconds.
   RunSpec run;
   run.argv = {"qemu-img",
               "create",
@@ -183,9 +193,9 @@ Status VmManager::CloneDisk(const VmRecord &vm, const ImageBoot &image,
               "-f",
               "qcow2",
               "-F",
-              "raw",
+              std::string(format),
               "-b",
-              std::filesystem::absolute(image.rootfs).string(),
+              std::filesystem::absolute(backing).string(),
               (Dir(vm) / "disk.qcow2").string(),
               std::to_string(vm.disk_gib) + "G"};
   run.timeout = std::chrono::seconds(60);
@@ -194,7 +204,7 @@ Status VmManager::CloneDisk(const VmRecord &vm, const ImageBoot &image,
       .Annotate("clone disk of " + vm.name);
 }
 
-Status VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
+Result<Ed25519Key> VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
   ASSIGN_OR_RETURN(Ed25519Key host_key,
                    Ed25519Key::Generate("warren-host-" + vm.name));
   RETURN_IF_ERROR(WriteFileAtomically(Dir(vm) / "host_key.pub",
@@ -209,10 +219,11 @@ Status VmManager::WriteSeed(const VmRecord &vm, std::stop_token stop) {
   seed.search_domain = options_.search_domain;
   seed.mac = vm.mac;
   seed.authorized_key = options_.client_public_key;
-  seed.host_key = std::move(host_key);
+  seed.host_key = host_key;
   RETURN_IF_ERROR(ContributeSeed(vm, seed).Annotate("seed of " + vm.name));
-  return WriteSeedIso(*deps_.runner, seed, Dir(vm) / "seed.iso", stop)
-      .Annotate("write seed of " + vm.name);
+  RETURN_IF_ERROR(WriteSeedIso(*deps_.runner, seed, Dir(vm) / "seed.iso", stop)
+                      .Annotate("write seed of " + vm.name));
+  return host_key;
 }
 
 void VmManager::RollbackCreate(const VmRecord &vm) {

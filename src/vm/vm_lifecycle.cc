@@ -68,7 +68,7 @@ void VmManager::PutProcess(const std::string &id,
 }
 
 Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
-                       const std::filesystem::path &state) {
+                       const ResumeFrom *resume) {
   auto progress = [&](const char *step, double fraction) {
     if (ctx != nullptr)
       ctx->Progress(step, fraction);
@@ -124,7 +124,9 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
   spec.pid_file = Dir(vm) / "qemu.pid";
   spec.run_as = options_.run_as;
   spec.oom_score_adj = options_.qemu_oom_score_adj;
-  spec.incoming = !state.empty();
+  spec.incoming = resume != nullptr;
+  if (resume != nullptr && !resume->seed.empty())
+    spec.seed = resume->seed;
   RETURN_IF_ERROR(ContributeQemu(vm, spec).Annotate("QEMU command line of " + vm.name));
   // The exit callback learns the pid through this cell; an exit before it is
   // set is caught by Launch itself (QEMU must answer QMP first). `exited`
@@ -147,9 +149,10 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
   VmProcess *launched = proc.get(); // ours until the VM's lock is released
   PutProcess(vm.id, std::move(proc));
   RETURN_IF_ERROR(Save(vm));
-  if (!state.empty()) {
-    progress("load saved state", 0.7);
-    RETURN_IF_ERROR(ResumeFromState(*launched, state).Annotate("restore VM " + vm.name));
+  if (resume != nullptr) {
+    progress(resume->identity ? "resume and re-identify" : "load saved state", 0.7);
+    RETURN_IF_ERROR(ResumeSaved(vm, *launched, *resume)
+                        .Annotate((resume->identity ? "clone VM " : "restore VM ") + vm.name));
   }
 
   progress("wait for SSH", 0.8);

@@ -18,19 +18,22 @@ Status BeingCreated(const VmRecord &vm) {
 } // namespace
 
 nlohmann::json VmRecordToJson(const VmRecord &vm) {
-  return nlohmann::json{{"id", vm.id},
-                        {"name", vm.name},
-                        {"image", vm.image},
-                        {"cpus", vm.cpus},
-                        {"memory_mib", vm.memory_mib},
-                        {"disk_gib", vm.disk_gib},
-                        {"state", VmStateName(vm.state)},
-                        {"step", vm.step},
-                        {"ip", vm.ip},
-                        {"mac", vm.mac},
-                        {"created_ms", vm.created_ms},
-                        {"started_ms", vm.started_ms},
-                        {"error", vm.error}};
+  nlohmann::json j{{"id", vm.id},
+                   {"name", vm.name},
+                   {"image", vm.image},
+                   {"cpus", vm.cpus},
+                   {"memory_mib", vm.memory_mib},
+                   {"disk_gib", vm.disk_gib},
+                   {"state", VmStateName(vm.state)},
+                   {"step", vm.step},
+                   {"ip", vm.ip},
+                   {"mac", vm.mac},
+                   {"created_ms", vm.created_ms},
+                   {"started_ms", vm.started_ms},
+                   {"error", vm.error}};
+  if (!vm.snapshot.empty())
+    j["snapshot"] = vm.snapshot; // a clone: the snapshot it was made from
+  return j;
 }
 
 Result<std::unique_ptr<VmManager>> VmManager::Create(VmManagerOptions options,

@@ -20,6 +20,7 @@
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "image/registry.h"
+#include "image/ssh_key.h"
 #include "net/ip_alloc.h"
 #include "ops/op_registry.h"
 #include "store/store.h"
@@ -63,6 +64,10 @@ struct CreateRequest {
   // vm.create's `caps`: capability name → that capability's request (see
   // vm/capability.h). Unknown names are refused before anything is reserved.
   nlohmann::json caps = nlohmann::json::object();
+  // `vm create --from SNAP`: a clone resumed from that snapshot instead of a
+  // boot. Its image, cpus, memory and disk are the snapshot's (left 0/"" or
+  // equal to them).
+  std::string from_snapshot = {};
 };
 
 struct VmManagerOptions {
@@ -116,7 +121,10 @@ struct VmHooks {
   // to it end here.
   std::function<void(const std::string &name)> guest_down;
   // A create step was recorded durably (reserved, disk, seed, tap, launch,
-  // ready): the fault-injection seam that crash tests kill the daemon at.
+  // ready), or a snapshot reached one (snapshot-files: state and disk
+  // written, the guest still paused; snapshot-published: the directory in
+  // place; snapshot-recorded): the fault-injection seam that crash tests kill
+  // the daemon at.
   std::function<void(const std::string &name, const std::string &step)>
       create_step;
   // QEMU of `vm` (already recorded failed, its error kOomKilledError) was
@@ -149,11 +157,12 @@ struct VmManagerDeps {
 };
 
 // Stable names: id, name, image, cpus, memory_mib, disk_gib, state, step, ip,
-// mac, created_ms, error.
+// mac, created_ms, started_ms, error; snapshot (a clone's) when not empty.
 nlohmann::json VmRecordToJson(const VmRecord &vm);
 
 // Stable names: name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip,
-// size_bytes, files ({file: bytes}), created_ms.
+// size_bytes, files ({file: bytes}), created_ms, agent (clones can be made),
+// parent (the snapshot a clone's snapshot's disk is backed by; "" = none).
 nlohmann::json SnapshotRecordToJson(const SnapshotRecord &snap);
 
 // Checks a VM name is a DNS label (InvalidArgument naming it otherwise).
@@ -193,6 +202,9 @@ public:
   // Reserves the name and a guest IP and starts a "vm.create" op (target =
   // name) whose result is the VM's JSON. Errors before the op starts:
   // InvalidArgument, AlreadyExists (name), ResourceExhausted (no IP left).
+  // With request.from_snapshot, a clone (vm_clone.cc): NotFound (snapshot),
+  // FailedPrecondition (its guest has no agent; a capability that needs a
+  // first boot), InvalidArgument (a shape other than the snapshot's).
   Result<std::string> CreateVM(const CreateRequest &request);
   // The calls below wait for the VM's lock as `wait` says: the caller hears
   // who holds it, and `wait.stop` ends the wait with Cancelled, nothing changed.
@@ -262,8 +274,13 @@ public:
   Status RestoreVM(std::string_view name, std::string_view snap, const LockWait &wait = {});
   Result<std::vector<SnapshotRecord>> ListSnapshots();
   Result<SnapshotRecord> GetSnapshot(std::string_view snap);
-  // FailedPrecondition naming the VMs whose disk is backed by it.
+  // FailedPrecondition naming the VMs (clones) and snapshots (of clones)
+  // whose disk is backed by it.
   Status DeleteSnapshot(std::string_view snap);
+  // The files of a snapshot's directory.
+  static constexpr const char *kSnapshotState = "state";
+  static constexpr const char *kSnapshotDisk = "disk.qcow2";
+  static constexpr const char *kSnapshotSeed = "seed.iso";
 
   // Runs `fn` under the VM's lock, held as `holder` ("vm.stop": what other
   // waiters are told), with its current record. NotFound if absent; Cancelled
@@ -320,8 +337,30 @@ private:
       EXCLUDES(procs_mu_, create_mu_);
   Status RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
                        std::stop_token stop) EXCLUDES(procs_mu_);
-  // Loads `state` into a QEMU launched with VmSpec::incoming and resumes it.
-  Status ResumeFromState(VmProcess &proc, const std::filesystem::path &state);
+  // A boot that resumes a snapshot's guest instead of starting a kernel
+  // (restore, clone).
+  struct ResumeFrom {
+    std::filesystem::path state; // QEMU's saved RAM and device state
+    std::filesystem::path seed;  // the seed disk the saved guest had ("" = the VM's)
+    // A clone's own identity, given to the guest through its agent while its
+    // link is held down (null: the guest keeps the one it had).
+    const GuestIdentity *identity = nullptr;
+  };
+  // Loads the state into a QEMU launched with VmSpec::incoming and resumes
+  // it; a clone is re-identified before its link comes up.
+  Status ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeFrom &resume);
+  // Gives a clone's guest its own identity through its agent.
+  Status Reidentify(const VmRecord &vm, const GuestIdentity &identity);
+  // Tells hooks.create_step (a snapshot's steps have no record to save).
+  void Step(const std::string &vm, const char *step) const {
+    if (deps_.hooks.create_step)
+      deps_.hooks.create_step(vm, step);
+  }
+  // Whether the running guest's agent answers (a snapshot records it).
+  bool AgentAnswers(const VmRecord &vm);
+  // An agent connection to the running guest, pinged until it answers.
+  Result<std::unique_ptr<GuestAgent>> ReachAgent(const VmRecord &vm,
+                                                 std::chrono::milliseconds timeout);
   // The handle of the VM's QEMU; the caller holds the VM's lock (only a
   // holder of it replaces or drops handles). Null when none.
   VmProcess *ProcessOf(const std::string &id) EXCLUDES(procs_mu_);
@@ -367,18 +406,27 @@ private:
                            const CapList &caps) EXCLUDES(create_mu_);
   Result<nlohmann::json> RunCreate(const std::string &id, OpContext &ctx);
   Status CreateSteps(VmRecord &vm, OpContext &ctx);
-  Status CloneDisk(const VmRecord &vm, const ImageBoot &boot,
-                   std::stop_token stop);
-  Status WriteSeed(const VmRecord &vm, std::stop_token stop);
+  // A qcow2 overlay over `backing` (of `format`) as the VM's disk.
+  Status OverlayDisk(const VmRecord &vm, const std::filesystem::path &backing,
+                     std::string_view format, std::stop_token stop);
+  // Writes the VM's seed (with a new SSH host key, returned: a clone's agent
+  // installs it too) and host_key.pub.
+  Result<Ed25519Key> WriteSeed(const VmRecord &vm, std::stop_token stop);
+  // Clones (vm_clone.cc): the request filled with the snapshot's shape, or
+  // why it cannot be cloned.
+  Status CloneShape(CreateRequest &request);
+  // A clone's create steps: overlay on the snapshot's disk, a seed of its
+  // own, then a QEMU that resumes the snapshot and re-identifies the guest.
+  Status CloneSteps(VmRecord &vm, OpContext &ctx);
   // Undoes every create step from the record alone (idempotent; used by
   // Recover).
   void RollbackCreate(const VmRecord &vm) EXCLUDES(procs_mu_);
 
   // boot/halt: vm_lifecycle.cc. Both run under the VM's lock.
-  // With `state` (a snapshot's saved memory and devices), QEMU starts paused
-  // waiting for it, loads it and resumes the guest instead of booting.
+  // With `resume`, QEMU starts paused waiting for a snapshot's state, loads
+  // it and resumes the guest instead of booting.
   Status Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
-              const std::filesystem::path &state = {}) EXCLUDES(procs_mu_);
+              const ResumeFrom *resume = nullptr) EXCLUDES(procs_mu_);
   // `keep_memory`: the VM keeps its share of the memory budget (a restart,
   // which boots it again under the same hold of its lock).
   Status Halt(VmRecord &vm, bool force, std::chrono::milliseconds timeout,

@@ -30,10 +30,12 @@ constexpr auto kStateTimeout = std::chrono::minutes(5);
 // a loaded TCG guest may take seconds).
 constexpr auto kAgentTimeout = std::chrono::seconds(5);
 constexpr int kAgentPings = 5;
-// The files of a snapshot directory.
-constexpr const char *kStateFile = "state";
-constexpr const char *kDiskFile = "disk.qcow2";
-constexpr const char *kSeedFile = "seed.iso";
+// Whether a guest being snapshotted has the agent: it answers at once when
+// present, so this is what a snapshot of a guest without one pays.
+constexpr auto kAgentProbe = std::chrono::seconds(2);
+constexpr const char *kStateFile = VmManager::kSnapshotState;
+constexpr const char *kDiskFile = VmManager::kSnapshotDisk;
+constexpr const char *kSeedFile = VmManager::kSnapshotSeed;
 
 Status ValidateSnapshotName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 63 && name.front() != '-' &&
@@ -100,7 +102,9 @@ nlohmann::json SnapshotRecordToJson(const SnapshotRecord &s) {
                         {"disk_gib", s.disk_gib}, {"mac", s.mac},
                         {"ip", s.ip},             {"size_bytes", s.size_bytes},
                         {"files", files.is_discarded() ? nlohmann::json::object() : files},
-                        {"created_ms", s.created_ms}};
+                        {"created_ms", s.created_ms},
+                        {"agent", s.agent},
+                        {"parent", s.parent}};
 }
 
 VmProcess *VmManager::ProcessOf(const std::string &id) {
@@ -183,6 +187,8 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
     return st.Annotate("snapshot " + snap + " of VM " + vm.name);
   };
 
+  // Asked before the pause: a clone of this snapshot needs the agent.
+  const bool agent = AgentAnswers(vm);
   ctx.Progress("save memory and devices", 0.1);
   const fs::path state = tmp / kStateFile;
   int fd = ::open(state.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -198,6 +204,8 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
     saved = CopyFile(Dir(vm) / "disk.qcow2", tmp / kDiskFile);
   if (saved.ok())
     saved = CopyFile(Dir(vm) / "seed.iso", tmp / kSeedFile);
+  if (saved.ok())
+    Step(vm.name, "snapshot-files");
   if (!stop_after || !saved.ok()) {
     Status resumed = proc->Resume();
     if (!resumed.ok())
@@ -225,6 +233,8 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
   rec.ip = vm.ip;
   rec.files_json = FilesOf(tmp, &rec.size_bytes).dump();
   rec.created_ms = deps_.clock->NowUnixMillis();
+  rec.agent = agent;
+  rec.parent = vm.snapshot;
   // Rename, then record: a crash between the two leaves a directory without a
   // record, which Recover removes; never a record without its files.
   Status published = SyncPath(tmp, O_RDONLY | O_DIRECTORY);
@@ -236,23 +246,56 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
   if (!published.ok())
     return discard(published);
   (void)SyncPath(options_.snapshots_dir, O_RDONLY | O_DIRECTORY);
+  Step(vm.name, "snapshot-published");
   Status recorded = deps_.store->Transaction([&](Tx &tx) { return tx.InsertSnapshot(rec); });
   if (!recorded.ok()) {
     fs::remove_all(SnapshotDir(snap), ec);
     return recorded.Annotate("record snapshot " + snap);
   }
+  Step(vm.name, "snapshot-recorded");
   spdlog::info("vm {}: snapshot {} ({} bytes)", vm.name, snap, rec.size_bytes);
   return rec;
 }
 
-Status VmManager::ResumeFromState(VmProcess &proc, const fs::path &state) {
-  int fd = ::open(state.c_str(), O_RDONLY | O_CLOEXEC);
+Status VmManager::ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeFrom &resume) {
+  int fd = ::open(resume.state.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return ErrnoError("open " + state.string(), errno);
+    return ErrnoError("open " + resume.state.string(), errno);
   Status st = proc.LoadState(fd, kStateTimeout);
   ::close(fd);
   RETURN_IF_ERROR(st);
-  return proc.Resume();
+  if (resume.identity == nullptr)
+    return proc.Resume();
+  // A clone wakes up as its parent (address, MAC, host key): its link stays
+  // down, so not one frame of the parent's reaches the bridge, until the
+  // agent has made it itself.
+  RETURN_IF_ERROR(proc.SetLink(false));
+  RETURN_IF_ERROR(proc.Resume());
+  RETURN_IF_ERROR(Reidentify(vm, *resume.identity));
+  return proc.SetLink(true);
+}
+
+bool VmManager::AgentAnswers(const VmRecord &vm) {
+  Result<std::unique_ptr<GuestAgent>> agent = deps_.connect_agent(AgentSocket(vm));
+  Status st = agent.ok() ? (*agent)->Ping(kAgentProbe) : agent.error();
+  if (!st.ok())
+    spdlog::info("vm {}: no guest agent answers ({}); clones of its snapshots are refused",
+                 vm.name, st.ToString());
+  return st.ok();
+}
+
+Result<std::unique_ptr<GuestAgent>> VmManager::ReachAgent(const VmRecord &vm,
+                                                          std::chrono::milliseconds timeout) {
+  ASSIGN_OR_RETURN(std::unique_ptr<GuestAgent> agent, deps_.connect_agent(AgentSocket(vm)));
+  // Pinged until it answers: a guest snapshotted while its agent was still
+  // setting up its console may lose or echo the first request.
+  Status st;
+  for (int attempt = 0; attempt < kAgentPings; ++attempt) {
+    st = agent->Ping(timeout / kAgentPings);
+    if (st.code() != Code::kDeadlineExceeded) break;
+  }
+  RETURN_IF_ERROR(st);
+  return agent;
 }
 
 Status VmManager::RestoreVM(std::string_view name, std::string_view snap,
@@ -288,8 +331,10 @@ Status VmManager::RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
     if (ec)
       st = Internal("replace " + disk.string() + ": " + ec.message());
   }
+  ResumeFrom resume;
+  resume.state = SnapshotDir(snap.name) / kStateFile;
   if (st.ok())
-    st = Boot(vm, stop, nullptr, SnapshotDir(snap.name) / kStateFile);
+    st = Boot(vm, stop, nullptr, &resume);
   if (!st.ok()) {
     LeaveFailedLocked(vm, st, "restore");
     return st;
@@ -300,14 +345,8 @@ Status VmManager::RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
 
 void VmManager::StepGuestClock(const VmRecord &vm) {
   // The guest answers SSH, so its agent has long been waiting in its read.
-  Result<std::unique_ptr<GuestAgent>> agent = deps_.connect_agent(AgentSocket(vm));
-  // Pinged until it answers: a guest snapshotted while its agent was still
-  // setting up its console may lose or echo the first request.
-  Status st = agent.ok() ? Status::Ok() : agent.error();
-  for (int attempt = 0; agent.ok() && attempt < kAgentPings; ++attempt) {
-    st = (*agent)->Ping(kAgentTimeout / kAgentPings);
-    if (st.code() != Code::kDeadlineExceeded) break;
-  }
+  Result<std::unique_ptr<GuestAgent>> agent = ReachAgent(vm, kAgentTimeout);
+  Status st = agent.status();
   if (st.ok()) {
     st = (*agent)->SetClock(deps_.clock->NowUnixMillis() * 1'000'000, kAgentTimeout);
   }
@@ -342,6 +381,16 @@ Status VmManager::DeleteSnapshot(std::string_view snap) {
         return FailedPrecondition("snapshot \"" + std::string(snap) +
                                   "\" backs the disk of VM " + users +
                                   "; delete those VMs first");
+      }
+      ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, tx.ListSnapshots());
+      for (const SnapshotRecord &s : snaps) {
+        if (s.parent == snap)
+          users += (users.empty() ? "" : ", ") + s.name;
+      }
+      if (!users.empty()) {
+        return FailedPrecondition("snapshot \"" + std::string(snap) +
+                                  "\" backs the disk of snapshot " + users +
+                                  " (taken of its clones); delete those snapshots first");
       }
       return tx.DeleteSnapshot(snap);
     }));

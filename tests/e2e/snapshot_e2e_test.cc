@@ -1,12 +1,17 @@
-// Snapshots through the real daemon binary: real QEMU (TCG here) migrating to
-// a file descriptor, the daemon's own network namespace, the default image.
-// One guest boot for the whole suite.
+// Snapshots and clones through the real daemon binary: real QEMU (TCG here)
+// migrating to a file descriptor, the daemon's own network namespace, the
+// default image. The suite shares one daemon; the crash test has its own.
 #include <gtest/gtest.h>
+
+#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "e2e/daemon_harness.h"
+#include "sys/files.h"
 
 namespace warren::e2e {
 namespace {
@@ -141,6 +146,92 @@ TEST_F(SnapshotE2eTest, ProcessAndTmpFileSurviveSnapshotAndRestore) {
   EXPECT_NE(stopped.err.find("only a running VM can be snapshotted"), std::string::npos)
       << Show(stopped);
   ASSERT_TRUE(d.Call("vm.rm", {{"name", "snappy"}, {"force", true}}).ok());
+}
+
+int64_t HostNowS() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Three clones of one snapshot, made at once, are three machines: their own
+// address, MAC, hostname and host key (pinned: every exec checks it), each
+// resolvable by name and reachable from the others, their clocks stepped to
+// the host's; the parent keeps its own. The snapshot stays while they exist.
+TEST_F(SnapshotE2eTest, ClonesMadeAtOnceAreDistinctMachinesThatReachEachOther) {
+  WarrenDaemon& d = *daemon_;
+  Result<json> parent = d.CreateVm("parent");
+  ASSERT_TRUE(parent.ok()) << parent.status().ToString();
+  ASSERT_EQ(Sh("parent", "echo from-parent >/tmp/inherited; echo ok"), "ok\n");
+  Result<json> snap = d.Call("vm.snapshot", {{"name", "parent"}, {"snapshot", "golden"}});
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  json op;
+  ASSERT_TRUE(d.WaitOp(snap->value("op", ""), &op).ok()) << op.dump() << d.Log();
+  EXPECT_EQ(op["result"].value("agent", false), true) << op.dump();
+
+  const std::vector<std::string> clones = {"c1", "c2", "c3"};
+  std::vector<std::string> ops;
+  for (const std::string& c : clones) {
+    Result<json> started = d.Call("vm.create", {{"name", c}, {"from", "golden"}});
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    ops.push_back(started->value("op", ""));
+  }
+  std::set<std::string> ips = {parent->value("ip", "")}, macs = {parent->value("mac", "")},
+                        keys;
+  for (size_t i = 0; i < clones.size(); ++i) {
+    json done;
+    ASSERT_TRUE(d.WaitOp(ops[i], &done).ok()) << done.dump() << d.Log();
+    const json& vm = done["result"];
+    EXPECT_EQ(vm.value("state", ""), "running") << vm.dump();
+    EXPECT_EQ(vm.value("snapshot", ""), "golden") << vm.dump();
+    ips.insert(vm.value("ip", ""));
+    macs.insert(vm.value("mac", ""));
+    Result<std::string> key = ReadFileToString(d.root() / "vms" / clones[i] / "host_key.pub");
+    ASSERT_TRUE(key.ok());
+    keys.insert(*key);
+    // What the guest itself says, over SSH pinned to the clone's own key.
+    const int64_t before = HostNowS();
+    const std::string seen = Sh(clones[i],
+                                "date +%s; hostname; cat /sys/class/net/eth0/address; "
+                                "busybox ip -4 -o addr show dev eth0 | busybox awk '{print $4}'; "
+                                "cat /tmp/inherited");
+    const int64_t after = HostNowS();
+    std::istringstream lines(seen);
+    std::string now, hostname, mac, cidr, inherited;
+    lines >> now >> hostname >> mac >> cidr >> inherited;
+    ASSERT_FALSE(inherited.empty()) << seen;
+    EXPECT_GE(std::stoll(now), before - 1) << seen;
+    EXPECT_LE(std::stoll(now), after + 1) << seen;
+    EXPECT_EQ(hostname, clones[i]);
+    EXPECT_EQ(mac, vm.value("mac", ""));
+    EXPECT_EQ(cidr, vm.value("ip", "") + "/24") << "one address only: " << seen;
+    EXPECT_EQ(inherited, "from-parent");
+  }
+  EXPECT_EQ(ips.size(), 4u);
+  EXPECT_EQ(macs.size(), 4u);
+  EXPECT_EQ(keys.size(), 3u);
+  // By name, through the daemon's DNS, each reaches the others and the parent,
+  // and the parent answers as itself.
+  for (const std::string& from : clones) {
+    for (const std::string& to : {"c1", "c2", "c3", "parent"}) {
+      if (from == to) continue;
+      EXPECT_EQ(Sh(from, std::string("ping -c 1 -W 5 ") + to + " >/dev/null && echo up"), "up\n")
+          << from << " -> " << to;
+    }
+  }
+  EXPECT_EQ(Sh("parent", "hostname; busybox ip -4 -o addr show dev eth0 | busybox awk '{print $4}'"),
+            "parent\n" + parent->value("ip", "") + "/24\n");
+
+  // The snapshot backs their disks.
+  RunResult rm = d.Cli({"snapshot", "rm", "golden"});
+  EXPECT_NE(rm.exit_code, 0);
+  EXPECT_NE(rm.err.find("backs the disk of VM c1, c2, c3"), std::string::npos) << Show(rm);
+  for (const std::string& c : clones)
+    ASSERT_TRUE(d.Call("vm.rm", {{"name", c}, {"force", true}}).ok());
+  ASSERT_TRUE(d.Call("vm.rm", {{"name", "parent"}, {"force", true}}).ok());
+  rm = d.Cli({"snapshot", "rm", "golden"});
+  EXPECT_EQ(rm.exit_code, 0) << Show(rm);
+  EXPECT_TRUE(d.QemuPids().empty());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,9 +29,24 @@ class FakeGuestAgents {
       return std::unique_ptr<GuestAgent>(std::make_unique<Agent>(this, socket));
     };
   }
+  struct Reidentified {
+    std::filesystem::path socket;
+    GuestIdentity identity;
+  };
+
   std::vector<ClockStep> clock_steps() const {
     MutexLock lock(&mu_);
     return clock_steps_;
+  }
+  std::vector<Reidentified> reidentified() const {
+    MutexLock lock(&mu_);
+    return reidentified_;
+  }
+  // Called at each Reidentify (no fake lock held): what the test checks at
+  // that instant.
+  void OnReidentify(std::function<void(const std::filesystem::path& socket)> fn) {
+    MutexLock lock(&mu_);
+    on_reidentify_ = std::move(fn);
   }
 
   std::atomic<bool> answering{true};
@@ -46,7 +62,14 @@ class FakeGuestAgents {
       owner_->clock_steps_.push_back({socket_, unix_time_ns});
       return Status::Ok();
     }
-    Status Reidentify(const GuestIdentity&, std::chrono::milliseconds) override {
+    Status Reidentify(const GuestIdentity& identity, std::chrono::milliseconds) override {
+      std::function<void(const std::filesystem::path&)> hook;
+      {
+        MutexLock lock(&owner_->mu_);
+        owner_->reidentified_.push_back({socket_, identity});
+        hook = owner_->on_reidentify_;
+      }
+      if (hook) hook(socket_);
       return Status::Ok();
     }
 
@@ -57,6 +80,8 @@ class FakeGuestAgents {
 
   mutable Mutex mu_{LockRank::kLeaf, "fake_guest_agents"};
   std::vector<ClockStep> clock_steps_ GUARDED_BY(mu_);
+  std::vector<Reidentified> reidentified_ GUARDED_BY(mu_);
+  std::function<void(const std::filesystem::path&)> on_reidentify_ GUARDED_BY(mu_);
 };
 
 }  // namespace warren

@@ -91,6 +91,13 @@ public:
     }
     return alive;
   }
+  // What was done to each guest after launch: "load", "resume", "link-down",
+  // "link-up", in order.
+  std::vector<std::string> guest_events(pid_t pid) const {
+    MutexLock lock(&mu_);
+    auto it = guest_events_.find(pid);
+    return it == guest_events_.end() ? std::vector<std::string>{} : it->second;
+  }
   std::vector<VmSpec> launches() const {
     MutexLock lock(&mu_);
     return specs_;
@@ -125,9 +132,17 @@ private:
       char buf[64];
       if (::read(fd, buf, sizeof(buf)) <= 0 || std::string_view(buf, 10) != "fake-state")
         return FailedPrecondition("FakeHypervisor: no state to load");
+      hv_->Record(pid_, "load");
       return Status::Ok();
     }
-    Status Resume() override { return Status::Ok(); }
+    Status Resume() override {
+      hv_->Record(pid_, "resume");
+      return Status::Ok();
+    }
+    Status SetLink(bool up) override {
+      hv_->Record(pid_, up ? "link-up" : "link-down");
+      return Status::Ok();
+    }
 
   private:
     FakeHypervisor *const hv_;
@@ -151,6 +166,10 @@ private:
     if (cb)
       cb(exit);
   }
+  void Record(pid_t pid, std::string event) {
+    MutexLock lock(&mu_);
+    guest_events_[pid].push_back(std::move(event));
+  }
   void Forget(pid_t pid) {
     std::shared_ptr<std::mutex> running;
     {
@@ -167,6 +186,7 @@ private:
   mutable Mutex mu_{LockRank::kLeaf, "FakeHypervisor"};
   std::map<pid_t, Proc> procs_ GUARDED_BY(mu_);
   std::vector<VmSpec> specs_ GUARDED_BY(mu_);
+  std::map<pid_t, std::vector<std::string>> guest_events_ GUARDED_BY(mu_);
   Status launch_error_ GUARDED_BY(mu_);
   std::string serial_output_ GUARDED_BY(mu_);
   pid_t next_pid_ GUARDED_BY(mu_) = 1000;

@@ -472,7 +472,7 @@ TEST_F(StoreTest, UpgradeFromVersionSixAddsSnapshots) {
   RawExec(std::string(kOldVmInsert) + "'running', 4242)");
   auto store = OpenOk();
   ASSERT_NE(store, nullptr);
-  EXPECT_GE(store->SchemaVersion(), 7);
+  EXPECT_GE(store->SchemaVersion(), 8);
   Result<VmRecord> old = store->GetVm("old");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->snapshot, "");
@@ -484,7 +484,8 @@ TEST_F(StoreTest, UpgradeFromVersionSixAddsSnapshots) {
                       .cpus = 1, .memory_mib = 512, .disk_gib = 4,
                       .mac = "52:54:00:4d:00:02", .ip = "10.77.0.2",
                       .files_json = R"({"state":10})", .size_bytes = 10,
-                      .created_ms = 1'790'000'000'000};
+                      .created_ms = 1'790'000'000'000, .agent = true,
+                      .parent = "s0"};
   ASSERT_TRUE(store->Transaction([&](Tx& tx) { return tx.InsertSnapshot(snap); }).ok());
   EXPECT_EQ(store->Transaction([&](Tx& tx) { return tx.InsertSnapshot(snap); }).code(),
             Code::kAlreadyExists);

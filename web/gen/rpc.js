@@ -388,7 +388,7 @@ export function sessionStart(rpc, params = {}) {
  * @param {string} params.name the snapshot (<= 4096 bytes)
  * @returns {Promise<Object>} {name}
  * @throws not_found: no such snapshot
- * @throws failed_precondition: VMs cloned from it exist (named)
+ * @throws failed_precondition: VMs cloned from it, or snapshots of those clones, exist (named)
  */
 export function snapshotDelete(rpc, params = {}) {
   return rpc.call("snapshot.delete", params);
@@ -399,7 +399,7 @@ export function snapshotDelete(rpc, params = {}) {
  * @param {{call: function(string, Object): Promise<*>}} rpc
  * @param {Object} params
  * @param {string} params.name the snapshot (<= 4096 bytes)
- * @returns {Promise<Object>} Snapshot {name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip, size_bytes, files: {file: bytes}, created_ms}
+ * @returns {Promise<Object>} Snapshot {name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip, size_bytes, files: {file: bytes}, created_ms, agent: bool (clones can be made), parent}
  * @throws not_found: no such snapshot
  */
 export function snapshotInspect(rpc, params = {}) {
@@ -410,7 +410,7 @@ export function snapshotInspect(rpc, params = {}) {
  * Lists the snapshots, oldest first.
  * @param {{call: function(string, Object): Promise<*>}} rpc
  * @param {Object} [params]
- * @returns {Promise<Object>} {snapshots: [Snapshot {name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip, size_bytes, files: {file: bytes}, created_ms}]}
+ * @returns {Promise<Object>} {snapshots: [Snapshot {name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip, size_bytes, files: {file: bytes}, created_ms, agent: bool (clones can be made), parent}]}
  */
 export function snapshotList(rpc, params = {}) {
   return rpc.call("snapshot.list", params);
@@ -427,9 +427,12 @@ export function snapshotList(rpc, params = {}) {
  * @param {number} [params.memory_mib] memory in MiB; 0 = the config's default (0..16777216)
  * @param {number} [params.disk_gib] disk size in GiB; 0 = the config's default (0..65536)
  * @param {*} [params.caps] capabilities: {name: request}, e.g. {"share": ["/src:/mnt/src:ro"]}; names and request shapes in docs/CAPABILITIES.md (<= 1048576 bytes)
+ * @param {string} [params.from] a snapshot to clone: the VM resumes it instead of booting, with its own identity; image, cpus, memory_mib and disk_gib are then the snapshot's (<= 4096 bytes)
  * @returns {Promise<Object>} {op, name}: follow the op with op.wait; its result is the VM
  * @throws already_exists: a VM of that name exists
- * @throws not_found: no such image
+ * @throws not_found: no such image, or no such snapshot (from)
+ * @throws failed_precondition: from: the snapshot's guest has no agent, or a capability needs a boot
+ * @throws invalid_argument: from: image, cpus, memory_mib or disk_gib other than the snapshot's
  * @throws resource_exhausted: the subnet has no free address, or the VM would exceed [vm] memory_budget
  */
 export function vmCreate(rpc, params = {}) {
@@ -504,7 +507,7 @@ export function vmKnownHosts(rpc, params = {}) {
  * Lists the VMs.
  * @param {{call: function(string, Object): Promise<*>}} rpc
  * @param {Object} [params]
- * @returns {Promise<Object>} {vms: [VM {id, name, image, cpus, memory_mib, disk_gib, state, step, ip, mac, created_ms, started_ms, error, dns_name?}]}
+ * @returns {Promise<Object>} {vms: [VM {id, name, image, cpus, memory_mib, disk_gib, state, step, ip, mac, created_ms, started_ms, error, snapshot?, dns_name?}]}
  */
 export function vmList(rpc, params = {}) {
   return rpc.call("vm.list", params);

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "vm/qemu/argv.h"
+
 namespace warren {
 namespace {
 
@@ -71,5 +73,11 @@ Status LoadStateFromFd(QmpClient& qmp, int fd, std::chrono::milliseconds timeout
 }
 
 Status ResumeGuest(QmpClient& qmp) { return qmp.Execute("cont").status().Annotate("resume guest"); }
+
+Status SetGuestLink(QmpClient& qmp, bool up) {
+  return qmp.Execute("set_link", {{"name", kQemuNetdev}, {"up", up}})
+      .status()
+      .Annotate(up ? "set the guest's link up" : "set the guest's link down");
+}
 
 }  // namespace warren

@@ -1,0 +1,125 @@
+// Clones: `vm create NEW --from SNAP`, a VM that resumes a snapshot's guest
+// instead of booting one, made a distinct machine before it is seen.
+//
+// The clone's disk is a qcow2 overlay on the snapshot's frozen disk; its QEMU
+// has the snapshot's shape (the saved device state loads into nothing else)
+// and the snapshot's seed disk while it resumes (the guest holds that seed
+// mounted), but its own TAP. A seed of its own is written for its later cold
+// boots. The resumed guest still carries its parent's MAC, address, hostname
+// and host key, so its link is held down (QMP set_link) from before its first
+// instruction until the guest agent has given it the clone's identity, clock
+// and a fresh RNG seed; only then does the link come up and the wait for SSH
+// (with the clone's pinned host key) begin.
+#include <random>
+#include <system_error>
+
+#include "vm/vm_manager.h"
+#include <spdlog/spdlog.h>
+
+namespace warren {
+namespace {
+
+// A re-identification runs a few commands in the guest (under TCG: about a
+// second; a loaded host, more).
+constexpr auto kReidentifyTimeout = std::chrono::seconds(30);
+// Reaching the resumed agent: it was waiting in its read when the snapshot
+// was taken, so it answers at once.
+constexpr auto kAgentReach = std::chrono::seconds(10);
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) {
+    unsigned v = rd() & 0xff;
+    out += kHex[v >> 4];
+    out += kHex[v & 0xf];
+  }
+  return out;
+}
+
+// "the snapshot's N" unless `asked` is unset (0) or equal.
+Status SameAsSnapshot(const char *what, int64_t asked, int64_t snap, const std::string &name) {
+  if (asked == 0 || asked == snap) return Status::Ok();
+  return InvalidArgument("a clone has its snapshot's " + std::string(what) + " (" +
+                         std::to_string(snap) + " for snapshot \"" + name + "\"), not " +
+                         std::to_string(asked) + ": drop that flag, or create without --from");
+}
+
+}  // namespace
+
+Status VmManager::CloneShape(CreateRequest &request) {
+  ASSIGN_OR_RETURN(SnapshotRecord snap, deps_.store->GetSnapshot(request.from_snapshot));
+  if (!snap.agent) {
+    return FailedPrecondition(
+        "snapshot \"" + snap.name + "\" cannot be cloned: its guest did not answer warren's "
+        "guest agent when it was taken, and a clone needs it to get its own address, MAC and "
+        "host key (docs/SNAPSHOTS.md says what an image needs); `warren vm restore " +
+        snap.vm_name + " " + snap.name + "` still works");
+  }
+  if (!request.image.empty() && request.image != snap.image) {
+    return InvalidArgument("a clone has its snapshot's image (\"" + snap.image +
+                           "\" for snapshot \"" + snap.name + "\"), not \"" + request.image +
+                           "\": drop --image, or create without --from");
+  }
+  RETURN_IF_ERROR(SameAsSnapshot("vCPUs", request.cpus, snap.cpus, snap.name));
+  RETURN_IF_ERROR(SameAsSnapshot("memory in MiB", request.memory_mib, snap.memory_mib, snap.name));
+  RETURN_IF_ERROR(SameAsSnapshot("disk in GiB", request.disk_gib, snap.disk_gib, snap.name));
+  request.image = snap.image;
+  request.cpus = static_cast<int>(snap.cpus);
+  request.memory_mib = static_cast<int>(snap.memory_mib);
+  request.disk_gib = static_cast<int>(snap.disk_gib);
+  return Status::Ok();
+}
+
+Status VmManager::CloneSteps(VmRecord &vm, OpContext &ctx) {
+  std::stop_token stop = ctx.stop();
+  auto check_stop = [&]() -> Status {
+    if (stop.stop_requested())
+      return Cancelled("creating VM \"" + vm.name + "\" was cancelled");
+    return Status::Ok();
+  };
+  const std::filesystem::path snap = SnapshotDir(vm.snapshot);
+  ctx.Progress("overlay the snapshot's disk", 0.1);
+  std::error_code ec;
+  std::filesystem::create_directories(Dir(vm), ec);
+  if (ec)
+    return Internal("cannot create " + Dir(vm).string() + ": " + ec.message());
+  RETURN_IF_ERROR(OverlayDisk(vm, snap / kSnapshotDisk, "qcow2", stop));
+  vm.step = "disk";
+  RETURN_IF_ERROR(Save(vm));
+  RETURN_IF_ERROR(check_stop());
+
+  ctx.Progress("write seed", 0.3);
+  ASSIGN_OR_RETURN(Ed25519Key host_key, WriteSeed(vm, stop));
+  vm.step = "seed";
+  RETURN_IF_ERROR(Save(vm));
+  RETURN_IF_ERROR(check_stop());
+
+  GuestIdentity identity;
+  ASSIGN_OR_RETURN(identity.mac, ParseMac(vm.mac));
+  identity.ip_cidr = vm.ip + "/" + std::to_string(ips_.prefix_len());
+  identity.gateway = ips_.Gateway();
+  identity.hostname = vm.name;
+  identity.dns = ips_.Gateway();
+  identity.host_key_private_openssh = host_key.OpensshPrivateFile();
+  identity.random_seed_hex = RandomHex(32);
+  ResumeFrom resume{.state = snap / kSnapshotState, .seed = snap / kSnapshotSeed,
+                    .identity = &identity};
+  return Boot(vm, stop, &ctx, &resume);
+}
+
+Status VmManager::Reidentify(const VmRecord &vm, const GuestIdentity &asked) {
+  Result<std::unique_ptr<GuestAgent>> agent = ReachAgent(vm, kAgentReach);
+  if (!agent.ok())
+    return agent.error().Annotate("reach the guest agent of " + vm.name);
+  GuestIdentity identity = asked;
+  // Now, not when the identity was made: the guest's clock is stepped to it.
+  identity.unix_time_ns = deps_.clock->NowUnixMillis() * 1'000'000;
+  RETURN_IF_ERROR((*agent)->Reidentify(identity, kReidentifyTimeout)
+                      .Annotate("re-identify the guest as " + vm.name));
+  spdlog::info("vm {}: re-identified as {} ({})", vm.name, vm.ip, vm.mac);
+  return Status::Ok();
+}
+
+}  // namespace warren
