@@ -234,5 +234,81 @@ TEST_F(SnapshotE2eTest, ClonesMadeAtOnceAreDistinctMachinesThatReachEachOther) {
   EXPECT_TRUE(d.QemuPids().empty());
 }
 
+// What a restarted daemon shows after one that was SIGKILLed: the snapshots
+// and VMs by name, and whether the keeper still answers.
+struct AfterCrash {
+  std::set<std::string> snapshots, vms;
+  bool keeper_answers = false;
+};
+AfterCrash Look(WarrenDaemon& d) {
+  AfterCrash a;
+  Result<json> snaps = d.Call("snapshot.list");
+  if (snaps.ok())
+    for (const json& s : (*snaps)["snapshots"]) a.snapshots.insert(s.value("name", ""));
+  Result<json> vms = d.Call("vm.list");
+  if (vms.ok())
+    for (const json& v : (*vms)["vms"]) a.vms.insert(v.value("name", ""));
+  Result<GuestConnection::ExecResult> up = d.GuestExec("keeper", {"true"});
+  a.keeper_answers = up.ok() && up->exit_code == 0;
+  return a;
+}
+
+// A daemon SIGKILLed at each step of a snapshot (the guest still paused, the
+// files in place, the record written) and of a clone's create leaves, once
+// restarted, no partial snapshot, no clone, no stray QEMU or files; the VM
+// snapshotted runs on (a guest left paused is resumed).
+TEST(SnapshotCrashE2eTest, KillAtEachSnapshotAndCloneStepThenRestartLeavesNothing) {
+  WarrenDaemon d;
+  ASSERT_TRUE(d.StartWithDefaultImage().ok()) << d.Log();
+  Result<json> keeper = d.CreateVm("keeper");
+  ASSERT_TRUE(keeper.ok()) << keeper.status().ToString();
+  auto restart_killing_at = [&](const std::string& step) {
+    ASSERT_EQ(d.Stop(), 0) << d.Log();
+    ASSERT_TRUE(d.Start({"WARREN_TEST_KILL_AT_STEP=" + step}).ok()) << d.Log();
+  };
+  auto restart_after_kill = [&] {
+    EXPECT_EQ(d.WaitExit(), -SIGKILL) << d.Log();
+    ASSERT_TRUE(d.Start().ok()) << d.Log();
+  };
+
+  for (const std::string step : {"snapshot-files", "snapshot-published"}) {
+    SCOPED_TRACE("killed at " + step);
+    restart_killing_at(step);
+    (void)d.Call("vm.snapshot", {{"name", "keeper"}, {"snapshot", "doomed"}});
+    restart_after_kill();
+    AfterCrash a = Look(d);
+    EXPECT_TRUE(a.snapshots.empty());
+    EXPECT_TRUE(fs::is_empty(d.root() / "snapshots"));
+    EXPECT_EQ(a.vms, std::set<std::string>{"keeper"});
+    EXPECT_TRUE(a.keeper_answers) << d.Log();
+    EXPECT_EQ(d.QemuPids().size(), 1u);
+  }
+  // Killed once recorded: the snapshot is whole, and clones can be made of it.
+  restart_killing_at("snapshot-recorded");
+  (void)d.Call("vm.snapshot", {{"name", "keeper"}, {"snapshot", "kept"}});
+  restart_after_kill();
+  ASSERT_EQ(Look(d).snapshots, std::set<std::string>{"kept"});
+
+  for (const std::string step : {"reserved", "disk", "seed", "tap", "launch"}) {
+    SCOPED_TRACE("clone killed at " + step);
+    restart_killing_at(step);
+    (void)d.Call("vm.create", {{"name", "doomed"}, {"from", "kept"}});
+    restart_after_kill();
+    AfterCrash a = Look(d);
+    EXPECT_EQ(a.vms, std::set<std::string>{"keeper"});
+    EXPECT_TRUE(a.keeper_answers) << d.Log();
+    EXPECT_FALSE(fs::exists(d.root() / "vms/doomed"));
+    EXPECT_EQ(d.QemuPids().size(), 1u);
+  }
+  // Nothing holds the snapshot: a clone of it is made, then it is deleted.
+  Result<json> clone = d.Call("vm.create", {{"name", "doomed"}, {"from", "kept"}});
+  ASSERT_TRUE(clone.ok()) << clone.status().ToString();
+  ASSERT_TRUE(d.WaitOp(clone->value("op", "")).ok()) << d.Log();
+  ASSERT_TRUE(d.Call("vm.rm", {{"name", "doomed"}, {"force", true}}).ok());
+  EXPECT_TRUE(d.Call("snapshot.delete", {{"name", "kept"}}).ok());
+  ASSERT_TRUE(d.Call("vm.rm", {{"name", "keeper"}, {"force", true}}).ok());
+  EXPECT_TRUE(d.QemuPids().empty());
+}
+
 }  // namespace
 }  // namespace warren::e2e
