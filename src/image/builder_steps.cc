@@ -123,11 +123,12 @@ std::string UniqueSuffix() {
 }  // namespace
 
 std::string MinimalInittab(SshServer server) {
-  // Started by busybox init directly (no wrapper shell), in the foreground so
-  // init can respawn it. Dropbear reads the host key the daemon converted into
-  // the seed; keys only (-s).
+  // In the foreground so init can respawn it. Dropbear reads the host key the
+  // daemon converted into the seed; keys only (-s). It runs under warren-sshd,
+  // which starts it again at once when the agent ends it for a clone's new
+  // key (OpenSSH reloads on SIGHUP, keeping its pid: init runs it directly).
   std::string sshd = server == SshServer::kDropbear
-                         ? "/usr/sbin/dropbear -F -E -s -p 22 -r "
+                         ? "/usr/lib/warren/warren-sshd /usr/sbin/dropbear -F -E -s -p 22 -r "
                            "/run/warren/seed/dropbear_ed25519_host_key"
                          : "/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config";
   std::string inittab(Asset("inittab"));
@@ -226,6 +227,7 @@ Status InstallGuestFiles(Context& ctx) {
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/run-user-data", Asset("run-user-data"), 0755));
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/mount-shares", Asset("mount-shares"), 0755));
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/warren-agent", Asset("warren-agent"), 0755));
+  RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/warren-sshd", Asset("warren-sshd"), 0755));
   if (ctx.recipe.ssh_server == SshServer::kOpenssh) {
     RETURN_IF_ERROR(WriteInRoot(r, "/etc/ssh/sshd_config", Asset("sshd_config"), 0644));
   }

@@ -191,17 +191,22 @@ TEST_F(BuilderTest, InstallsMinimalGuestFilesInsideTheRootOnly) {
   ASSERT_EQ(::stat((root / "root/.ssh").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   EXPECT_THAT(Slurp(root / "etc/inittab"),
-              HasSubstr("\n::respawn:/usr/sbin/dropbear -F -E -s -p 22 -r "
+              HasSubstr("\n::respawn:/usr/lib/warren/warren-sshd /usr/sbin/dropbear -F -E -s -p 22 -r "
                         "/run/warren/seed/dropbear_ed25519_host_key\n"));
   EXPECT_THAT(Slurp(root / "etc/inittab"), HasSubstr("\n::respawn:/usr/lib/warren/warren-agent\n"));
-  ASSERT_EQ(::stat((root / "usr/lib/warren/warren-agent").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0755u);
+  for (const char* tool : {"warren-agent", "warren-sshd"}) {
+    ASSERT_EQ(::stat((root / "usr/lib/warren" / tool).c_str(), &st), 0) << tool;
+    EXPECT_EQ(st.st_mode & 0777, 0755u) << tool;
+  }
 }
 
-TEST(MinimalInittabTest, RespawnsTheImagesSshServerDirectly) {
+// OpenSSH straight under init (it reloads its keys on SIGHUP); dropbear under
+// warren-sshd, which restarts it at once when the agent ends it.
+TEST(MinimalInittabTest, RespawnsTheImagesSshServer) {
   std::string dropbear = build::MinimalInittab(SshServer::kDropbear);
   std::string openssh = build::MinimalInittab(SshServer::kOpenssh);
   EXPECT_THAT(openssh, HasSubstr("\n::respawn:/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config\n"));
+  EXPECT_THAT(dropbear, HasSubstr("\n::respawn:/usr/lib/warren/warren-sshd /usr/sbin/dropbear -F "));
   EXPECT_THAT(dropbear, HasSubstr("::once:/usr/lib/warren/late\n"));
   EXPECT_THAT(dropbear, Not(HasSubstr("::sysinit:")))
       << "the initramfs did the sysinit work; nothing may delay the SSH server";

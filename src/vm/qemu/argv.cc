@@ -89,9 +89,8 @@ void AddDisks(const VmSpec& spec, std::vector<std::string>& a) {
 
 void AddNet(const VmSpec& spec, std::vector<std::string>& a) {
   if (spec.tap_fd < 0) return;
-  const std::string netdev = kQemuNetdev;
-  a.insert(a.end(), {"-netdev", "tap,id=" + netdev + ",fd=" + std::to_string(spec.tap_fd),
-                     "-device", "virtio-net-pci,netdev=" + netdev + ",romfile=,mac=" + spec.mac});
+  a.insert(a.end(), {"-netdev", "tap,id=net0,fd=" + std::to_string(spec.tap_fd), "-device",
+                     "virtio-net-pci,netdev=net0,romfile=,mac=" + spec.mac});
 }
 
 // virtiofs: QEMU only relays the virtqueues to the share's virtiofsd over its

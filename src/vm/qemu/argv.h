@@ -35,8 +35,6 @@ inline constexpr int kDefaultTcgTbMib = 32;
 // only virtio console, /dev/hvc0; the name (under /sys/class/virtio-ports/)
 // tells the agent it is warren's.
 inline constexpr std::string_view kGuestAgentPort = "org.warren.agent.0";
-// The id of the guest's only netdev (its TAP), which QMP's set_link names.
-inline constexpr const char* kQemuNetdev = "net0";
 
 // Everything that decides one QEMU command line. Plain data, no I/O: the VM
 // layer fills it in, BuildQemuArgv turns it into argv, QemuProcess runs it.
