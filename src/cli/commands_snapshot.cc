@@ -25,6 +25,9 @@ void PrintSnapshot(const json& s) {
   for (const auto& [file, bytes] : files.items())
     t.AddRow({"file " + file, FormatBytes(bytes.get<uint64_t>())});
   t.AddRow({"created", FormatTime(s.value("created_ms", int64_t{0}))});
+  t.AddRow({"clones", s.value("agent", false) ? "yes (vm create --from " + s.value("name", "") + ")"
+                                              : "no: its guest had no warren agent"});
+  if (!s.value("parent", "").empty()) t.AddRow({"backed by snapshot", s.value("parent", "")});
   std::cout << t.Render();
 }
 
@@ -78,6 +81,27 @@ void AddVmSnapshotCommands(CLI::App& vm, CliContext& ctx) {
                           << " at " << vm.value("ip", "") << "\n";
               });
   });
+}
+
+void SnapshotImage(CliContext& ctx, const std::string& image, const std::string& snap,
+                   bool detach, bool verbose) {
+  json params = {{"name", image}};
+  if (!snap.empty()) params["snapshot"] = snap;
+  StartedOp(ctx, ctx.Call("image.snapshot", params),
+            {"booting and snapshotting image " + image, "snapshot", PrintSnapshot, detach,
+             verbose});
+}
+
+void AddImageSnapshotCommand(CLI::App& image, CliContext& ctx) {
+  auto a = std::make_shared<SnapshotArgs>();
+  auto* snap = image.add_subcommand(
+      "snapshot", "Boot a VM of an image, snapshot it and remove it: `vm create --from` then "
+                  "resumes that snapshot in about a second");
+  snap->add_option("IMAGE", a->vm, "Image name")->required();
+  snap->add_option("SNAP", a->snapshot, "Snapshot name (default: the image's)");
+  snap->add_flag("-d,--detach", a->detach, "Print the op id and return at once");
+  snap->add_flag("-v,--verbose", a->verbose, "Print the op's log");
+  snap->callback([&ctx, a] { SnapshotImage(ctx, a->vm, a->snapshot, a->detach, a->verbose); });
 }
 
 void AddSnapshotCommands(CLI::App& app, CliContext& ctx) {

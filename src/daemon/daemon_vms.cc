@@ -79,6 +79,7 @@ class StockTapSource final : public TapSource {
   explicit StockTapSource(TapStock* stock) : stock_(stock) {}
   Result<Tap> Take(const MacAddress& guest_mac) override { return stock_->Take(guest_mac); }
   Status Release(std::string_view name) override { return stock_->Release(name); }
+  Status SetUp(std::string_view name, bool up) override { return stock_->SetUp(name, up); }
 
  private:
   TapStock* const stock_;

@@ -147,6 +147,15 @@ Status TapPool::Destroy(std::string_view name) {
   });
 }
 
+Status TapPool::SetUp(std::string_view name, bool up) {
+  return RunInNetns(netns_fd_.get(), [&]() -> Status {
+    ASSIGN_OR_RETURN(Netlink nl, Netlink::OpenHere());
+    LinkChange change;
+    change.up = up;
+    return nl.SetLink(name, change);
+  });
+}
+
 Result<std::vector<std::string>> TapPool::ListTaps() {
   return RunInNetns(netns_fd_.get(), [&]() -> Result<std::vector<std::string>> {
     ASSIGN_OR_RETURN(Netlink nl, Netlink::OpenHere());

@@ -50,6 +50,7 @@ class TapStock {
   virtual Status Start() = 0;
   virtual Result<Tap> Take(const MacAddress& guest_mac) = 0;
   virtual Status Release(std::string_view name) = 0;
+  virtual Status SetUp(std::string_view name, bool up) = 0;
   virtual Result<std::vector<std::string>> ListTaps() = 0;
   virtual Result<std::vector<std::string>> ReapStale(const std::set<std::string>& owned_by_vms) = 0;
   virtual void Shutdown() = 0;
@@ -95,6 +96,9 @@ class TapPool final : public TapStock {
   // Destroys a TAP taken from the pool (or found at start). Idempotent: a TAP
   // that no longer exists is fine, so delete steps can be re-run after a crash.
   Status Release(std::string_view name) override EXCLUDES(mu_);
+
+  // Sets a taken TAP's host side down or up (TapSource::SetUp says why).
+  Status SetUp(std::string_view name, bool up) override EXCLUDES(mu_);
 
   // TAPs named <prefix><N> in the namespace, whoever made them.
   Result<std::vector<std::string>> ListTaps() override EXCLUDES(mu_);

@@ -58,6 +58,22 @@ LockWait Waiting(CallContext& ctx, const std::string& vm) {
           }};
 }
 
+// image.snapshot: a snapshot of a freshly booted VM of an image.
+struct ImageSnapshotParams {
+  std::string image, snapshot;
+  static constexpr auto kParams = std::to_array<ParamSpec>({
+      Str("name", kRequired, "the image"),
+      Str("snapshot", kOptional, "the snapshot's name (default: the image's)"),
+  });
+  static Result<ImageSnapshotParams> FromJson(const json& p) {
+    ImageSnapshotParams r;
+    ASSIGN_OR_RETURN(r.image, RequiredString(p, "name"));
+    ASSIGN_OR_RETURN(r.snapshot, OptionalString(p, "snapshot"));
+    if (r.snapshot.empty()) r.snapshot = r.image;
+    return r;
+  }
+};
+
 #define WARREN_SNAPSHOT_SHAPE                                                             \
   "Snapshot {name, vm, vm_id, image, cpus, memory_mib, disk_gib, mac, ip, size_bytes, " \
   "files: {file: bytes}, created_ms, agent: bool (clones can be made), parent}"
@@ -79,6 +95,24 @@ std::vector<MethodRow> SnapshotMethods(const Services& s) {
           [vms](const SnapshotParams& r, CallContext&) -> Result<json> {
             ASSIGN_OR_RETURN(std::string op, vms->SnapshotVM(r.name, r.snapshot, r.stop));
             return json{{"op", op}, {"name", r.name}};
+          }),
+      Method<ImageSnapshotParams>(
+          "image.snapshot", Mutation::kMutating,
+          {.summary = "Starts an op that boots a VM of the image (the [vm] defaults' shape), "
+                      "snapshots it once ready and deletes it: what vm.create's from clones.",
+           .result = "{op, name}: follow the op with op.wait; its result is the Snapshot",
+           .errors = {{Code::kNotFound, "no such image"},
+                      {Code::kAlreadyExists, "a snapshot of that name exists"},
+                      {Code::kInvalidArgument, "a bad snapshot name"},
+                      {Code::kResourceExhausted, "the VM would exceed [vm] memory_budget"}}},
+          [s](const ImageSnapshotParams& r, CallContext&) -> Result<json> {
+            CreateRequest shape;
+            shape.image = r.image;
+            shape.cpus = static_cast<int>(s.config->vm.default_cpus);
+            shape.memory_mib = static_cast<int>(s.config->vm.default_memory_mib);
+            shape.disk_gib = static_cast<int>(s.config->vm.default_disk_gib);
+            ASSIGN_OR_RETURN(std::string op, s.vms->SnapshotImage(shape, r.snapshot));
+            return json{{"op", op}, {"name", r.snapshot}};
           }),
       Method<RestoreParams>(
           "vm.restore", Mutation::kMutating,

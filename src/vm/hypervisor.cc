@@ -1,6 +1,5 @@
 #include "vm/hypervisor.h"
 
-#include "net/tap_pool.h"
 #include "vm/qemu/migration.h"
 
 namespace warren {
@@ -22,7 +21,6 @@ public:
     return LoadStateFromFd(qemu_->qmp(), fd, timeout);
   }
   Status Resume() override { return ResumeGuest(qemu_->qmp()); }
-  Status SetLink(bool up) override { return SetGuestLink(qemu_->qmp(), up); }
 
 private:
   std::unique_ptr<QemuProcess> qemu_;
@@ -51,14 +49,6 @@ QemuHypervisor::Adopt(pid_t pid, const std::filesystem::path &qmp_socket,
       std::unique_ptr<QemuProcess> qemu,
       QemuProcess::Adopt(pid, qmp_socket, std::move(on_exit), qmp_timeout_));
   return std::unique_ptr<VmProcess>(new QemuVmProcess(std::move(qemu)));
-}
-
-Result<Tap> PoolTapSource::Take(const MacAddress &guest_mac) {
-  return pool_->Take(guest_mac);
-}
-
-Status PoolTapSource::Release(std::string_view name) {
-  return pool_->Release(name);
 }
 
 } // namespace warren

@@ -15,8 +15,6 @@
 
 namespace warren {
 
-class TapPool;
-
 // One running hypervisor process for a VM. Stop/Kill/pid are called by one
 // thread at a time (the VM manager holds the VM's lock around them).
 // Destroying it stops watching; the process keeps running (so a restarted
@@ -37,10 +35,6 @@ public:
   virtual Status SaveState(int fd, std::chrono::milliseconds timeout) = 0;
   virtual Status LoadState(int fd, std::chrono::milliseconds timeout) = 0;
   virtual Status Resume() = 0;
-  // Carrier of the guest's NIC: while down, QEMU drops every frame either way
-  // (a clone is re-identified with its link down, so its parent's address
-  // never reaches the bridge). Also valid while paused.
-  virtual Status SetLink(bool up) = 0;
 };
 
 // The seam between the VM manager and QEMU. `on_exit` is called once, on a
@@ -88,17 +82,11 @@ public:
   virtual Result<Tap> Take(const MacAddress &guest_mac) = 0;
   // Destroys a TAP; idempotent (a missing TAP is fine).
   virtual Status Release(std::string_view name) = 0;
-};
-
-// TapSource over the daemon's TapPool (which must outlive it).
-class PoolTapSource final : public TapSource {
-public:
-  explicit PoolTapSource(TapPool *pool) : pool_(pool) {}
-  Result<Tap> Take(const MacAddress &guest_mac) override;
-  Status Release(std::string_view name) override;
-
-private:
-  TapPool *const pool_;
+  // Sets a taken TAP's host side down or up. While it is down, every frame
+  // the guest sends is dropped before the bridge sees it: a clone is
+  // re-identified behind a down TAP, so not one frame of its parent's
+  // identity (already queued in its NIC or not) reaches another machine.
+  virtual Status SetUp(std::string_view name, bool up) = 0;
 };
 
 } // namespace warren

@@ -63,6 +63,16 @@ Status ValidateVmName(std::string_view name) {
 
 Result<std::string> VmManager::CreateVM(const CreateRequest &asked) {
   CreateRequest request = asked;
+  ASSIGN_OR_RETURN(VmRecord vm, AdmitAndReserve(request));
+  Result<std::string> op = deps_.ops->Start(
+      "vm.create", vm.name,
+      [this, id = vm.id](OpContext &ctx) { return RunCreate(id, ctx); });
+  if (!op.ok())
+    RollbackCreate(vm);
+  return op;
+}
+
+Result<VmRecord> VmManager::AdmitAndReserve(CreateRequest &request) {
   if (!request.from_snapshot.empty())
     RETURN_IF_ERROR(CloneShape(request));
   RETURN_IF_ERROR(CheckRequest(request));
@@ -77,17 +87,9 @@ Result<std::string> VmManager::CreateVM(const CreateRequest &asked) {
   RETURN_IF_ERROR(budget_.Admit(id, "vm create " + request.name,
                                 static_cast<uint64_t>(request.memory_mib)));
   Result<VmRecord> reserved = Reserve(id, request, caps);
-  if (!reserved.ok()) {
+  if (!reserved.ok())
     budget_.Release(id);
-    return reserved.error();
-  }
-  VmRecord vm = std::move(*reserved);
-  Result<std::string> op = deps_.ops->Start(
-      "vm.create", vm.name,
-      [this, id = vm.id](OpContext &ctx) { return RunCreate(id, ctx); });
-  if (!op.ok())
-    RollbackCreate(vm);
-  return op;
+  return reserved;
 }
 
 Result<VmRecord> VmManager::Reserve(const std::string &id,

@@ -92,6 +92,11 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
   ASSIGN_OR_RETURN(MacAddress mac, ParseMac(vm.mac));
   ASSIGN_OR_RETURN(Tap tap, deps_.taps->Take(mac));
   vm.tap = tap.name;
+  // A clone resumes as its parent: not one frame of it may reach the bridge
+  // before it is re-identified (ResumeSaved sets the TAP up again).
+  Status gated = resume != nullptr && resume->identity != nullptr
+                     ? deps_.taps->SetUp(tap.name, false)
+                     : Status::Ok();
   vm.pid = 0;
   vm.started_ms = 0;
   if (creating) {
@@ -99,7 +104,8 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
   } else {
     vm.state = VmState::kStarting;
   }
-  RETURN_IF_ERROR(Save(vm));
+  RETURN_IF_ERROR(Save(vm)); // the TAP is recorded: a failure below releases it
+  RETURN_IF_ERROR(gated.Annotate("set the TAP of " + vm.name + " down"));
   if (stop.stop_requested())
     return Cancelled("booting VM \"" + vm.name + "\" was cancelled");
 
@@ -150,8 +156,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
   PutProcess(vm.id, std::move(proc));
   RETURN_IF_ERROR(Save(vm));
   if (resume != nullptr) {
-    progress(resume->identity ? "resume and re-identify" : "load saved state", 0.7);
-    RETURN_IF_ERROR(ResumeSaved(vm, *launched, *resume)
+    RETURN_IF_ERROR(ResumeSaved(vm, *launched, *resume, progress)
                         .Annotate((resume->identity ? "clone VM " : "restore VM ") + vm.name));
   }
 

@@ -274,6 +274,12 @@ public:
   Status RestoreVM(std::string_view name, std::string_view snap, const LockWait &wait = {});
   Result<std::vector<SnapshotRecord>> ListSnapshots();
   Result<SnapshotRecord> GetSnapshot(std::string_view snap);
+  // `image snapshot`: an "image.snapshot" op (target = the image) that boots
+  // a VM of `shape` (named image-snapshot-N if unnamed), snapshots it as `snap` once
+  // ready, and deletes the VM: a snapshot of a freshly booted image that
+  // `vm create --from` resumes. Errors before the op as CreateVM's and
+  // SnapshotVM's.
+  Result<std::string> SnapshotImage(CreateRequest shape, std::string snap);
   // FailedPrecondition naming the VMs (clones) and snapshots (of clones)
   // whose disk is backed by it.
   Status DeleteSnapshot(std::string_view snap);
@@ -348,7 +354,9 @@ private:
   };
   // Loads the state into a QEMU launched with VmSpec::incoming and resumes
   // it; a clone is re-identified before its link comes up.
-  Status ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeFrom &resume);
+  // `progress` names each step (op progress).
+  Status ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeFrom &resume,
+                     const std::function<void(const char *, double)> &progress);
   // Gives a clone's guest its own identity through its agent.
   Status Reidentify(const VmRecord &vm, const GuestIdentity &identity);
   // Tells hooks.create_step (a snapshot's steps have no record to save).
@@ -401,7 +409,9 @@ private:
   void QueueExited(const std::string &id) EXCLUDES(exited_mu_);
   void ExitWorker(std::stop_token stop) EXCLUDES(exited_mu_);
 
-  // create: vm_create.cc
+  // create: vm_create.cc. Everything a create checks and reserves before its
+  // op starts (memory share, name, address, record); fills a clone's shape.
+  Result<VmRecord> AdmitAndReserve(CreateRequest &request);
   Result<VmRecord> Reserve(const std::string &id, const CreateRequest &request,
                            const CapList &caps) EXCLUDES(create_mu_);
   Result<nlohmann::json> RunCreate(const std::string &id, OpContext &ctx);

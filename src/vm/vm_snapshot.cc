@@ -157,6 +157,35 @@ Result<std::string> VmManager::SnapshotVM(std::string_view name, std::string sna
       });
 }
 
+Result<std::string> VmManager::SnapshotImage(CreateRequest shape, std::string snap) {
+  RETURN_IF_ERROR(ValidateSnapshotName(snap));
+  if (deps_.store->GetSnapshot(snap).ok())
+    return AlreadyExists("snapshot \"" + snap + "\" already exists");
+  if (shape.name.empty()) // a name nobody has: its id's random digits
+    shape.name = "image-snapshot-" + std::to_string(deps_.clock->NowUnixMillis() % 1'000'000'000);
+  ASSIGN_OR_RETURN(VmRecord vm, AdmitAndReserve(shape));
+  Result<std::string> op = deps_.ops->Start(
+      "image.snapshot", vm.image,
+      [this, id = vm.id, name = vm.name, snap](OpContext &ctx) -> Result<nlohmann::json> {
+        // The boot rolls itself back when it fails.
+        RETURN_IF_ERROR(RunCreate(id, ctx).status());
+        SnapshotRecord made;
+        Status st = WithSettledVmLock(
+            id, "image.snapshot", LockWait{ctx.stop(), nullptr}, [&](VmRecord &vm) -> Status {
+              ASSIGN_OR_RETURN(made, SnapshotLocked(vm, snap, /*stop_after=*/true, ctx));
+              return Status::Ok();
+            });
+        Status removed = DeleteVM(id, /*force=*/true);
+        if (!removed.ok())
+          spdlog::error("image snapshot {}: remove VM {}: {}", snap, name, removed.ToString());
+        RETURN_IF_ERROR(st);
+        return SnapshotRecordToJson(made);
+      });
+  if (!op.ok())
+    RollbackCreate(vm);
+  return op;
+}
+
 Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string &snap,
                                                  bool stop_after, OpContext &ctx) {
   if (vm.state != VmState::kRunning) {
@@ -257,22 +286,24 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
   return rec;
 }
 
-Status VmManager::ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeFrom &resume) {
+Status VmManager::ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeFrom &resume,
+                              const std::function<void(const char *, double)> &progress) {
+  progress("load saved state", 0.7);
   int fd = ::open(resume.state.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return ErrnoError("open " + resume.state.string(), errno);
   Status st = proc.LoadState(fd, kStateTimeout);
   ::close(fd);
   RETURN_IF_ERROR(st);
-  if (resume.identity == nullptr)
-    return proc.Resume();
-  // A clone wakes up as its parent (address, MAC, host key): its link stays
-  // down, so not one frame of the parent's reaches the bridge, until the
-  // agent has made it itself.
-  RETURN_IF_ERROR(proc.SetLink(false));
   RETURN_IF_ERROR(proc.Resume());
+  if (resume.identity == nullptr)
+    return Status::Ok();
+  // A clone wakes up as its parent (address, MAC, host key) behind a TAP
+  // that Boot set down: whatever it sends meanwhile is dropped. Up once the
+  // agent has made it itself.
+  progress("re-identify guest", 0.75);
   RETURN_IF_ERROR(Reidentify(vm, *resume.identity));
-  return proc.SetLink(true);
+  return deps_.taps->SetUp(vm.tap, true).Annotate("set the TAP of " + vm.name + " up");
 }
 
 bool VmManager::AgentAnswers(const VmRecord &vm) {

@@ -34,6 +34,7 @@ class FakeTapStock final : public TapStock {
     held_.erase(std::string(name));
     return Status::Ok();
   }
+  Status SetUp(std::string_view, bool) override { return Status::Ok(); }
   Result<std::vector<std::string>> ListTaps() override {
     MutexLock lock(&mu_);
     return std::vector<std::string>(held_.begin(), held_.end());

@@ -91,8 +91,7 @@ public:
     }
     return alive;
   }
-  // What was done to each guest after launch: "load", "resume", "link-down",
-  // "link-up", in order.
+  // What was done to each guest after launch: "load", "resume", in order.
   std::vector<std::string> guest_events(pid_t pid) const {
     MutexLock lock(&mu_);
     auto it = guest_events_.find(pid);
@@ -137,10 +136,6 @@ private:
     }
     Status Resume() override {
       hv_->Record(pid_, "resume");
-      return Status::Ok();
-    }
-    Status SetLink(bool up) override {
-      hv_->Record(pid_, up ? "link-up" : "link-down");
       return Status::Ok();
     }
 
@@ -210,6 +205,16 @@ public:
     released_.push_back(std::string(name));
     return Status::Ok();
   }
+  Status SetUp(std::string_view name, bool up) override {
+    MutexLock lock(&mu_);
+    links_.push_back((up ? "up " : "down ") + std::string(name));
+    return Status::Ok();
+  }
+  // Each SetUp, in order: "down wtap3", "up wtap3".
+  std::vector<std::string> links() const {
+    MutexLock lock(&mu_);
+    return links_;
+  }
   void FailTake(Status status) {
     MutexLock lock(&mu_);
     take_error_ = std::move(status);
@@ -227,6 +232,7 @@ private:
   mutable Mutex mu_{LockRank::kLeaf, "FakeTapSource"};
   std::set<std::string> held_ GUARDED_BY(mu_);
   std::vector<std::string> released_ GUARDED_BY(mu_);
+  std::vector<std::string> links_ GUARDED_BY(mu_);
   Status take_error_ GUARDED_BY(mu_);
   int next_ GUARDED_BY(mu_) = 0;
 };

@@ -1,6 +1,6 @@
 // Clones (`vm create --from SNAP`) over fakes: the disk overlays the
 // snapshot's, the QEMU resumes the snapshot with its seed, the guest is
-// re-identified with its link held down, the clone's record points at its
+// re-identified behind a TAP held down, the clone's record points at its
 // snapshot (which then cannot be deleted), and what is refused before
 // anything is reserved.
 #include <gtest/gtest.h>
@@ -44,14 +44,15 @@ class FirstBootCap final : public Capability {
   }
 };
 
-TEST_F(VmCloneTest, CloneResumesTheSnapshotAsItselfWithItsLinkDownUntilReidentified) {
+TEST_F(VmCloneTest, CloneResumesTheSnapshotAsItselfBehindADownTapUntilReidentified) {
   SnapshotWeb("s1");
   const VmRecord web = *vms_->Get("web");
-  // What the fake hypervisor had done to the clone's guest when its agent
-  // was asked to re-identify it.
-  std::vector<std::string> at_reidentify;
+  // What the fake hypervisor had done to the clone's guest, and the TAPs
+  // set down or up, when its agent was asked to re-identify it.
+  std::vector<std::string> guest_at_reidentify, links_at_reidentify;
   agents_.OnReidentify([&](const fs::path&) {
-    at_reidentify = hypervisor_.guest_events(*hypervisor_.Alive().rbegin());  // the newest
+    guest_at_reidentify = hypervisor_.guest_events(*hypervisor_.Alive().rbegin());  // the newest
+    links_at_reidentify = taps_.links();
   });
 
   OpInfo op = CloneAndWait("c1", "s1");
@@ -88,11 +89,11 @@ TEST_F(VmCloneTest, CloneResumesTheSnapshotAsItselfWithItsLinkDownUntilReidentif
   }
   EXPECT_TRUE(overlay);
 
-  // Link down before the guest ran a single instruction, up only after the
+  // Its TAP down before the guest ran a single instruction, up only after the
   // agent re-identified it.
-  EXPECT_EQ(hypervisor_.guest_events(static_cast<pid_t>(c1->pid)),
-            (std::vector<std::string>{"load", "link-down", "resume", "link-up"}));
-  EXPECT_EQ(at_reidentify, (std::vector<std::string>{"load", "link-down", "resume"}));
+  EXPECT_EQ(guest_at_reidentify, (std::vector<std::string>{"load", "resume"}));
+  EXPECT_EQ(links_at_reidentify, std::vector<std::string>{"down " + c1->tap});
+  EXPECT_EQ(taps_.links(), (std::vector<std::string>{"down " + c1->tap, "up " + c1->tap}));
   std::vector<FakeGuestAgents::Reidentified> ids = agents_.reidentified();
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(ids[0].socket.filename(), c1->id + ".agent");
@@ -181,7 +182,7 @@ TEST_F(VmCloneTest, RefusalsComeBeforeAnythingIsReserved) {
 }
 
 // A clone whose guest cannot be re-identified is rolled back whole: nothing
-// of it is left, and its parent's address never came up on its link.
+// of it is left, and its TAP never came up.
 TEST_F(VmCloneTest, AFailedReidentifyRollsTheCloneBack) {
   SnapshotWeb("s1");
   agents_.answering = false;
@@ -192,6 +193,8 @@ TEST_F(VmCloneTest, AFailedReidentifyRollsTheCloneBack) {
   EXPECT_FALSE(fs::exists(dir_.path() / "vms/c1"));
   EXPECT_EQ(hypervisor_.Alive().size(), 1u);  // web's
   EXPECT_EQ(vms_->Memory().vms, 1u);
+  ASSERT_EQ(taps_.links().size(), 1u);
+  EXPECT_EQ(taps_.links()[0].rfind("down ", 0), 0u);
   // The snapshot is free again.
   ASSERT_TRUE(vms_->DeleteVM("web", true).ok());
   EXPECT_TRUE(vms_->DeleteSnapshot("s1").ok());

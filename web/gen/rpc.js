@@ -18,6 +18,7 @@ export const METHODS = Object.freeze([
   "image.promote",
   "image.register",
   "image.rm",
+  "image.snapshot",
   "op.cancel",
   "op.get",
   "op.list",
@@ -219,6 +220,23 @@ export function imageRegister(rpc, params = {}) {
  */
 export function imageRm(rpc, params = {}) {
   return rpc.call("image.rm", params);
+}
+
+/**
+ * Starts an op that boots a VM of the image (the [vm] defaults' shape), snapshots it once ready and deletes it: what vm.create's from clones.
+ * Mutating.
+ * @param {{call: function(string, Object): Promise<*>}} rpc
+ * @param {Object} params
+ * @param {string} params.name the image (<= 4096 bytes)
+ * @param {string} [params.snapshot] the snapshot's name (default: the image's) (<= 4096 bytes)
+ * @returns {Promise<Object>} {op, name}: follow the op with op.wait; its result is the Snapshot
+ * @throws not_found: no such image
+ * @throws already_exists: a snapshot of that name exists
+ * @throws invalid_argument: a bad snapshot name
+ * @throws resource_exhausted: the VM would exceed [vm] memory_budget
+ */
+export function imageSnapshot(rpc, params = {}) {
+  return rpc.call("image.snapshot", params);
 }
 
 /**

@@ -2,8 +2,6 @@
 
 #include <thread>
 
-#include "vm/qemu/argv.h"
-
 namespace warren {
 namespace {
 
@@ -73,11 +71,5 @@ Status LoadStateFromFd(QmpClient& qmp, int fd, std::chrono::milliseconds timeout
 }
 
 Status ResumeGuest(QmpClient& qmp) { return qmp.Execute("cont").status().Annotate("resume guest"); }
-
-Status SetGuestLink(QmpClient& qmp, bool up) {
-  return qmp.Execute("set_link", {{"name", kQemuNetdev}, {"up", up}})
-      .status()
-      .Annotate(up ? "set the guest's link up" : "set the guest's link down");
-}
 
 }  // namespace warren

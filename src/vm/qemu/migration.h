@@ -34,8 +34,4 @@ Status LoadStateFromFd(QmpClient& qmp, int fd, std::chrono::milliseconds timeout
 // `cont`: runs a paused guest.
 Status ResumeGuest(QmpClient& qmp);
 
-// `set_link` on the guest's netdev (kQemuNetdev): its NIC's carrier, and
-// whether QEMU passes frames between it and the TAP.
-Status SetGuestLink(QmpClient& qmp, bool up);
-
 }  // namespace warren
