@@ -234,6 +234,32 @@ TEST_F(SnapshotE2eTest, ClonesMadeAtOnceAreDistinctMachinesThatReachEachOther) {
   EXPECT_TRUE(d.QemuPids().empty());
 }
 
+// The everyday fast path: `image snapshot` boots the image once and keeps a
+// snapshot named after it (the VM it took is gone); `vm create --from` it.
+TEST_F(SnapshotE2eTest, ImageSnapshotGivesTheFastPathInOneFlag) {
+  WarrenDaemon& d = *daemon_;
+  RunResult snap = d.Cli({"image", "snapshot", "default"});
+  ASSERT_EQ(snap.exit_code, 0) << Show(snap) << d.Log();
+  EXPECT_NE(snap.out.find("yes (vm create --from default)"), std::string::npos) << snap.out;
+  Result<json> vms = d.Call("vm.list");
+  ASSERT_TRUE(vms.ok());
+  EXPECT_TRUE((*vms)["vms"].empty()) << vms->dump();
+  RunResult again = d.Cli({"image", "snapshot", "default"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("snapshot \"default\" already exists"), std::string::npos)
+      << Show(again);
+
+  RunResult clone = d.Cli({"vm", "create", "fast", "--from", "default"});
+  ASSERT_EQ(clone.exit_code, 0) << Show(clone) << d.Log();
+  EXPECT_EQ(Sh("fast", "hostname"), "fast\n");
+  RunResult bigger = d.Cli({"vm", "create", "big", "--from", "default", "--memory", "1024"});
+  EXPECT_NE(bigger.exit_code, 0);
+  EXPECT_NE(bigger.err.find("a clone has its snapshot's memory in MiB"), std::string::npos)
+      << Show(bigger);
+  ASSERT_TRUE(d.Call("vm.rm", {{"name", "fast"}, {"force", true}}).ok());
+  EXPECT_EQ(d.Cli({"snapshot", "rm", "default"}).exit_code, 0);
+}
+
 // What a restarted daemon shows after one that was SIGKILLed: the snapshots
 // and VMs by name, and whether the keeper still answers.
 struct AfterCrash {
