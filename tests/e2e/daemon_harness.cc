@@ -96,6 +96,11 @@ Status WarrenDaemon::Start(const std::vector<std::string>& env, bool own_netns) 
     if (std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(126);
     if (std::freopen(log.c_str(), "a", stdout) == nullptr) _exit(126);
     if (std::freopen("/dev/null", "r", stdin) == nullptr) _exit(126);
+    if (!cgroup_.empty()) {
+      std::ofstream procs(cgroup_ / "cgroup.procs");
+      procs << ::getpid() << std::flush;
+      if (!procs) _exit(123);
+    }
     if (own_netns) {
       if (::unshare(CLONE_NEWNET) != 0) _exit(125);
       if (std::system("ip link set lo up") != 0) _exit(124);
