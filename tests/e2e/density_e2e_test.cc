@@ -53,7 +53,8 @@ TEST(DensityE2eTest, TwelveVmsRunResolveEachOtherAndTheThirteenthIsRefused) {
     std::vector<Status> created(kBatch);
     std::vector<std::thread> threads;
     for (int k = 0; k < kBatch; ++k) {
-      threads.emplace_back([&, k] { created[k] = d.CreateVm(Name(first + k), kGuestMib).status(); });
+      threads.emplace_back(
+          [&, k] { created[k] = d.CreateVm(Name(first + k), kGuestMib).status(); });
     }
     for (std::thread& t : threads) t.join();
     for (int k = 0; k < kBatch; ++k) ASSERT_TRUE(created[k].ok()) << created[k].ToString();
