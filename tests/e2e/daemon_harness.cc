@@ -129,6 +129,13 @@ Status WarrenDaemon::Start(const std::vector<std::string>& env, bool own_netns) 
   return DeadlineExceeded("warren daemon did not listen within 15 s:\n" + Log());
 }
 
+void WarrenDaemon::JoinCgroupAtStart(const fs::path& cgroup) {
+  cgroup_ = cgroup;
+  // After the reaper's SIGKILLs the group empties as the processes exit.
+  reaper_->AddCleanup("for i in $(seq 20); do rmdir '" + cgroup.string() +
+                      "' 2>/dev/null && break; sleep 0.25; done");
+}
+
 int WarrenDaemon::Stop() {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);

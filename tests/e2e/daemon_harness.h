@@ -40,8 +40,9 @@ class WarrenDaemon {
   Status Start(const std::vector<std::string>& env = {}, bool own_netns = false);
   // Before Start(): the daemon joins this cgroup (a directory with a
   // cgroup.procs) before it execs, so it and every process it spawns (its
-  // QEMUs) are charged there from their first page.
-  void JoinCgroupAtStart(const std::filesystem::path& cgroup) { cgroup_ = cgroup; }
+  // QEMUs) are charged there from their first page. The caller removes the
+  // cgroup; if the test process dies first, the reaper does.
+  void JoinCgroupAtStart(const std::filesystem::path& cgroup);
   // SIGTERM and wait (a clean Close). Returns the exit code.
   int Stop();
   // Waits for the daemon to end on its own (e.g. it killed itself); the signal
