@@ -59,6 +59,13 @@ san_skip='ImageBootTest|ImageRegistryE2eTest|VmHostModeE2eTest|VmNatModeE2eTest|
 san_skip="$san_skip|CapsE2eTest|PublishE2eTest|WebE2eTest|CpE2eTest|SeedCloudInitTest|ShimE2eTest"
 san_skip="$san_skip|SshConfigE2eTest"
 san_skip="$san_skip|AdmissionE2eTest|GuestAgentE2eTest"
+# OomE2eTest's time is two guest boots and the kernel's OOM killer; the code it
+# reaches (OnExit, the kernel-log scan) runs under both sanitizers in
+# memory_budget_test and oom_test.
+san_skip="$san_skip|OomE2eTest"
+# DensityE2eTest's time is twelve guest boots; its concurrency (parallel creates
+# against the memory budget) is memory_budget_test's under both sanitizers.
+san_skip="$san_skip|DensityE2eTest"
 # PackageE2eTest exists only in the g++ tree (WARREN_PACKAGE=ON below): its time
 # goes to lintian, dpkg and one guest boot, and a sanitized binary is not what
 # the package ships; named here so no sanitized tree ever runs it.

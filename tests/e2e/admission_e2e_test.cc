@@ -1,9 +1,8 @@
 // Admission control through the real daemon binary, one real guest (TCG,
 // the default image): a small [vm] memory_budget admits one 256 MiB VM and
 // refuses the next whole; QEMU is the OOM killer's first choice, not the
-// daemon; removing the VM gives its share back. (The report of a QEMU the
-// kernel OOM-killed is covered on fakes in vm_manager_test: a memory cgroup
-// made here never drove the guest's QEMU into the OOM killer.)
+// daemon; removing the VM gives its share back. (A real OOM kill, reported
+// on its VM, is oom_e2e_test's.)
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>

@@ -96,6 +96,11 @@ Status WarrenDaemon::Start(const std::vector<std::string>& env, bool own_netns) 
     if (std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(126);
     if (std::freopen(log.c_str(), "a", stdout) == nullptr) _exit(126);
     if (std::freopen("/dev/null", "r", stdin) == nullptr) _exit(126);
+    if (!cgroup_.empty()) {
+      std::ofstream procs(cgroup_ / "cgroup.procs");
+      procs << ::getpid() << std::flush;
+      if (!procs) _exit(123);
+    }
     if (own_netns) {
       if (::unshare(CLONE_NEWNET) != 0) _exit(125);
       if (std::system("ip link set lo up") != 0) _exit(124);
@@ -122,6 +127,13 @@ Status WarrenDaemon::Start(const std::vector<std::string>& env, bool own_netns) 
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   return DeadlineExceeded("warren daemon did not listen within 15 s:\n" + Log());
+}
+
+void WarrenDaemon::JoinCgroupAtStart(const fs::path& cgroup) {
+  cgroup_ = cgroup;
+  // After the reaper's SIGKILLs the group empties as the processes exit.
+  reaper_->AddCleanup("for i in $(seq 20); do rmdir '" + cgroup.string() +
+                      "' 2>/dev/null && break; sleep 0.25; done");
 }
 
 int WarrenDaemon::Stop() {

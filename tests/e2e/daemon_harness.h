@@ -38,6 +38,11 @@ class WarrenDaemon {
   // fresh network namespace made for it (loopback up): how `host` mode is
   // tested without touching the machine's own namespace.
   Status Start(const std::vector<std::string>& env = {}, bool own_netns = false);
+  // Before Start(): the daemon joins this cgroup (a directory with a
+  // cgroup.procs) before it execs, so it and every process it spawns (its
+  // QEMUs) are charged there from their first page. The caller removes the
+  // cgroup; if the test process dies first, the reaper does.
+  void JoinCgroupAtStart(const std::filesystem::path& cgroup);
   // SIGTERM and wait (a clean Close). Returns the exit code.
   int Stop();
   // Waits for the daemon to end on its own (e.g. it killed itself); the signal
@@ -80,6 +85,7 @@ class WarrenDaemon {
   RealRunner runner_;
   std::string netns_;
   bool host_mode_ = false;  // the VM network is the daemon's own namespace
+  std::filesystem::path cgroup_;  // empty: the test's own
   // Kills the daemon and its QEMUs (their command lines name root_) and
   // deletes the namespace if this test process dies before ~WarrenDaemon.
   std::unique_ptr<ReaperForTest> reaper_;
