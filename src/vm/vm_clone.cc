@@ -6,12 +6,11 @@
 // and the snapshot's seed disk while it resumes (the guest holds that seed
 // mounted), but its own TAP. A seed of its own is written for its later cold
 // boots. The resumed guest still carries its parent's MAC, address, hostname
-// and host key, so its link is held down (QMP set_link) from before its first
-// instruction until the guest agent has given it the clone's identity, clock
-// and a fresh RNG seed; only then does the link come up and the wait for SSH
-// (with the clone's pinned host key) begin.
+// and host key, so its TAP is held down from before its first instruction
+// (everything it sends is dropped) until the guest agent has given it the
+// clone's identity, clock and a fresh RNG seed; only then does the TAP come
+// up and the wait for SSH (with the clone's pinned host key) begin.
 #include <random>
-#include <system_error>
 
 #include "vm/vm_manager.h"
 #include <spdlog/spdlog.h>
@@ -72,30 +71,7 @@ Status VmManager::CloneShape(CreateRequest &request) {
   return Status::Ok();
 }
 
-Status VmManager::CloneSteps(VmRecord &vm, OpContext &ctx) {
-  std::stop_token stop = ctx.stop();
-  auto check_stop = [&]() -> Status {
-    if (stop.stop_requested())
-      return Cancelled("creating VM \"" + vm.name + "\" was cancelled");
-    return Status::Ok();
-  };
-  const std::filesystem::path snap = SnapshotDir(vm.snapshot);
-  ctx.Progress("overlay the snapshot's disk", 0.1);
-  std::error_code ec;
-  std::filesystem::create_directories(Dir(vm), ec);
-  if (ec)
-    return Internal("cannot create " + Dir(vm).string() + ": " + ec.message());
-  RETURN_IF_ERROR(OverlayDisk(vm, snap / kSnapshotDisk, "qcow2", stop));
-  vm.step = "disk";
-  RETURN_IF_ERROR(Save(vm));
-  RETURN_IF_ERROR(check_stop());
-
-  ctx.Progress("write seed", 0.3);
-  ASSIGN_OR_RETURN(Ed25519Key host_key, WriteSeed(vm, stop));
-  vm.step = "seed";
-  RETURN_IF_ERROR(Save(vm));
-  RETURN_IF_ERROR(check_stop());
-
+Status VmManager::BootClone(VmRecord &vm, OpContext &ctx, const Ed25519Key &host_key) {
   GuestIdentity identity;
   ASSIGN_OR_RETURN(identity.mac, ParseMac(vm.mac));
   identity.ip_cidr = vm.ip + "/" + std::to_string(ips_.prefix_len());
@@ -104,9 +80,10 @@ Status VmManager::CloneSteps(VmRecord &vm, OpContext &ctx) {
   identity.dns = ips_.Gateway();
   identity.host_key_private_openssh = host_key.OpensshPrivateFile();
   identity.random_seed_hex = RandomHex(32);
+  const std::filesystem::path snap = SnapshotDir(vm.snapshot);
   ResumeFrom resume{.state = snap / kSnapshotState, .seed = snap / kSnapshotSeed,
                     .identity = &identity};
-  return Boot(vm, stop, &ctx, &resume);
+  return Boot(vm, ctx.stop(), &ctx, &resume);
 }
 
 Status VmManager::Reidentify(const VmRecord &vm, const GuestIdentity &asked) {

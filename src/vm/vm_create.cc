@@ -163,25 +163,30 @@ Status VmManager::CreateSteps(VmRecord &vm, OpContext &ctx) {
       return Cancelled("creating VM \"" + vm.name + "\" was cancelled");
     return Status::Ok();
   };
-  if (!vm.snapshot.empty())
-    return CloneSteps(vm, ctx);
-  ctx.Progress("clone disk", 0.1);
-  ASSIGN_OR_RETURN(ImageBoot image, deps_.images(vm.image));
+  // A clone's disk overlays its snapshot's frozen disk; any other VM's, the
+  // image's rootfs.
+  const bool clone = !vm.snapshot.empty();
+  ctx.Progress(clone ? "overlay the snapshot's disk" : "clone disk", 0.1);
   std::error_code ec;
   std::filesystem::create_directories(Dir(vm), ec);
   if (ec)
     return Internal("cannot create " + Dir(vm).string() + ": " + ec.message());
-  RETURN_IF_ERROR(OverlayDisk(vm, image.rootfs, "raw", stop));
+  if (clone) {
+    RETURN_IF_ERROR(OverlayDisk(vm, SnapshotDir(vm.snapshot) / kSnapshotDisk, "qcow2", stop));
+  } else {
+    ASSIGN_OR_RETURN(ImageBoot image, deps_.images(vm.image));
+    RETURN_IF_ERROR(OverlayDisk(vm, image.rootfs, "raw", stop));
+  }
   vm.step = "disk";
   RETURN_IF_ERROR(Save(vm));
   RETURN_IF_ERROR(check_stop());
 
   ctx.Progress("write seed", 0.3);
-  RETURN_IF_ERROR(WriteSeed(vm, stop).status());
+  ASSIGN_OR_RETURN(Ed25519Key host_key, WriteSeed(vm, stop));
   vm.step = "seed";
   RETURN_IF_ERROR(Save(vm));
   RETURN_IF_ERROR(check_stop());
-  return Boot(vm, stop, &ctx);
+  return clone ? BootClone(vm, ctx, host_key) : Boot(vm, stop, &ctx);
 }
 
 Status VmManager::OverlayDisk(const VmRecord &vm, const std::filesystem::path &backing,

@@ -425,9 +425,10 @@ private:
   // Clones (vm_clone.cc): the request filled with the snapshot's shape, or
   // why it cannot be cloned.
   Status CloneShape(CreateRequest &request);
-  // A clone's create steps: overlay on the snapshot's disk, a seed of its
-  // own, then a QEMU that resumes the snapshot and re-identifies the guest.
-  Status CloneSteps(VmRecord &vm, OpContext &ctx);
+  // A clone's boot (after CreateSteps' overlay on the snapshot's disk and a
+  // seed of its own with `host_key`): a QEMU that resumes the snapshot and
+  // re-identifies the guest before its TAP comes up.
+  Status BootClone(VmRecord &vm, OpContext &ctx, const Ed25519Key &host_key);
   // Undoes every create step from the record alone (idempotent; used by
   // Recover).
   void RollbackCreate(const VmRecord &vm) EXCLUDES(procs_mu_);

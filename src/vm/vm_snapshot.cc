@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <random>
 #include <system_error>
 
 #include "vm/vm_manager.h"
@@ -161,8 +162,10 @@ Result<std::string> VmManager::SnapshotImage(CreateRequest shape, std::string sn
   RETURN_IF_ERROR(ValidateSnapshotName(snap));
   if (deps_.store->GetSnapshot(snap).ok())
     return AlreadyExists("snapshot \"" + snap + "\" already exists");
-  if (shape.name.empty()) // a name nobody has: its id's random digits
-    shape.name = "image-snapshot-" + std::to_string(deps_.clock->NowUnixMillis() % 1'000'000'000);
+  if (shape.name.empty()) { // a temporary VM; random, so two image snapshots never clash
+    std::random_device rd;
+    shape.name = "image-snapshot-" + std::to_string(rd() % 1'000'000'000);
+  }
   ASSIGN_OR_RETURN(VmRecord vm, AdmitAndReserve(shape));
   Result<std::string> op = deps_.ops->Start(
       "image.snapshot", vm.image,
