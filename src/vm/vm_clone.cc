@@ -10,7 +10,6 @@
 // (everything it sends is dropped) until the guest agent has given it the
 // clone's identity, clock and a fresh RNG seed; only then does the TAP come
 // up and the wait for SSH (with the clone's pinned host key) begin.
-#include <random>
 
 #include "vm/vm_manager.h"
 #include <spdlog/spdlog.h>
@@ -25,17 +24,6 @@ constexpr auto kReidentifyTimeout = std::chrono::seconds(30);
 // was taken, so it answers at once.
 constexpr auto kAgentReach = std::chrono::seconds(10);
 
-std::string RandomHex(size_t bytes) {
-  std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    unsigned v = rd() & 0xff;
-    out += kHex[v >> 4];
-    out += kHex[v & 0xf];
-  }
-  return out;
-}
 
 // "the snapshot's N" unless `asked` is unset (0) or equal.
 Status SameAsSnapshot(const char *what, int64_t asked, int64_t snap, const std::string &name) {

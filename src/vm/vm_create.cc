@@ -16,16 +16,6 @@
 namespace warren {
 namespace {
 
-std::string NewVmId() {
-  std::random_device rd;
-  uint64_t v = (uint64_t{rd()} << 32) | rd();
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "vm-";
-  for (int i = 0; i < 10; ++i)
-    id += kHex[(v >> (4 * i)) & 0xf];
-  return id;
-}
-
 Status CheckRequest(const CreateRequest &r) {
   RETURN_IF_ERROR(ValidateVmName(r.name));
   if (r.cpus < 1 || r.cpus > 64) {
@@ -43,6 +33,18 @@ Status CheckRequest(const CreateRequest &r) {
 }
 
 } // namespace
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) {
+    unsigned v = rd() & 0xff;
+    out += kHex[v >> 4];
+    out += kHex[v & 0xf];
+  }
+  return out;
+}
 
 Status ValidateVmName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 63 && name.front() != '-' &&
@@ -83,7 +85,7 @@ Result<VmRecord> VmManager::AdmitAndReserve(CreateRequest &request) {
   ASSIGN_OR_RETURN(CapList caps, ValidateCaps(request));
   // Memory first, before the name or anything else is reserved or written: a
   // refused create leaves nothing behind. The share goes with the VM's id.
-  const std::string id = NewVmId();
+  const std::string id = "vm-" + RandomHex(5);
   RETURN_IF_ERROR(budget_.Admit(id, "vm create " + request.name,
                                 static_cast<uint64_t>(request.memory_mib)));
   Result<VmRecord> reserved = Reserve(id, request, caps);

@@ -168,6 +168,10 @@ nlohmann::json SnapshotRecordToJson(const SnapshotRecord &snap);
 // Checks a VM name is a DNS label (InvalidArgument naming it otherwise).
 Status ValidateVmName(std::string_view name);
 
+// 2 x `bytes` lowercase hex digits from std::random_device (ids, temporary
+// names, a clone's RNG seed).
+std::string RandomHex(size_t bytes);
+
 // The VM registry and lifecycle: create (as an op), start, stop, delete,
 // recover.
 //

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <random>
 #include <system_error>
 
 #include "vm/vm_manager.h"
@@ -81,6 +80,17 @@ Status CopyFile(const fs::path &from, const fs::path &to) {
 }
 
 // Each file's size, and their sum.
+// "a, b, c": the names of the records `keep` holds for.
+template <typename Record, typename Pred>
+std::string NamesWhere(const std::vector<Record> &records, Pred keep) {
+  std::string names;
+  for (const Record &r : records) {
+    if (keep(r))
+      names += (names.empty() ? "" : ", ") + r.name;
+  }
+  return names;
+}
+
 nlohmann::json FilesOf(const fs::path &dir, int64_t *total) {
   nlohmann::json files = nlohmann::json::object();
   *total = 0;
@@ -162,10 +172,8 @@ Result<std::string> VmManager::SnapshotImage(CreateRequest shape, std::string sn
   RETURN_IF_ERROR(ValidateSnapshotName(snap));
   if (deps_.store->GetSnapshot(snap).ok())
     return AlreadyExists("snapshot \"" + snap + "\" already exists");
-  if (shape.name.empty()) { // a temporary VM; random, so two image snapshots never clash
-    std::random_device rd;
-    shape.name = "image-snapshot-" + std::to_string(rd() % 1'000'000'000);
-  }
+  if (shape.name.empty()) // a temporary VM; random, so two image snapshots never clash
+    shape.name = "image-snapshot-" + RandomHex(4);
   ASSIGN_OR_RETURN(VmRecord vm, AdmitAndReserve(shape));
   Result<std::string> op = deps_.ops->Start(
       "image.snapshot", vm.image,
@@ -406,21 +414,14 @@ Status VmManager::DeleteSnapshot(std::string_view snap) {
     RETURN_IF_ERROR(deps_.store->Transaction([&](Tx &tx) -> Status {
       RETURN_IF_ERROR(tx.GetSnapshot(snap).status());
       ASSIGN_OR_RETURN(std::vector<VmRecord> vms, tx.ListVms());
-      std::string users;
-      for (const VmRecord &vm : vms) {
-        if (vm.snapshot == snap)
-          users += (users.empty() ? "" : ", ") + vm.name;
-      }
+      std::string users = NamesWhere(vms, [&](const VmRecord &vm) { return vm.snapshot == snap; });
       if (!users.empty()) {
         return FailedPrecondition("snapshot \"" + std::string(snap) +
                                   "\" backs the disk of VM " + users +
                                   "; delete those VMs first");
       }
       ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, tx.ListSnapshots());
-      for (const SnapshotRecord &s : snaps) {
-        if (s.parent == snap)
-          users += (users.empty() ? "" : ", ") + s.name;
-      }
+      users = NamesWhere(snaps, [&](const SnapshotRecord &s) { return s.parent == snap; });
       if (!users.empty()) {
         return FailedPrecondition("snapshot \"" + std::string(snap) +
                                   "\" backs the disk of snapshot " + users +
