@@ -3,6 +3,10 @@
 #include <fcntl.h>
 #include <signal.h>
 
+#include <algorithm>
+
+#include "sys/unique_fd.h"
+
 extern char** environ;
 
 namespace warren {
@@ -19,7 +23,21 @@ void SetChildGroupAndDefaultSignals(posix_spawnattr_t* attr) {
 }
 
 Result<pid_t> SpawnLogged(const std::string& program, const std::vector<std::string>& argv,
-                          int log_fd, int fd, int child_fd) {
+                          int log_fd, const std::vector<ChildFd>& fds) {
+  // The dup2s run in order: a source that is an earlier target would be
+  // overwritten before it is copied, so such a source is copied high first.
+  int highest = 2;
+  for (const ChildFd& c : fds) highest = std::max(highest, c.child_fd);
+  std::vector<UniqueFd> moved;
+  std::vector<ChildFd> plan = fds;
+  for (ChildFd& c : plan) {
+    if (c.fd <= highest && c.fd != c.child_fd) {
+      int high = ::fcntl(c.fd, F_DUPFD_CLOEXEC, highest + 1);
+      if (high < 0) return ErrnoError("dup a descriptor for " + program, errno);
+      moved.emplace_back(high);
+      c.fd = high;
+    }
+  }
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
@@ -28,9 +46,9 @@ Result<pid_t> SpawnLogged(const std::string& program, const std::vector<std::str
   posix_spawn_file_actions_adddup2(&fa, log_fd, 1);
   posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
   // dup2 clears close-on-exec on the target (glibc also does so when both are equal).
-  if (fd >= 0) posix_spawn_file_actions_adddup2(&fa, fd, child_fd);
+  for (const ChildFd& c : plan) posix_spawn_file_actions_adddup2(&fa, c.fd, c.child_fd);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addclosefrom_np(&fa, fd >= 0 ? child_fd + 1 : 3);
+  posix_spawn_file_actions_addclosefrom_np(&fa, highest + 1);
 
   SetChildGroupAndDefaultSignals(&attr);
 

@@ -14,11 +14,11 @@ public:
     return qemu_->Stop(graceful_timeout);
   }
   Status Kill() override { return qemu_->Kill(); }
-  Status SaveState(int fd, std::chrono::milliseconds timeout) override {
-    return SaveStateToFd(qemu_->qmp(), fd, timeout);
+  Status SaveState(int fd, GuestRam ram, std::chrono::milliseconds timeout) override {
+    return SaveStateToFd(qemu_->qmp(), fd, ram, timeout);
   }
-  Status LoadState(int fd, std::chrono::milliseconds timeout) override {
-    return LoadStateFromFd(qemu_->qmp(), fd, timeout);
+  Status LoadState(int fd, GuestRam ram, std::chrono::milliseconds timeout) override {
+    return LoadStateFromFd(qemu_->qmp(), fd, ram, timeout);
   }
   Status Resume() override { return ResumeGuest(qemu_->qmp()); }
 
@@ -29,12 +29,13 @@ private:
 } // namespace
 
 Result<std::unique_ptr<VmProcess>>
-QemuHypervisor::Launch(const VmSpec &spec, int tap_fd,
+QemuHypervisor::Launch(const VmSpec &spec, int tap_fd, int ram_fd,
                        const std::filesystem::path &output_log,
                        QemuExitCallback on_exit) {
   QemuLaunch launch;
   launch.spec = spec;
   launch.tap_fd = tap_fd;
+  launch.ram_fd = ram_fd;
   launch.output_log = output_log;
   launch.qmp_timeout = qmp_timeout_;
   ASSIGN_OR_RETURN(std::unique_ptr<QemuProcess> qemu,

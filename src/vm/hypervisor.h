@@ -11,6 +11,7 @@
 #include "net/mac.h"
 #include "net/tap_device.h"
 #include "vm/qemu/argv.h"
+#include "vm/qemu/migration.h"
 #include "vm/qemu/process.h"
 
 namespace warren {
@@ -29,11 +30,12 @@ public:
   // SIGKILL now and wait for the process to end.
   virtual Status Kill() = 0;
   // Snapshots (vm/qemu/migration.h). SaveState pauses the guest and writes its
-  // RAM and device state to `fd` (borrowed); the guest stays paused and its
-  // disk quiet until Resume. LoadState is for a process launched with
-  // VmSpec::incoming: reads the state from `fd`; the guest stays paused.
-  virtual Status SaveState(int fd, std::chrono::milliseconds timeout) = 0;
-  virtual Status LoadState(int fd, std::chrono::milliseconds timeout) = 0;
+  // device state, and its RAM unless `ram` is kApart, to `fd` (borrowed); the
+  // guest stays paused and its disk quiet until Resume. LoadState is for a
+  // process launched with VmSpec::incoming: reads the state from `fd` (saved
+  // with the same `ram`); the guest stays paused.
+  virtual Status SaveState(int fd, GuestRam ram, std::chrono::milliseconds timeout) = 0;
+  virtual Status LoadState(int fd, GuestRam ram, std::chrono::milliseconds timeout) = 0;
   virtual Status Resume() = 0;
 };
 
@@ -45,9 +47,10 @@ class Hypervisor {
 public:
   virtual ~Hypervisor() = default;
   // Starts the VM described by `spec`; `tap_fd` is the daemon's open TAP fd
-  // (borrowed), `output_log` gets the hypervisor's own stdout/stderr.
+  // and `ram_fd` its guest RAM (-1: none; QemuLaunch), both borrowed;
+  // `output_log` gets the hypervisor's own stdout/stderr.
   virtual Result<std::unique_ptr<VmProcess>>
-  Launch(const VmSpec &spec, int tap_fd,
+  Launch(const VmSpec &spec, int tap_fd, int ram_fd,
          const std::filesystem::path &output_log, QemuExitCallback on_exit) = 0;
   // Reconnects to a process left by an earlier daemon. NotFound when it is gone
   // (or the pid now names something else).
@@ -63,7 +66,7 @@ public:
       std::chrono::milliseconds qmp_timeout = std::chrono::seconds(10))
       : qmp_timeout_(qmp_timeout) {}
   Result<std::unique_ptr<VmProcess>>
-  Launch(const VmSpec &spec, int tap_fd,
+  Launch(const VmSpec &spec, int tap_fd, int ram_fd,
          const std::filesystem::path &output_log,
          QemuExitCallback on_exit) override;
   Result<std::unique_ptr<VmProcess>>

@@ -68,9 +68,8 @@ Status VmManager::BootClone(VmRecord &vm, OpContext &ctx, const Ed25519Key &host
   identity.dns = ips_.Gateway();
   identity.host_key_private_openssh = host_key.OpensshPrivateFile();
   identity.random_seed_hex = RandomHex(32);
-  const std::filesystem::path snap = SnapshotDir(vm.snapshot);
-  ResumeFrom resume{.state = snap / kSnapshotState, .seed = snap / kSnapshotSeed,
-                    .identity = &identity};
+  ResumeFrom resume = ResumeFromSnapshot(vm.snapshot);
+  resume.identity = &identity;
   return Boot(vm, ctx.stop(), &ctx, &resume);
 }
 

@@ -67,6 +67,31 @@ void VmManager::PutProcess(const std::string &id,
   // lock: its destructor joins a watcher thread.
 }
 
+Result<VmSpec> VmManager::SpecOf(const VmRecord &vm, const ImageBoot &image) {
+  VmSpec spec;
+  spec.name = vm.name;
+  spec.accel = options_.accel;
+  spec.cpus = static_cast<int>(vm.cpus);
+  spec.memory_mib = static_cast<int>(vm.memory_mib);
+  spec.qemu_binary = options_.qemu_binary;
+  spec.tcg_tb_mib = options_.tcg_tb_mib;
+  spec.kernel = image.kernel;
+  spec.initrd = image.initrd;
+  spec.cmdline = image.cmdline;
+  spec.disk = Dir(vm) / "disk.qcow2";
+  spec.seed = Dir(vm) / "seed.iso";
+  spec.tap_fd = kQemuTapFd;
+  spec.mac = vm.mac;
+  spec.serial_log = Dir(vm) / "serial.log";
+  spec.qmp_socket = QmpSocket(vm);
+  spec.agent_socket = AgentSocket(vm);
+  spec.pid_file = Dir(vm) / "qemu.pid";
+  spec.run_as = options_.run_as;
+  spec.oom_score_adj = options_.qemu_oom_score_adj;
+  RETURN_IF_ERROR(ContributeQemu(vm, spec).Annotate("QEMU command line of " + vm.name));
+  return spec;
+}
+
 Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
                        const ResumeFrom *resume) {
   auto progress = [&](const char *step, double fraction) {
@@ -110,30 +135,18 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
     return Cancelled("booting VM \"" + vm.name + "\" was cancelled");
 
   progress("launch", 0.6);
-  VmSpec spec;
-  spec.name = vm.name;
-  spec.accel = options_.accel;
-  spec.cpus = static_cast<int>(vm.cpus);
-  spec.memory_mib = static_cast<int>(vm.memory_mib);
-  spec.qemu_binary = options_.qemu_binary;
-  spec.tcg_tb_mib = options_.tcg_tb_mib;
-  spec.kernel = image.kernel;
-  spec.initrd = image.initrd;
-  spec.cmdline = image.cmdline;
-  spec.disk = Dir(vm) / "disk.qcow2";
-  spec.seed = Dir(vm) / "seed.iso";
-  spec.tap_fd = kQemuTapFd;
-  spec.mac = vm.mac;
-  spec.serial_log = Dir(vm) / "serial.log";
-  spec.qmp_socket = QmpSocket(vm);
-  spec.agent_socket = AgentSocket(vm);
-  spec.pid_file = Dir(vm) / "qemu.pid";
-  spec.run_as = options_.run_as;
-  spec.oom_score_adj = options_.qemu_oom_score_adj;
+  ASSIGN_OR_RETURN(VmSpec spec, SpecOf(vm, image));
   spec.incoming = resume != nullptr;
   if (resume != nullptr && !resume->seed.empty())
     spec.seed = resume->seed;
-  RETURN_IF_ERROR(ContributeQemu(vm, spec).Annotate("QEMU command line of " + vm.name));
+  // A snapshot's RAM apart from its state: mapped copy-on-write from a
+  // sealed memfd that every clone of it shares (snapshot_ram.h).
+  std::shared_ptr<const UniqueFd> ram;
+  if (resume != nullptr && !resume->ram.empty()) {
+    ASSIGN_OR_RETURN(ram, ram_cache_.Get(resume->ram));
+    spec.ram_file = kQemuRamFdPath;
+    spec.ram_shared = false;
+  }
   // The exit callback learns the pid through this cell; an exit before it is
   // set is caught by Launch itself (QEMU must answer QMP first). `exited`
   // ends the wait for SSH at once when QEMU dies during boot.
@@ -141,7 +154,7 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
   auto exited = std::make_shared<std::stop_source>();
   ASSIGN_OR_RETURN(std::unique_ptr<VmProcess> proc,
                    deps_.hypervisor->Launch(
-                       spec, tap.fd.get(), Dir(vm) / "qemu.log",
+                       spec, tap.fd.get(), ram ? ram->get() : -1, Dir(vm) / "qemu.log",
                        [this, id = vm.id, pid_cell, exited](const QemuExit &exit) {
                          OnExit(id, pid_cell->load(), exit);
                          exited->request_stop();

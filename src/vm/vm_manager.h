@@ -29,6 +29,7 @@
 #include "vm/guest_agent.h"
 #include "vm/hypervisor.h"
 #include "vm/memory_budget.h"
+#include "vm/snapshot_ram.h"
 #include "vm/vm_lock_set.h"
 
 namespace warren {
@@ -291,6 +292,10 @@ public:
   static constexpr const char *kSnapshotState = "state";
   static constexpr const char *kSnapshotDisk = "disk.qcow2";
   static constexpr const char *kSnapshotSeed = "seed.iso";
+  // Guest RAM apart from the state (vm_snapshot_ram.cc): a sparse file as
+  // large as the guest's memory. Snapshots taken before it existed, or whose
+  // RAM could not be set apart, have none: their state holds the RAM.
+  static constexpr const char *kSnapshotRam = "ram";
 
   // Runs `fn` under the VM's lock, held as `holder` ("vm.stop": what other
   // waiters are told), with its current record. NotFound if absent; Cancelled
@@ -350,12 +355,15 @@ private:
   // A boot that resumes a snapshot's guest instead of starting a kernel
   // (restore, clone).
   struct ResumeFrom {
-    std::filesystem::path state; // QEMU's saved RAM and device state
+    std::filesystem::path state; // QEMU's saved device state (and RAM, without `ram`)
+    std::filesystem::path ram;   // the snapshot's RAM file, mapped ("" = in `state`)
     std::filesystem::path seed;  // the seed disk the saved guest had ("" = the VM's)
     // A clone's own identity, given to the guest through its agent while its
     // link is held down (null: the guest keeps the one it had).
     const GuestIdentity *identity = nullptr;
   };
+  // A snapshot's files as a ResumeFrom (its RAM file when it has one).
+  ResumeFrom ResumeFromSnapshot(std::string_view snap) const;
   // Loads the state into a QEMU launched with VmSpec::incoming and resumes
   // it; a clone is re-identified before its link comes up.
   // `progress` names each step (op progress).
@@ -368,6 +376,14 @@ private:
     if (deps_.hooks.create_step)
       deps_.hooks.create_step(vm, step);
   }
+  // Sets a snapshot's RAM apart (vm_snapshot_ram.cc): `dir` holds the files
+  // of a snapshot of `vm` whose state includes its RAM; afterwards it also
+  // holds kSnapshotRam and the state without RAM. A QEMU of the snapshot's
+  // shape loads the state into RAM backed by that (shared) file, then saves
+  // its devices alone. On error `dir` is as it was.
+  Status SeparateRam(const VmRecord &vm, const std::filesystem::path &dir);
+  // Recover: ends a SeparateRam QEMU that a crashed daemon left in `dir`.
+  static void KillRamHelper(const std::filesystem::path &dir);
   // Whether the running guest's agent answers (a snapshot records it).
   bool AgentAnswers(const VmRecord &vm);
   // An agent connection to the running guest, pinged until it answers.
@@ -437,6 +453,8 @@ private:
   // Recover).
   void RollbackCreate(const VmRecord &vm) EXCLUDES(procs_mu_);
 
+  // The QEMU spec of the VM's own boot (its disk, seed, sockets, capabilities).
+  Result<VmSpec> SpecOf(const VmRecord &vm, const ImageBoot &image);
   // boot/halt: vm_lifecycle.cc. Both run under the VM's lock.
   // With `resume`, QEMU starts paused waiting for a snapshot's state, loads
   // it and resumes the guest instead of booting.
@@ -490,6 +508,10 @@ private:
   // drops it.
   std::map<std::string, std::unique_ptr<VmProcess>, std::less<>>
       procs_ GUARDED_BY(procs_mu_);
+
+  // Snapshots' RAM as sealed memfds that clones map (snapshot_ram.h); its
+  // lock is a leaf.
+  SnapshotRamCache ram_cache_;
 
   Mutex caps_up_mu_{LockRank::kLeaf, "vm_caps_up"};
   // VM ids whose capabilities' OnReady ran and OnStop has not yet.

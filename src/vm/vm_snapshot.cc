@@ -10,6 +10,7 @@
 // daemon dies half-way) at the cost of copying the overlay: megabytes for a
 // freshly booted guest.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -79,7 +80,6 @@ Status CopyFile(const fs::path &from, const fs::path &to) {
   return SyncPath(to, O_RDONLY);
 }
 
-// Each file's size, and their sum.
 // "a, b, c": the names of the records `keep` holds for.
 template <typename Record, typename Pred>
 std::string NamesWhere(const std::vector<Record> &records, Pred keep) {
@@ -91,12 +91,17 @@ std::string NamesWhere(const std::vector<Record> &records, Pred keep) {
   return names;
 }
 
+// What each file costs on disk (allocated, not apparent: the RAM file is
+// sparse), and their sum.
 nlohmann::json FilesOf(const fs::path &dir, int64_t *total) {
   nlohmann::json files = nlohmann::json::object();
   *total = 0;
   std::error_code ec;
   for (const fs::directory_entry &e : fs::directory_iterator(dir, ec)) {
-    int64_t size = static_cast<int64_t>(e.file_size(ec));
+    struct stat st {};
+    if (::stat(e.path().c_str(), &st) != 0)
+      continue;
+    int64_t size = static_cast<int64_t>(st.st_blocks) * 512;
     files[e.path().filename().string()] = size;
     *total += size;
   }
@@ -234,7 +239,7 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
   int fd = ::open(state.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     return discard(ErrnoError("create " + state.string(), errno));
-  Status saved = proc->SaveState(fd, kStateTimeout);
+  Status saved = proc->SaveState(fd, GuestRam::kInState, kStateTimeout);
   if (saved.ok() && ::fsync(fd) != 0)
     saved = ErrnoError("fsync " + state.string(), errno);
   ::close(fd);
@@ -256,8 +261,16 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
   if (!saved.ok())
     return discard(saved);
   if (stop_after) {
-    ctx.Progress("stop VM", 0.8);
+    ctx.Progress("stop VM", 0.7);
     RETURN_IF_ERROR(Halt(vm, /*force=*/true, options_.stop_timeout).Annotate("stop " + vm.name));
+  }
+  // With the guest running again: clones then map the RAM instead of copying
+  // it. A snapshot whose RAM cannot be set apart still works (its clones
+  // copy the RAM), so that is a warning, not a failure.
+  ctx.Progress("set RAM apart", 0.8);
+  if (Status apart = SeparateRam(vm, tmp); !apart.ok()) {
+    spdlog::warn("vm {}: snapshot {} keeps its RAM in its state: {}", vm.name, snap,
+                 apart.ToString());
   }
 
   ctx.Progress("publish", 0.9);
@@ -303,7 +316,8 @@ Status VmManager::ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeF
   int fd = ::open(resume.state.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return ErrnoError("open " + resume.state.string(), errno);
-  Status st = proc.LoadState(fd, kStateTimeout);
+  Status st = proc.LoadState(fd, resume.ram.empty() ? GuestRam::kInState : GuestRam::kApart,
+                             kStateTimeout);
   ::close(fd);
   RETURN_IF_ERROR(st);
   RETURN_IF_ERROR(proc.Resume());
@@ -373,8 +387,8 @@ Status VmManager::RestoreLocked(VmRecord &vm, const SnapshotRecord &snap,
     if (ec)
       st = Internal("replace " + disk.string() + ": " + ec.message());
   }
-  ResumeFrom resume;
-  resume.state = SnapshotDir(snap.name) / kStateFile;
+  ResumeFrom resume = ResumeFromSnapshot(snap.name);
+  resume.seed.clear(); // the VM's own seed: the snapshot's copy of it
   if (st.ok())
     st = Boot(vm, stop, nullptr, &resume);
   if (!st.ok()) {
@@ -396,6 +410,17 @@ void VmManager::StepGuestClock(const VmRecord &vm) {
     spdlog::warn("vm {}: its clock still reads the snapshot's time: {}", vm.name,
                  st.ToString());
   }
+}
+
+VmManager::ResumeFrom VmManager::ResumeFromSnapshot(std::string_view snap) const {
+  const fs::path dir = SnapshotDir(snap);
+  ResumeFrom resume;
+  resume.state = dir / kStateFile;
+  resume.seed = dir / kSeedFile;
+  std::error_code ec;
+  if (fs::exists(dir / kSnapshotRam, ec))
+    resume.ram = dir / kSnapshotRam;
+  return resume;
 }
 
 Result<std::vector<SnapshotRecord>> VmManager::ListSnapshots() {
@@ -430,6 +455,7 @@ Status VmManager::DeleteSnapshot(std::string_view snap) {
       return tx.DeleteSnapshot(snap);
     }));
   }
+  ram_cache_.Drop(SnapshotDir(snap) / kSnapshotRam);
   std::error_code ec;
   fs::remove_all(SnapshotDir(snap), ec);
   if (ec)
@@ -448,6 +474,7 @@ Status VmManager::RemoveUnrecordedSnapshots() {
     if (known.contains(name))
       continue;
     spdlog::info("snapshot {}: removing what an interrupted snapshot left", name);
+    KillRamHelper(e.path());
     std::error_code ignored;
     fs::remove_all(e.path(), ignored);
   }

@@ -246,7 +246,7 @@ std::vector<std::string> WarrenDaemon::Taps() {
 
 std::vector<pid_t> WarrenDaemon::QemuPids() {
   std::vector<pid_t> pids;
-  const std::string needle = (root_ / "vms").string();
+  const std::string needle = root_.string() + "/";
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;

@@ -76,7 +76,7 @@ class WarrenDaemon {
   const std::filesystem::path& root() const { return root_; }
   std::string Netns();                      // the daemon's VM namespace (isolated mode)
   std::vector<std::string> Taps();          // TAP names in that namespace
-  std::vector<pid_t> QemuPids();            // QEMU processes of this root's VMs
+  std::vector<pid_t> QemuPids();            // QEMUs under this root (VMs, RAM helpers)
   std::string Log();                        // the daemon's stderr so far
 
  private:

@@ -176,6 +176,11 @@ TEST_F(SnapshotE2eTest, ClonesMadeAtOnceAreDistinctMachinesThatReachEachOther) {
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     ops.push_back(started->value("op", ""));
   }
+  // The snapshot's RAM is a file apart from its state (sparse: only the
+  // pages the guest used), and its state is devices alone.
+  const fs::path golden = d.root() / "snapshots/golden";
+  EXPECT_TRUE(fs::exists(golden / "ram"));
+  EXPECT_LT(fs::file_size(golden / "state"), 8u << 20);
   std::set<std::string> ips = {parent->value("ip", "")}, macs = {parent->value("mac", "")},
                         keys;
   for (size_t i = 0; i < clones.size(); ++i) {
@@ -206,6 +211,15 @@ TEST_F(SnapshotE2eTest, ClonesMadeAtOnceAreDistinctMachinesThatReachEachOther) {
     EXPECT_EQ(mac, vm.value("mac", ""));
     EXPECT_EQ(cidr, vm.value("ip", "") + "/24") << "one address only: " << seen;
     EXPECT_EQ(inherited, "from-parent");
+  }
+  // Each clone maps that RAM (one sealed memfd, shared) rather than a copy.
+  for (const std::string& c : clones) {
+    Result<std::string> pid = ReadFileToString(d.root() / "vms" / c / "qemu.pid");
+    ASSERT_TRUE(pid.ok());
+    Result<std::string> maps =
+        ReadFileToString("/proc/" + std::to_string(std::stoi(*pid)) + "/maps");
+    ASSERT_TRUE(maps.ok());
+    EXPECT_NE(maps->find("/memfd:warren-snapshot-ram"), std::string::npos) << c;
   }
   EXPECT_EQ(ips.size(), 4u);
   EXPECT_EQ(macs.size(), 4u);
@@ -280,7 +294,7 @@ AfterCrash Look(WarrenDaemon& d) {
 }
 
 // A daemon SIGKILLed at each step of a snapshot (the guest still paused, the
-// files in place, the record written) and of a clone's create leaves, once
+// files in place, the RAM helper QEMU loading them, the record written) and of a clone's create leaves, once
 // restarted, no partial snapshot, no clone, no stray QEMU or files; the VM
 // snapshotted runs on (a guest left paused is resumed).
 TEST(SnapshotCrashE2eTest, KillAtEachSnapshotAndCloneStepThenRestartLeavesNothing) {
@@ -297,7 +311,7 @@ TEST(SnapshotCrashE2eTest, KillAtEachSnapshotAndCloneStepThenRestartLeavesNothin
     ASSERT_TRUE(d.Start().ok()) << d.Log();
   };
 
-  for (const std::string step : {"snapshot-files", "snapshot-published"}) {
+  for (const std::string step : {"snapshot-files", "snapshot-ram", "snapshot-published"}) {
     SCOPED_TRACE("killed at " + step);
     restart_killing_at(step);
     (void)d.Call("vm.snapshot", {{"name", "keeper"}, {"snapshot", "doomed"}});

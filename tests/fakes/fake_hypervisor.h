@@ -35,7 +35,7 @@ public:
     std::shared_ptr<std::mutex> running = std::make_shared<std::mutex>();
   };
 
-  Result<std::unique_ptr<VmProcess>> Launch(const VmSpec &spec, int tap_fd,
+  Result<std::unique_ptr<VmProcess>> Launch(const VmSpec &spec, int tap_fd, int ram_fd,
                                             const std::filesystem::path &,
                                             QemuExitCallback on_exit) override {
     MutexLock lock(&mu_);
@@ -43,6 +43,8 @@ public:
       return launch_error_;
     if (tap_fd < 0)
       return InvalidArgument("FakeHypervisor: no TAP fd");
+    if ((ram_fd >= 0) != (spec.ram_file == kQemuRamFdPath))
+      return InvalidArgument("FakeHypervisor: a RAM fd and spec.ram_file go together");
     specs_.push_back(spec);
     if (!serial_output_.empty())
       std::ofstream(spec.serial_log, std::ios::binary) << serial_output_;
@@ -120,18 +122,21 @@ private:
       hv_->End(pid_, QemuExit{true, -1, 9, true});
       return Status::Ok();
     }
-    // A fake guest's "state" is one line naming the pid that saved it.
-    Status SaveState(int fd, std::chrono::milliseconds) override {
-      std::string state = "fake-state " + std::to_string(pid_) + "\n";
+    // A fake guest's "state" is one line naming where its RAM is and the pid
+    // that saved it; it loads only as it was saved.
+    Status SaveState(int fd, GuestRam ram, std::chrono::milliseconds) override {
+      std::string state = std::string(ram == GuestRam::kApart ? "fake-apart " : "fake-state ") +
+                          std::to_string(pid_) + "\n";
       if (::write(fd, state.data(), state.size()) != static_cast<ssize_t>(state.size()))
         return Internal("FakeHypervisor: write state");
       return Status::Ok();
     }
-    Status LoadState(int fd, std::chrono::milliseconds) override {
+    Status LoadState(int fd, GuestRam ram, std::chrono::milliseconds) override {
       char buf[64];
-      if (::read(fd, buf, sizeof(buf)) <= 0 || std::string_view(buf, 10) != "fake-state")
-        return FailedPrecondition("FakeHypervisor: no state to load");
-      hv_->Record(pid_, "load");
+      const std::string_view want = ram == GuestRam::kApart ? "fake-apart" : "fake-state";
+      if (::read(fd, buf, sizeof(buf)) < 10 || std::string_view(buf, 10) != want)
+        return FailedPrecondition("FakeHypervisor: no " + std::string(want) + " to load");
+      hv_->Record(pid_, ram == GuestRam::kApart ? "load-apart" : "load");
       return Status::Ok();
     }
     Status Resume() override {

@@ -230,6 +230,35 @@ TEST(BuildQemuArgvTest, FirmwareOnlySpecHasNoBootOrDiskOrNet) {
   }
 }
 
+// RAM from a file keeps QEMU's own id for q35 RAM, so states saved with
+// plain -m RAM load into it and back; shared or private as asked.
+TEST(BuildQemuArgvTest, RamFromAFileKeepsQemusRamId) {
+  VmSpec s = FullSpec();
+  s.ram_file = "/snap/s1,x/ram";
+  s.ram_shared = true;
+  std::vector<std::string> argv = BuildQemuArgv(s);
+  auto it = std::find(argv.begin(), argv.end(), "-machine");
+  ASSERT_NE(it, argv.end());
+  EXPECT_THAT(*(it + 1), HasSubstr(",memory-backend=pc.ram"));
+  EXPECT_NE(std::find(argv.begin(), argv.end(),
+                      "memory-backend-file,id=pc.ram,size=512M,mem-path=/snap/s1,,x/ram,share=on"),
+            argv.end());
+  s.ram_file = kQemuRamFdPath;
+  s.ram_shared = false;
+  argv = BuildQemuArgv(s);
+  EXPECT_NE(std::find(argv.begin(), argv.end(),
+                      "memory-backend-file,id=pc.ram,size=512M,mem-path=/proc/self/fd/4,share=off"),
+            argv.end());
+  s.shares.push_back({"data", "/run/warren/vfs.sock"});
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("shares"));
+  s.shares.clear();
+  s.ram_file.clear();
+  argv = BuildQemuArgv(s);
+  EXPECT_EQ(std::find_if(argv.begin(), argv.end(),
+                         [](const std::string& a) { return a.find("memory-backend") != a.npos; }),
+            argv.end());
+}
+
 TEST(BuildQemuArgvTest, CommasInPathsAreEscaped) {
   VmSpec s = FullSpec();
   s.disk = "/data/a,b/disk.qcow2";

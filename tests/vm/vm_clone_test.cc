@@ -91,9 +91,33 @@ TEST_F(VmCloneTest, CloneResumesTheSnapshotAsItselfBehindADownTapUntilReidentifi
 
   // Its TAP down before the guest ran a single instruction, up only after the
   // agent re-identified it.
-  EXPECT_EQ(guest_at_reidentify, (std::vector<std::string>{"load", "resume"}));
-  EXPECT_EQ(links_at_reidentify, std::vector<std::string>{"down " + c1->tap});
-  EXPECT_EQ(taps_.links(), (std::vector<std::string>{"down " + c1->tap, "up " + c1->tap}));
+  // (The other TAP set down is the one of the QEMU that set the snapshot's
+  // RAM apart, taken and released while the snapshot was written.)
+  auto of_c1 = [&](std::vector<std::string> links) {
+    std::erase_if(links, [&](const std::string& l) { return l.find(c1->tap) == std::string::npos; });
+    return links;
+  };
+  EXPECT_EQ(guest_at_reidentify, (std::vector<std::string>{"load-apart", "resume"}));
+  EXPECT_EQ(of_c1(links_at_reidentify), std::vector<std::string>{"down " + c1->tap});
+  EXPECT_EQ(of_c1(taps_.links()), (std::vector<std::string>{"down " + c1->tap, "up " + c1->tap}));
+  EXPECT_TRUE(taps_.held().size() == 2u) << "web's and c1's TAPs only";
+
+  // Its RAM is the snapshot's, mapped private from a descriptor; the state it
+  // loaded was saved without RAM by a QEMU whose RAM was the snapshot's file.
+  EXPECT_EQ(spec.ram_file, kQemuRamFdPath);
+  EXPECT_FALSE(spec.ram_shared);
+  EXPECT_TRUE(fs::exists(dir_.path() / "snapshots/s1/ram"));
+  int helpers = 0;
+  for (const VmSpec& launched : hypervisor_.launches()) {
+    if (launched.ram_file != dir_.path() / "snapshots/.tmp-s1/ram") continue;
+    ++helpers;
+    EXPECT_TRUE(launched.ram_shared);
+    EXPECT_TRUE(launched.incoming);
+    EXPECT_EQ(launched.disk, dir_.path() / "snapshots/.tmp-s1/ram-helper.qcow2");
+  }
+  EXPECT_EQ(helpers, 1);
+  for (const char* gone : {"ram-helper.qcow2", "ram-helper.pid", "state.apart"})
+    EXPECT_FALSE(fs::exists(dir_.path() / "snapshots/s1" / gone)) << gone;
   std::vector<FakeGuestAgents::Reidentified> ids = agents_.reidentified();
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(ids[0].socket.filename(), c1->id + ".agent");
@@ -193,11 +217,32 @@ TEST_F(VmCloneTest, AFailedReidentifyRollsTheCloneBack) {
   EXPECT_FALSE(fs::exists(dir_.path() / "vms/c1"));
   EXPECT_EQ(hypervisor_.Alive().size(), 1u);  // web's
   EXPECT_EQ(vms_->Memory().vms, 1u);
-  ASSERT_EQ(taps_.links().size(), 1u);
-  EXPECT_EQ(taps_.links()[0].rfind("down ", 0), 0u);
+  // The RAM helper's TAP and the clone's, both set down and released.
+  ASSERT_EQ(taps_.links().size(), 2u);
+  EXPECT_EQ(taps_.links()[1].rfind("down ", 0), 0u);
+  EXPECT_EQ(taps_.held().size(), 1u);  // web's
   // The snapshot is free again.
   ASSERT_TRUE(vms_->DeleteVM("web", true).ok());
   EXPECT_TRUE(vms_->DeleteSnapshot("s1").ok());
+}
+
+// A snapshot whose RAM cannot be set apart (here: the helper QEMU does not
+// start) is still taken, with the RAM in its state; its clones load it from
+// there.
+TEST_F(VmCloneTest, ASnapshotWhoseRamCannotBeSetApartKeepsItInItsState) {
+  ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
+  hypervisor_.FailLaunch(Internal("injected launch failure"));
+  ASSERT_EQ(WaitOp(*vms_->SnapshotVM("web", "s1", false)).state, OpState::kSucceeded);
+  hypervisor_.FailLaunch(Status::Ok());
+  EXPECT_FALSE(fs::exists(dir_.path() / "snapshots/s1/ram"));
+  EXPECT_EQ(taps_.held().size(), 1u);  // web's: the helper's went back
+  std::vector<std::string> guest;
+  agents_.OnReidentify([&](const fs::path&) {
+    guest = hypervisor_.guest_events(*hypervisor_.Alive().rbegin());
+  });
+  ASSERT_EQ(CloneAndWait("c1", "s1").state, OpState::kSucceeded);
+  EXPECT_EQ(guest, (std::vector<std::string>{"load", "resume"}));
+  EXPECT_TRUE(hypervisor_.launches().back().ram_file.empty());
 }
 
 }  // namespace

@@ -123,7 +123,7 @@ TEST_F(VmSnapshotTest, RestoreKeepsTheMemoryShareAndAFailedOneGivesItBack) {
   EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
   Result<VmRecord> web = vms_->Get("web");
   EXPECT_EQ(web->state, VmState::kFailed);
-  EXPECT_NE(web->error.find("no state to load"), std::string::npos) << web->error;
+  EXPECT_NE(web->error.find("no fake-apart to load"), std::string::npos) << web->error;
   EXPECT_TRUE(hypervisor_.Alive().empty());
   EXPECT_TRUE(taps_.held().empty());
   EXPECT_EQ(vms_->Memory().used_bytes, 0u);

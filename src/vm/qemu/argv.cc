@@ -39,6 +39,8 @@ std::string Esc(const std::filesystem::path& p) { return QemuOptEscape(p.string(
 
 // The id of guest RAM's memory backend when the VM has shares.
 constexpr std::string_view kSharedRam = "ram0";
+// QEMU's own id for q35's RAM: a saved state names its RAM blocks by id.
+constexpr std::string_view kDefaultRam = "pc.ram";
 
 void AddMachine(const VmSpec& spec, std::vector<std::string>& a) {
   std::string machine = "q35,i8042=off,sata=off,smbus=off,usb=off,vmport=off";
@@ -48,6 +50,12 @@ void AddMachine(const VmSpec& spec, std::vector<std::string>& a) {
     a.insert(a.end(), {"-object", "memory-backend-memfd,id=" + std::string(kSharedRam) +
                                       ",size=" + std::to_string(spec.memory_mib) + "M,share=on"});
     machine += ",memory-backend=" + std::string(kSharedRam);
+  } else if (!spec.ram_file.empty()) {
+    a.insert(a.end(), {"-object", "memory-backend-file,id=" + std::string(kDefaultRam) +
+                                      ",size=" + std::to_string(spec.memory_mib) +
+                                      "M,mem-path=" + Esc(spec.ram_file) +
+                                      ",share=" + (spec.ram_shared ? "on" : "off")});
+    machine += ",memory-backend=" + std::string(kDefaultRam);
   }
   a.insert(a.end(), {"-machine", machine});
   if (spec.accel == Accel::kKvm) {
@@ -185,6 +193,11 @@ Status ValidateVmSpec(const VmSpec& spec) {
                              share.socket.string() +
                              " must be an absolute path shorter than 108 bytes");
     }
+  }
+  if (!spec.ram_file.empty() && !spec.shares.empty()) {
+    return InvalidArgument("vm " + spec.name +
+                           ": RAM from a file and shares do not go together (shares need "
+                           "RAM virtiofsd can map)");
   }
   if (spec.serial_log.empty()) return InvalidArgument("vm " + spec.name + ": no serial log path");
   if (!spec.agent_socket.empty() &&

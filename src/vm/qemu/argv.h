@@ -18,6 +18,11 @@ std::string_view AccelName(Accel accel);
 // The file descriptor number at which QEMU finds the VM's TAP device. The
 // launcher (process.h) places the daemon's TAP fd there in the child.
 inline constexpr int kQemuTapFd = 3;
+// Where QEMU finds guest RAM passed as a descriptor (VmSpec::ram_file names
+// it as kQemuRamFdPath): a snapshot's RAM, sealed read-only, that a clone maps
+// copy-on-write (docs/SNAPSHOTS.md, "Guest RAM apart").
+inline constexpr int kQemuRamFd = 4;
+inline constexpr std::string_view kQemuRamFdPath = "/proc/self/fd/4";
 
 // QEMU's minimal firmware (Debian: qemu-system-data, a dependency of
 // qemu-system-x86). It only loads -kernel/-initrd, which is all warren boots.
@@ -75,6 +80,14 @@ struct VmSpec {
   // layer then loads it over QMP (vm/qemu/migration.h) instead of booting.
   // Every other field must describe the same machine the state was saved from.
   bool incoming = false;
+  // Guest RAM backed by a file instead of QEMU's anonymous memory. The
+  // backend keeps QEMU's default RAM id ("pc.ram"), so a state saved from a
+  // VM with plain RAM loads into one with file RAM and back. Shared: QEMU's
+  // writes reach the file (a snapshot's RAM being written out). Private: a
+  // copy-on-write view of it (a clone: pages it never writes stay the file's,
+  // shared with every other clone). Not with shares (their RAM is a memfd).
+  std::filesystem::path ram_file;  // empty = anonymous RAM
+  bool ram_shared = false;
 
   // Capability fields (vm/capability.h), rendered by BuildQemuArgv like the
   // rest. Host folders shown to the guest over virtiofs: each one is served by
@@ -127,6 +140,8 @@ Status ValidateVmSpec(const VmSpec& spec);
 //          guest RAM is a shared memfd (memory-backend-memfd,share=on and
 //          -machine memory-backend=): virtiofsd maps it to reach the guest's
 //          buffers. VMs without shares keep QEMU's private anonymous RAM.
+//   ram_file: -object memory-backend-file,id=pc.ram,mem-path=,share= and
+//          -machine memory-backend=pc.ram (the id QEMU gives plain -m RAM)
 //   incoming: -S -incoming defer (the state arrives over QMP, migration.h)
 //   -sandbox on,obsolete=deny,elevateprivileges=...,spawn=deny,resourcecontrol=deny
 // `elevateprivileges` is `deny` without run_as. With run_as it must be

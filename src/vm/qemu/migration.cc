@@ -41,9 +41,14 @@ Status PassFd(QmpClient& qmp, int fd) {
   return qmp.ExecuteWithFd("getfd", {{"fdname", kFdName}}, fd).status();
 }
 
+Status SetRamCapability(QmpClient& qmp, GuestRam ram) {
+  json cap = {{"capability", "x-ignore-shared"}, {"state", ram == GuestRam::kApart}};
+  return qmp.Execute("migrate-set-capabilities", {{"capabilities", json::array({cap})}}).status();
+}
+
 }  // namespace
 
-Status SaveStateToFd(QmpClient& qmp, int fd, std::chrono::milliseconds timeout,
+Status SaveStateToFd(QmpClient& qmp, int fd, GuestRam ram, std::chrono::milliseconds timeout,
                      const std::function<void(double)>& progress) {
   ASSIGN_OR_RETURN(QmpStatus before, qmp.QueryStatus());
   RETURN_IF_ERROR(qmp.Execute("stop").status());
@@ -55,6 +60,7 @@ Status SaveStateToFd(QmpClient& qmp, int fd, std::chrono::milliseconds timeout,
   // between hosts); a local file takes whatever the disk gives.
   Status st = qmp.Execute("migrate-set-parameters", {{"max-bandwidth", int64_t{1} << 40}})
                   .status();
+  if (st.ok()) st = SetRamCapability(qmp, ram);
   if (st.ok()) st = PassFd(qmp, fd);
   if (st.ok()) st = qmp.Execute("migrate", {{"uri", "fd:" + std::string(kFdName)}}).status();
   if (st.ok()) st = WaitMigration(qmp, timeout, progress);
@@ -62,7 +68,8 @@ Status SaveStateToFd(QmpClient& qmp, int fd, std::chrono::milliseconds timeout,
   return Status::Ok();
 }
 
-Status LoadStateFromFd(QmpClient& qmp, int fd, std::chrono::milliseconds timeout) {
+Status LoadStateFromFd(QmpClient& qmp, int fd, GuestRam ram, std::chrono::milliseconds timeout) {
+  RETURN_IF_ERROR(SetRamCapability(qmp, ram).Annotate("load VM state"));
   RETURN_IF_ERROR(PassFd(qmp, fd).Annotate("load VM state"));
   RETURN_IF_ERROR(qmp.Execute("migrate-incoming", {{"uri", "fd:" + std::string(kFdName)}})
                       .status()

@@ -86,11 +86,19 @@ Status CheckLaunch(const QemuLaunch& launch) {
   if (launch.tap_fd >= 0 && launch.tap_fd < 3) {
     return InvalidArgument("vm " + spec.name + ": TAP fd must not be stdin/stdout/stderr");
   }
+  if ((launch.ram_fd >= 0) != (spec.ram_file == kQemuRamFdPath)) {
+    return InvalidArgument("vm " + spec.name + ": a RAM fd and spec.ram_file " +
+                           std::string(kQemuRamFdPath) + " go together");
+  }
+  if (launch.ram_fd >= 0 && launch.ram_fd < 3) {
+    return InvalidArgument("vm " + spec.name + ": RAM fd must not be stdin/stdout/stderr");
+  }
   if (launch.output_log.empty()) return InvalidArgument("vm " + spec.name + ": no output log");
   return Status::Ok();
 }
 
-// argv of a live process, or nullopt if it is gone/unreadable.
+}  // namespace
+
 std::optional<std::vector<std::string>> ProcCmdline(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   if (!in) return std::nullopt;
@@ -99,6 +107,8 @@ std::optional<std::vector<std::string>> ProcCmdline(pid_t pid) {
   while (std::getline(in, arg, '\0')) argv.push_back(arg);
   return argv;
 }
+
+namespace {
 
 bool IsQemuServing(const std::vector<std::string>& argv, const std::filesystem::path& qmp) {
   if (argv.empty()) return false;
@@ -135,8 +145,10 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Launch(const QemuLaunch& launc
   UniqueFd log(::open(launch.output_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
   if (!log.valid()) return ErrnoError("open QEMU log " + launch.output_log.string(), errno);
 
-  ASSIGN_OR_RETURN(pid_t pid,
-                   SpawnLogged(program, BuildQemuArgv(spec), log.get(), launch.tap_fd, spec.tap_fd));
+  std::vector<ChildFd> fds;
+  if (launch.tap_fd >= 0) fds.push_back({launch.tap_fd, kQemuTapFd});
+  if (launch.ram_fd >= 0) fds.push_back({launch.ram_fd, kQemuRamFd});
+  ASSIGN_OR_RETURN(pid_t pid, SpawnLogged(program, BuildQemuArgv(spec), log.get(), fds));
   UniqueFd pidfd(PidfdOpen(pid));
   if (!pidfd.valid()) {
     // Our own unreaped child cannot be gone, so this is a resource problem.

@@ -33,11 +33,17 @@ struct QemuExit {
 // QemuProcess that called it (the destructor joins that thread).
 using QemuExitCallback = std::function<void(const QemuExit&)>;
 
+// argv of a live process, or nullopt if it is gone or unreadable.
+std::optional<std::vector<std::string>> ProcCmdline(pid_t pid);
+
 struct QemuLaunch {
   VmSpec spec;
   // The daemon's open TAP fd, borrowed (not closed). Placed at spec.tap_fd
   // (which must be kQemuTapFd) in QEMU; -1 together with spec.tap_fd = -1.
   int tap_fd = -1;
+  // Guest RAM as a descriptor (borrowed), placed at kQemuRamFd: then
+  // spec.ram_file must be kQemuRamFdPath. -1 = none.
+  int ram_fd = -1;
   std::filesystem::path output_log;  // QEMU's stdout and stderr, appended (required)
   // How long QEMU may take to answer on its QMP socket after exec.
   std::chrono::milliseconds qmp_timeout{10000};
@@ -47,7 +53,7 @@ struct QemuLaunch {
 // QMP connection and a watcher thread that notices when it exits.
 //
 // Launch runs QEMU in its own process group with stdin on /dev/null,
-// stdout/stderr on output_log, the TAP at spec.tap_fd and every other
+// stdout/stderr on output_log, the TAP at spec.tap_fd, RAM at kQemuRamFd and every other
 // descriptor closed (posix_spawn + closefrom, safe in the threaded daemon).
 // QEMU outlives this object: destroying a QemuProcess stops watching but does
 // not stop QEMU, so a restarted daemon can Adopt it. (A still-running child
