@@ -166,6 +166,19 @@ Result<std::string> FormatAgentTime(int64_t unix_time_ns) {
          frac;
 }
 
+// Every byte as `\ooo`: a printf format (POSIX sh) that writes the bytes.
+std::string OctalEscaped(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 4);
+  for (unsigned char c : bytes) {
+    out += '\\';
+    out += static_cast<char>('0' + (c >> 6));
+    out += static_cast<char>('0' + ((c >> 3) & 7));
+    out += static_cast<char>('0' + (c & 7));
+  }
+  return out;
+}
+
 Result<std::string> FormatReidentify(uint64_t id, const GuestIdentity& identity) {
   RETURN_IF_ERROR(CheckIdentity(identity));
   ASSIGN_OR_RETURN(std::string when, FormatAgentTime(identity.unix_time_ns));
@@ -173,7 +186,8 @@ Result<std::string> FormatReidentify(uint64_t id, const GuestIdentity& identity)
   return "reidentify " + std::to_string(id) + " " + FormatMac(identity.mac) + " " +
          identity.ip_cidr + " " + or_dash(identity.gateway) + " " + identity.hostname + " " +
          or_dash(identity.dns) + " " + when + " " + identity.random_seed_hex + " " +
-         Base64Encode(identity.host_key_private_openssh);
+         Base64Encode(identity.host_key_private_openssh) +
+         (identity.host_key_dropbear.empty() ? "" : " " + OctalEscaped(identity.host_key_dropbear));
 }
 
 Result<AgentReply> ParseAgentReply(std::string_view line) {

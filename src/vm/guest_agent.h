@@ -22,6 +22,10 @@ struct GuestIdentity {
   std::string hostname;           // [A-Za-z0-9.-], 1..63; also /etc/hostname and /etc/hosts
   std::string dns;                // one IPv4 nameserver for /etc/resolv.conf, or empty
   std::string host_key_private_openssh;  // "-----BEGIN OPENSSH PRIVATE KEY-----..." (ed25519)
+  // The same key as dropbear's host key file (Ed25519Key::DropbearPrivateFile),
+  // or empty. With it a dropbear guest installs the key with a shell builtin
+  // instead of base64 and dropbearconvert: under TCG, ~250 ms less per clone.
+  std::string host_key_dropbear;
   int64_t unix_time_ns = 0;       // the guest's clock is stepped to this (> 0)
   std::string random_seed_hex;    // mixed into the guest's RNG: 32..512 hex digits
 };
@@ -38,7 +42,10 @@ struct GuestIdentity {
 // are stale (an earlier request that timed out) and skipped.
 //   ping ID                        -> ok ID warren-agent VERSION
 //   clock ID SEC.NSEC              -> ok ID
-//   reidentify ID MAC CIDR GW HOSTNAME DNS SEC.NSEC SEED_HEX KEY_BASE64 -> ok ID
+//   reidentify ID MAC CIDR GW HOSTNAME DNS SEC.NSEC SEED_HEX KEY_BASE64 [DROPBEAR_KEY] -> ok ID
+// DROPBEAR_KEY is the key in dropbear's format, every byte as a `\ooo`
+// octal escape (the agent's builtin printf writes it); agents older than it
+// read the first nine fields and ignore the rest.
 // The host key travels base64-encoded and is never logged on either side.
 //
 // Every call is bounded by its timeout; a timeout leaves the connection usable

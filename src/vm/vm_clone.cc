@@ -67,6 +67,7 @@ Status VmManager::BootClone(VmRecord &vm, OpContext &ctx, const Ed25519Key &host
   identity.hostname = vm.name;
   identity.dns = ips_.Gateway();
   identity.host_key_private_openssh = host_key.OpensshPrivateFile();
+  identity.host_key_dropbear = host_key.DropbearPrivateFile();
   identity.random_seed_hex = RandomHex(32);
   ResumeFrom resume = ResumeFromSnapshot(vm.snapshot);
   resume.identity = &identity;

@@ -160,7 +160,9 @@ TEST_F(GuestAgentE2eTest, StepsTheClockAnHourBackAndForth) {
   EXPECT_LE(right, after + 1);
 }
 
-// Last: the VM answers at another address afterwards.
+// Last: the VM answers at another address afterwards. The key goes in
+// OpenSSH's format only, as from a daemon older than the dropbear field, so
+// the agent converts it (clones, in snapshot_e2e_test, send both).
 TEST_F(GuestAgentE2eTest, ZReidentifiesToANewAddressHostnameHostKeyAndMac) {
   const std::string old_ip = vm_->value("ip", "");
   const std::string prefix = old_ip.substr(0, old_ip.rfind('.'));

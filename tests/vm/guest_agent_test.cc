@@ -126,6 +126,18 @@ TEST(FormatReidentifyTest, EmptyOptionalFieldsAreDashes) {
   EXPECT_THAT(*line, HasSubstr(" 10.77.0.9/24 - clone-1 - 1700000000"));
 }
 
+// The dropbear key, when given, is a tenth field of octal escapes only (no
+// space, no '%': the agent's printf writes it as it is).
+TEST(FormatReidentifyTest, DropbearKeyIsAnOptionalFieldOfOctalEscapes) {
+  GuestIdentity id = Identity();
+  Result<std::string> without = FormatReidentify(4, id);
+  ASSERT_TRUE(without.ok());
+  id.host_key_dropbear = std::string("\0\x0b ssh%", 7) + "\xff";
+  Result<std::string> with = FormatReidentify(4, id);
+  ASSERT_TRUE(with.ok());
+  EXPECT_EQ(*with, *without + " \\000\\013\\040\\163\\163\\150\\045\\377");
+}
+
 TEST(FormatReidentifyTest, RefusesFieldsThatCouldBreakTheLine) {
   struct Case {
     const char* name;
