@@ -49,19 +49,33 @@ Result<UniqueFd> SealedCopy(const std::filesystem::path& file) {
   return out;
 }
 
-Result<std::shared_ptr<const UniqueFd>> SnapshotRamCache::Get(
-    const std::filesystem::path& ram_file) {
-  MutexLock lock(&mu_);
-  auto it = fds_.find(ram_file.string());
-  if (it != fds_.end()) return it->second;
-  ASSIGN_OR_RETURN(UniqueFd fd, SealedCopy(ram_file));
-  auto shared = std::make_shared<const UniqueFd>(std::move(fd));
-  fds_.emplace(ram_file.string(), shared);
-  return shared;
+Result<SnapshotRamCache::Fd> SnapshotRamCache::Get(const std::filesystem::path& ram_file) {
+  const std::string key = ram_file.string();
+  std::promise<Result<Fd>> reading;
+  std::shared_future<Result<Fd>> ready;
+  {
+    MutexLock lock(&mu_);
+    auto it = fds_.find(key);
+    if (it != fds_.end()) {
+      ready = it->second;
+    } else {
+      fds_.emplace(key, reading.get_future().share());
+    }
+  }
+  if (ready.valid()) return ready.get();  // another Get's read, done or not
+  Result<UniqueFd> copy = SealedCopy(ram_file);
+  Result<Fd> made = copy.ok() ? Result<Fd>(std::make_shared<const UniqueFd>(std::move(*copy)))
+                              : Result<Fd>(copy.error());
+  if (!made.ok()) {
+    MutexLock lock(&mu_);
+    fds_.erase(key);
+  }
+  reading.set_value(made);
+  return made;
 }
 
 void SnapshotRamCache::Drop(const std::filesystem::path& ram_file) {
-  std::shared_ptr<const UniqueFd> dropped;  // closed outside the lock
+  std::shared_future<Result<Fd>> dropped;  // its memfd is closed outside the lock
   MutexLock lock(&mu_);
   auto it = fds_.find(ram_file.string());
   if (it == fds_.end()) return;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,22 +28,23 @@ Result<UniqueFd> SealedCopy(const std::filesystem::path& file);
 
 // The sealed memfds of snapshots' RAM files, made on first use and kept while
 // the snapshot exists, so every clone of one snapshot maps the same pages.
-// Thread-safe. mu_ is a leaf lock, held while a file is read into its memfd
-// (disk I/O only, tens of ms): clones of one snapshot started together read
-// it once.
+// Thread-safe. mu_ is a leaf lock that guards the map only: the first Get of
+// a file reads it with no lock held, and Gets of the same file meanwhile
+// wait for that read (its future) instead of reading it again.
 class SnapshotRamCache {
  public:
+  using Fd = std::shared_ptr<const UniqueFd>;
   // The memfd for `ram_file`; the descriptor stays open while the returned
-  // pointer lives (even after Drop).
-  Result<std::shared_ptr<const UniqueFd>> Get(const std::filesystem::path& ram_file)
-      EXCLUDES(mu_);
+  // pointer lives (even after Drop). A failed read is not kept: the next Get
+  // tries again.
+  Result<Fd> Get(const std::filesystem::path& ram_file) EXCLUDES(mu_);
   // Forgets `ram_file`'s memfd (its snapshot is deleted); QEMUs that map it
   // keep their pages.
   void Drop(const std::filesystem::path& ram_file) EXCLUDES(mu_);
 
  private:
   Mutex mu_{LockRank::kLeaf, "snapshot_ram"};
-  std::map<std::string, std::shared_ptr<const UniqueFd>, std::less<>> fds_ GUARDED_BY(mu_);
+  std::map<std::string, std::shared_future<Result<Fd>>, std::less<>> fds_ GUARDED_BY(mu_);
 };
 
 }  // namespace warren
