@@ -20,6 +20,9 @@
 #   - the n-th VM resolving d1 by name (`getent hosts d1`), OK or FAIL.
 # DENSITY_KSM=1 adds the KSM lever's before/after at the end (see there).
 # DENSITY_OVERCOMMIT=R sets [vm] memory_overcommit (100 VMs of 512 MiB need ~3).
+# DENSITY_CLONES=1 makes every VM a clone of one snapshot of the default image
+# (`image snapshot default`, then `vm create dN --from default`): the snapshot
+# clones' shared pages lever (docs/SNAPSHOTS.md).
 # TB_MIB is written as [vm] tcg_tb_mib (0 = QEMU's own default, 1 GiB), so a
 # run with 0 is the "before" of that lever. It prints a markdown table the docs
 # take as is. Every VM, the daemon and the temp root are removed at the end.
@@ -75,6 +78,11 @@ rm -f "$cfg"
 
 "${W[@]}" image ls 2>/dev/null | grep -q '^default ' ||
   "${W[@]}" image build default >/dev/null 2>>"$root/cli.log"
+from=()
+if [ -n "${DENSITY_CLONES:-}" ]; then
+  "${W[@]}" image snapshot default >/dev/null 2>>"$root/cli.log"
+  from=(--from default)
+fi
 url=$("${W[@]}" web | head -1)
 port=$(sed -E 's|^http://[^:]+:([0-9]+)/.*|\1|' <<<"$url")
 token=$(sed -E 's|.*token=([0-9a-f]+).*|\1|' <<<"$url")
@@ -99,7 +107,7 @@ vm_list_metrics() {
 }
 # Progress goes to cli.log; a failed create prints it and ends the bench.
 create() {
-  "${W[@]}" vm create "d$1" --memory "$mem" >/dev/null 2>>"$root/cli.log" ||
+  "${W[@]}" vm create "d$1" --memory "$mem" "${from[@]}" >/dev/null 2>>"$root/cli.log" ||
     { echo "creating d$1 failed:" >&2; tail -20 "$root/cli.log" >&2; return 1; }
 }
 
@@ -127,7 +135,7 @@ milestones=()
 for m in ${DENSITY_MILESTONES:-1 10 25 50 100}; do (( m <= n_max )) && milestones+=("$m"); done
 (( n_max > ${milestones[-1]} )) && milestones+=("$n_max")
 
-echo "density: up to $n_max idle VMs of the default image, --memory $mem, tb-size ${tb} MiB" \
+echo "density: up to $n_max idle VMs of the default image${DENSITY_CLONES:+ (clones of one snapshot)}, --memory $mem, tb-size ${tb} MiB" \
      "($(nproc) CPUs, $(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) >> 20 )) GiB, load $(cut -d' ' -f1 /proc/loadavg))"
 echo
 echo "| n | create→ready of the n-th | PSS per VM | daemon RSS | daemon threads | daemon fds | \`vm ls\` server | \`exec true\` | the n-th resolves d1 by name | MemAvailable |"

@@ -101,7 +101,7 @@ memory_overhead = "64M"
   // (8 GiB - 512 MiB) * 1.5 = 11.25 GiB
   EXPECT_EQ(*MemoryBudgetBytes(c->vm, 8ull << 30), (15ull << 30) * 3 / 4);
   EXPECT_EQ(*MemoryBudgetBytes(c->vm, 256ull << 20), 0u);  // reserve beyond the host
-  EXPECT_EQ(*MemoryBudgetBytes(Config{}.vm, 24ull << 30), 23ull << 30);  // defaults
+  EXPECT_EQ(*MemoryBudgetBytes(Config{}.vm, 24ull << 30), 3 * (23ull << 30));  // defaults
   EXPECT_EQ(*config_checks::ParseByteSize("1073741824"), 1ull << 30);
   EXPECT_EQ(*config_checks::ParseByteSize("1.5GiB"), 3ull << 29);
 
