@@ -17,6 +17,7 @@
 // shared with every other clone of the snapshot.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -58,6 +59,22 @@ MacAddress HelperMac() {
   return mac;
 }
 
+// The RAM file takes what the state's RAM took (its non-zero pages): a disk
+// without that much room would make QEMU's writes to the mapped file fault
+// half-way. Said before anything is started.
+Status CheckRoomForRam(const fs::path &dir) {
+  std::error_code ec;
+  const uintmax_t state = fs::file_size(dir / VmManager::kSnapshotState, ec);
+  struct statvfs vfs {};
+  if (ec || ::statvfs(dir.c_str(), &vfs) != 0) return Status::Ok();  // the writes will tell
+  const uint64_t free = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  const uint64_t need = state + (64u << 20);  // a margin for the filesystem
+  if (free >= need) return Status::Ok();
+  return ResourceExhausted("not enough free disk in " + dir.parent_path().string() +
+                           " for the RAM file: " + std::to_string(need >> 20) + " MiB needed, " +
+                           std::to_string(free >> 20) + " MiB free; free some space");
+}
+
 }  // namespace
 
 Status VmManager::SeparateRam(const VmRecord &vm, const fs::path &dir) {
@@ -85,6 +102,7 @@ Status VmManager::SeparateRam(const VmRecord &vm, const fs::path &dir) {
     if (!keep_ram) fs::remove(ram, ignored);
   };
 
+  RETURN_IF_ERROR(CheckRoomForRam(dir).Annotate("set the RAM of the snapshot apart"));
   // The RAM file: sparse, as large as the guest's memory; QEMU writes only
   // the pages that are not zero.
   {
