@@ -23,6 +23,7 @@ export class Dashboard {
     this.el = h('div', { class: 'dashboard' },
       this.vmSection(), this.imageSection(), this.sessionSection(), this.opSection());
     this.pending = false;
+    this.memorySeen = null;  // the VMs' names and states when the headroom was last asked
     this.unsubscribe = ctx.store.subscribe(() => this.schedule());
     this.ticker = setInterval(() => tick(this.el), 1000);  // ages and uptimes only
     this.render();
@@ -43,6 +44,7 @@ export class Dashboard {
   render() {
     const s = this.ctx.store;
     this.renderVms(s);
+    this.renderMemory(s);
     this.renderImages(s);
     this.renderOps(s);
     this.renderSessions(s);
@@ -69,8 +71,9 @@ export class Dashboard {
       busy(form.querySelector('button'), api.vmCreate(this.ctx.daemon, params))
         .then(() => { name.value = ''; }, (err) => this.ctx.showError(err, `vm create ${params.name}`));
     });
+    this.memory = h('span', { class: 'muted small', id: 'memory-headroom' });
     return h('section', { class: 'card', id: 'vms' },
-      h('header', null, h('h2', null, 'Virtual machines ', this.counts.vm), form),
+      h('header', null, h('h2', null, 'Virtual machines ', this.counts.vm), this.memory, form),
       // Laid out as a grid (style.css): the roles keep it a table to assistive tech.
       h('div', { class: 'table-wrap' }, h('table', { role: 'table' },
         h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, ['Name', 'State', 'IP', 'Image', 'vCPUs', 'Memory', 'Uptime', '']
@@ -104,6 +107,24 @@ export class Dashboard {
     replace(this.imageSelect, h('option', { value: '' }, 'default image'),
       images.map((i) => h('option', { value: i.name }, i.name)));
     this.imageSelect.value = images.some((i) => i.name === current) ? current : '';
+  }
+
+  // The memory budget's headroom (what admission control has left), asked
+  // again whenever a VM appears, goes or changes state: admission follows
+  // exactly those (the event stream does not carry it).
+  renderMemory(s) {
+    const seen = [...s.vms.values()].map((vm) => `${vm.name}:${vm.state}`).sort().join(' ');
+    if (seen === this.memorySeen) return;
+    this.memorySeen = seen;
+    api.daemonStatus(this.ctx.daemon).then((st) => {
+      const m = st.memory;
+      if (!m || seen !== this.memorySeen) return;  // a newer ask is on its way
+      const size = (n) => (n > 0 ? bytes(n) : '0 B');
+      this.memory.dataset.budget = m.budget_bytes;
+      this.memory.dataset.used = m.used_bytes;
+      this.memory.title = `VMs are admitted while their memory plus ${size(m.overhead_bytes)} each fits the budget ([vm] memory_budget)`;
+      replace(this.memory, `memory: ${size(m.used_bytes)} of ${size(m.budget_bytes)} admitted, ${size(m.headroom_bytes)} free`);
+    }, () => {});  // the connection's own state says what went wrong
   }
 
   // ---- images ----

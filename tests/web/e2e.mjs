@@ -188,6 +188,16 @@ async function run() {
   log('vm ready', { progress_seen: [...seen].sort((a, b) => a - b) });
   if (seen.size < 2) throw new Error(`the VM row's progress bar was seen at ${[...seen]} only`);
   await page.screenshot({ path: join(args.out, 'dashboard.png') });
+  // The budget's headroom counts the new VM (384 MiB + its overhead).
+  const memory = page.locator('#memory-headroom');
+  const deadline = Date.now() + STEP_MS;
+  while (Number(await memory.getAttribute('data-used').catch(() => 0)) < 384 * 1048576) {
+    if (Date.now() > deadline) throw new Error(`memory headroom never counted ${args.vm}: "${await memory.innerText()}"`);
+    await sleep(100);
+  }
+  const budget = Number(await memory.getAttribute('data-budget'));
+  if (!(budget > 0)) throw new Error(`no memory budget shown: "${await memory.innerText()}"`);
+  log('memory', { text: await memory.innerText() });
 
   // 3. Its page; a terminal; uname -a shows the guest's kernel.
   await row.locator('td.name a').click();
