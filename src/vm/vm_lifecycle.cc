@@ -67,7 +67,7 @@ void VmManager::PutProcess(const std::string &id,
   // lock: its destructor joins a watcher thread.
 }
 
-Result<VmSpec> VmManager::SpecOf(const VmRecord &vm, const ImageBoot &image) {
+VmSpec VmManager::SpecOf(const VmRecord &vm, const ImageBoot &image) const {
   VmSpec spec;
   spec.name = vm.name;
   spec.accel = options_.accel;
@@ -88,7 +88,6 @@ Result<VmSpec> VmManager::SpecOf(const VmRecord &vm, const ImageBoot &image) {
   spec.pid_file = Dir(vm) / "qemu.pid";
   spec.run_as = options_.run_as;
   spec.oom_score_adj = options_.qemu_oom_score_adj;
-  RETURN_IF_ERROR(ContributeQemu(vm, spec).Annotate("QEMU command line of " + vm.name));
   return spec;
 }
 
@@ -135,10 +134,11 @@ Status VmManager::Boot(VmRecord &vm, std::stop_token stop, OpContext *ctx,
     return Cancelled("booting VM \"" + vm.name + "\" was cancelled");
 
   progress("launch", 0.6);
-  ASSIGN_OR_RETURN(VmSpec spec, SpecOf(vm, image));
+  VmSpec spec = SpecOf(vm, image);
   spec.incoming = resume != nullptr;
   if (resume != nullptr && !resume->seed.empty())
     spec.seed = resume->seed;
+  RETURN_IF_ERROR(ContributeQemu(vm, spec).Annotate("QEMU command line of " + vm.name));
   // A snapshot's RAM apart from its state: mapped copy-on-write from a
   // sealed memfd that every clone of it shares (snapshot_ram.h).
   std::shared_ptr<const UniqueFd> ram;

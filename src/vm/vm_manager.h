@@ -453,8 +453,9 @@ private:
   // Recover).
   void RollbackCreate(const VmRecord &vm) EXCLUDES(procs_mu_);
 
-  // The QEMU spec of the VM's own boot (its disk, seed, sockets, capabilities).
-  Result<VmSpec> SpecOf(const VmRecord &vm, const ImageBoot &image);
+  // The QEMU spec of the VM's own boot (its disk, seed, sockets), before its
+  // capabilities' ContributeQemu (which may start helpers, e.g. virtiofsd).
+  VmSpec SpecOf(const VmRecord &vm, const ImageBoot &image) const;
   // boot/halt: vm_lifecycle.cc. Both run under the VM's lock.
   // With `resume`, QEMU starts paused waiting for a snapshot's state, loads
   // it and resumes the guest instead of booting.

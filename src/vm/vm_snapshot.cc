@@ -262,7 +262,8 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
     return discard(saved);
   if (stop_after) {
     ctx.Progress("stop VM", 0.7);
-    RETURN_IF_ERROR(Halt(vm, /*force=*/true, options_.stop_timeout).Annotate("stop " + vm.name));
+    if (Status halted = Halt(vm, /*force=*/true, options_.stop_timeout); !halted.ok())
+      return discard(halted.Annotate("stop " + vm.name));
   }
   // With the guest running again: clones then map the RAM instead of copying
   // it. A snapshot whose RAM cannot be set apart still works (its clones

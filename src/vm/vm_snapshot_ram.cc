@@ -82,7 +82,10 @@ Status VmManager::SeparateRam(const VmRecord &vm, const fs::path &dir) {
   const fs::path ram = dir / kSnapshotRam;
   const fs::path apart = dir / kStateApart;
   const std::string tag = RandomHex(4);
-  ASSIGN_OR_RETURN(VmSpec spec, SpecOf(vm, image));
+  // No capability adds to it: the only one that adds devices, share
+  // (vhost-user-fs), makes QEMU refuse to save the VM at all, so a VM that
+  // got this far has none; and ContributeQemu would start its helpers again.
+  VmSpec spec = SpecOf(vm, image);
   spec.name = kHelperName;
   spec.disk = dir / kHelperDisk;
   spec.seed = dir / kSnapshotSeed;
