@@ -460,6 +460,9 @@ void GuestLink::PumpLoop() {
     if (why.ok() && conn_->WritePending()) why = conn_->Flush();
     size_t before = active.size();
     OpenPending(active);
+    // A command started: a standby again once it is done, even if it is done
+    // within this very round (then PrewarmIfIdle never sees it active).
+    if (active.size() > before) want_standby = options_.prewarm;
     Result<bool> moved = false;
     if (why.ok()) moved = PumpOnce(active, reusable);
     if (!why.ok() || !moved.ok() || !conn_->Connected()) {
