@@ -19,6 +19,15 @@ Result<std::string> ReadFileToString(const std::filesystem::path& path) {
   return s.str();
 }
 
+Status SyncPath(const std::filesystem::path& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open " + path.string(), errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : ErrnoError("fsync " + path.string(), err);
+}
+
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view text,
                            mode_t mode) {
   const std::string tmp = path.string() + ".tmp";

@@ -191,25 +191,24 @@ Status VmManager::CreateSteps(VmRecord &vm, OpContext &ctx) {
   return clone ? BootClone(vm, ctx, host_key) : Boot(vm, stop, &ctx);
 }
 
+Status VmManager::CreateOverlay(const std::filesystem::path &backing, std::string_view format,
+                                const std::filesystem::path &overlay, const std::string &size,
+                                std::stop_token stop) {
+  // No copy, so it takes milliseconds.
+  RunSpec run;
+  run.argv = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", std::string(format), "-b",
+              std::filesystem::absolute(backing).string(), overlay.string()};
+  if (!size.empty())
+    run.argv.push_back(size);
+  run.timeout = std::chrono::seconds(60);
+  return RunAndCheck(*deps_.runner, run, stop).status();
+}
+
 Status VmManager::OverlayDisk(const VmRecord &vm, const std::filesystem::path &backing,
                               std::string_view format, std::stop_token stop) {
-  // A qcow2 overlay on the image's raw rootfs (or a snapshot's frozen disk):
-  // no copy, so it takes milliseconds.
-  RunSpec run;
-  run.argv = {"qemu-img",
-              "create",
-              "-q",
-              "-f",
-              "qcow2",
-              "-F",
-              std::string(format),
-              "-b",
-              std::filesystem::absolute(backing).string(),
-              (Dir(vm) / "disk.qcow2").string(),
-              std::to_string(vm.disk_gib) + "G"};
-  run.timeout = std::chrono::seconds(60);
-  return RunAndCheck(*deps_.runner, run, stop)
-      .status()
+  // A qcow2 overlay on the image's raw rootfs (or a snapshot's frozen disk).
+  return CreateOverlay(backing, format, Dir(vm) / "disk.qcow2",
+                       std::to_string(vm.disk_gib) + "G", stop)
       .Annotate("clone disk of " + vm.name);
 }
 

@@ -292,6 +292,9 @@ public:
   static constexpr const char *kSnapshotState = "state";
   static constexpr const char *kSnapshotDisk = "disk.qcow2";
   static constexpr const char *kSnapshotSeed = "seed.iso";
+  // How long saving or loading a guest's state may take (TCG guests of a few
+  // hundred MiB take well under a second; a large, busy one more).
+  static constexpr std::chrono::minutes kStateTimeout{5};
   // Guest RAM apart from the state (vm_snapshot_ram.cc): a sparse file as
   // large as the guest's memory. Snapshots taken before it existed, or whose
   // RAM could not be set apart, have none: their state holds the RAM.
@@ -436,6 +439,11 @@ private:
                            const CapList &caps) EXCLUDES(create_mu_);
   Result<nlohmann::json> RunCreate(const std::string &id, OpContext &ctx);
   Status CreateSteps(VmRecord &vm, OpContext &ctx);
+  // `qemu-img create` of a qcow2 `overlay` over `backing` (of `format`),
+  // `size` ("4G") or, empty, the backing's.
+  Status CreateOverlay(const std::filesystem::path &backing, std::string_view format,
+                       const std::filesystem::path &overlay, const std::string &size,
+                       std::stop_token stop);
   // A qcow2 overlay over `backing` (of `format`) as the VM's disk.
   Status OverlayDisk(const VmRecord &vm, const std::filesystem::path &backing,
                      std::string_view format, std::stop_token stop);

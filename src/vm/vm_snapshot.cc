@@ -16,6 +16,7 @@
 #include <ctime>
 #include <system_error>
 
+#include "sys/files.h"
 #include "vm/vm_manager.h"
 #include <spdlog/spdlog.h>
 
@@ -24,9 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// How long saving or loading a guest's RAM may take (TCG guests of a few
-// hundred MiB take well under a second; a large, busy one more).
-constexpr auto kStateTimeout = std::chrono::minutes(5);
 // Each request to a restored guest's agent (it answers at once when present;
 // a loaded TCG guest may take seconds).
 constexpr auto kAgentTimeout = std::chrono::seconds(5);
@@ -60,16 +58,6 @@ std::string DefaultSnapshotName(std::string_view vm, int64_t now_ms) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
   return std::string(vm) + "-" + buf;
-}
-
-Status SyncPath(const fs::path &path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0)
-    return ErrnoError("open " + path.string(), errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : ErrnoError("fsync " + path.string(), err);
 }
 
 Status CopyFile(const fs::path &from, const fs::path &to) {

@@ -23,6 +23,7 @@
 #include <fstream>
 #include <thread>
 
+#include "sys/files.h"
 #include "vm/vm_manager.h"
 #include <spdlog/spdlog.h>
 
@@ -31,7 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr auto kStateTimeout = std::chrono::minutes(5);
 constexpr const char *kHelperPid = "ram-helper.pid";
 constexpr const char *kHelperDisk = "ram-helper.qcow2";
 constexpr const char *kHelperSerial = "ram-helper.serial";
@@ -39,16 +39,6 @@ constexpr const char *kHelperLog = "ram-helper.log";
 constexpr const char *kStateApart = "state.apart";
 // -name of the helper QEMU (what `ps` shows).
 constexpr const char *kHelperName = "warren-snapshot-ram";
-
-Status SyncFd(int fd, const fs::path &path) {
-  return ::fsync(fd) == 0 ? Status::Ok() : ErrnoError("fsync " + path.string(), errno);
-}
-
-Status SyncFile(const fs::path &path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError("open " + path.string(), errno);
-  return SyncFd(fd.get(), path);
-}
 
 // A locally administered unicast MAC for the helper's TAP, so it never
 // shares one with the VM's own TAP on the bridge.
@@ -119,11 +109,7 @@ Status VmManager::SeparateRam(const VmRecord &vm, const fs::path &dir) {
   }
   // Its own overlay on the snapshot's disk: QEMU activates the disk when the
   // load completes, and the snapshot's disk is never opened for writing.
-  RunSpec overlay;
-  overlay.argv = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                  fs::absolute(dir / kSnapshotDisk).string(), spec.disk.string()};
-  overlay.timeout = std::chrono::seconds(60);
-  Status st = RunAndCheck(*deps_.runner, overlay).status();
+  Status st = CreateOverlay(dir / kSnapshotDisk, "qcow2", spec.disk, "", {});
   Result<Tap> tap = st.ok() ? deps_.taps->Take(HelperMac()) : Result<Tap>(st);
   if (!tap.ok()) {
     tidy(false);
@@ -144,7 +130,7 @@ Status VmManager::SeparateRam(const VmRecord &vm, const fs::path &dir) {
     if (!in.valid() || !out.valid()) st = ErrnoError("open the states in " + dir.string(), errno);
     if (st.ok()) st = helper->LoadState(in.get(), GuestRam::kInState, kStateTimeout);
     if (st.ok()) st = helper->SaveState(out.get(), GuestRam::kApart, kStateTimeout);
-    if (st.ok()) st = SyncFd(out.get(), apart);
+    if (st.ok() && ::fsync(out.get()) != 0) st = ErrnoError("fsync " + apart.string(), errno);
   }
   if (helper) {
     Status killed = helper->Kill();
@@ -152,7 +138,7 @@ Status VmManager::SeparateRam(const VmRecord &vm, const fs::path &dir) {
   }
   Status released = deps_.taps->Release(tap->name);
   if (!released.ok()) spdlog::warn("snapshot RAM helper: {}", released.ToString());
-  if (st.ok()) st = SyncFile(ram);
+  if (st.ok()) st = SyncPath(ram, O_RDONLY);
   if (st.ok()) {
     std::error_code ec;
     fs::rename(apart, dir / kSnapshotState, ec);
