@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "sys/test_util.h"
 
@@ -156,6 +158,25 @@ TEST_F(QemuProcessTest, LaunchFailureQuotesQemusOwnError) {
   ASSERT_FALSE(proc.ok());
   EXPECT_EQ(proc.error().code(), Code::kUnavailable);
   EXPECT_THAT(proc.error().message(), HasSubstr("missing.qcow2"));
+}
+
+// A loaded host can take longer than one connect attempt to answer the QMP
+// handshake. Launch must wait on the connection it has: a second one would get
+// the first one's late reply before its greeting (as QEMU 7.2 does).
+TEST_F(QemuProcessTest, ASlowQmpHandshakeIsAwaitedOnOneConnection) {
+  QemuLaunch l = MakeLaunch();
+  l.spec.qemu_binary = WARREN_SLOW_QMP_QEMU;
+  auto proc = QemuProcess::Launch(l, nullptr);
+  ASSERT_TRUE(proc.ok()) << proc.error().ToString();
+  Result<QmpStatus> st = (*proc)->QueryStatus();
+  ASSERT_TRUE(st.ok()) << st.error().ToString();
+  EXPECT_TRUE(st->running);
+  std::ifstream conns(l.spec.qmp_socket.string() + ".conns");
+  std::string all((std::istreambuf_iterator<char>(conns)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(all, "conn\n");
+  const pid_t pid = (*proc)->pid();
+  EXPECT_TRUE((*proc)->Kill().ok());
+  EXPECT_TRUE(EventuallyGone(pid));
 }
 
 TEST_F(QemuProcessTest, MissingBinaryAndBadTapPairingAreRejectedBeforeSpawning) {

@@ -166,17 +166,28 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Launch(const QemuLaunch& launc
       new QemuProcess(pid, std::move(pidfd), true, std::move(on_exit)));
   proc->StartWatcher();
 
-  // Short attempts so a QEMU that dies on bad options is reported at once.
+  // Short connect attempts so a QEMU that dies on bad options is reported at
+  // once. Once connected, the handshake gets the whole deadline on that one
+  // connection: QEMU closes it if it dies, and a second connection after a
+  // slow handshake could receive the first one's reply before its greeting.
   const auto deadline = SteadyClock::now() + launch.qmp_timeout;
   Status last = DeadlineExceeded("QMP did not answer");
   while (!proc->exited() && SteadyClock::now() < deadline) {
-    Result<std::unique_ptr<QmpClient>> qmp = QmpClient::Connect(spec.qmp_socket, kQmpAttempt);
+    Result<UniqueFd> sock = QmpClient::ConnectSocket(spec.qmp_socket, kQmpAttempt);
+    if (!sock.ok()) {
+      last = sock.error();
+      if (last.code() != Code::kDeadlineExceeded) break;
+      continue;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    Result<std::unique_ptr<QmpClient>> qmp =
+        QmpClient::FromFd(std::move(sock).value(), std::max(left, std::chrono::milliseconds(1)));
     if (qmp.ok()) {
       proc->qmp_ = std::move(qmp).value();
       return proc;
     }
     last = qmp.error();
-    if (last.code() != Code::kDeadlineExceeded) break;
+    break;
   }
   (void)proc->Kill();
   // QEMU closing the socket can precede the watcher seeing the exit, so ask

@@ -19,6 +19,14 @@ constexpr auto kConnectRetry = std::chrono::milliseconds(20);
 
 Result<std::unique_ptr<QmpClient>> QmpClient::Connect(const std::filesystem::path& path,
                                                       std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  ASSIGN_OR_RETURN(UniqueFd fd, ConnectSocket(path, timeout));
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  return FromFd(std::move(fd), std::max(left, std::chrono::milliseconds(1)));
+}
+
+Result<UniqueFd> QmpClient::ConnectSocket(const std::filesystem::path& path,
+                                          std::chrono::milliseconds timeout) {
   sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   if (path.string().size() >= sizeof(addr.sun_path)) {
@@ -30,11 +38,7 @@ Result<std::unique_ptr<QmpClient>> QmpClient::Connect(const std::filesystem::pat
   do {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd.valid()) return ErrnoError("socket for QMP", errno);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-      return FromFd(std::move(fd), std::max(left, std::chrono::milliseconds(1)));
-    }
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return fd;
     last_err = errno;
     // Missing or refusing: QEMU has not created/listened on it yet (or a stale
     // socket of a dead QEMU is in the way, which QEMU replaces on start).

@@ -51,6 +51,13 @@ class QmpClient {
   // during the handshake), Internal (not QMP, socket errors).
   static Result<std::unique_ptr<QmpClient>> Connect(const std::filesystem::path& path,
                                                     std::chrono::milliseconds timeout);
+  // Only the connect of Connect: retries while the socket is missing or
+  // refuses, until `timeout`. Errors: DeadlineExceeded, Internal.
+  // A caller that gives up on a connection must not open another to the same
+  // QEMU and expect a clean session: QEMU 7.2 can deliver the reply to a
+  // command sent on the old connection to the new one, before its greeting.
+  static Result<UniqueFd> ConnectSocket(const std::filesystem::path& path,
+                                        std::chrono::milliseconds timeout);
   // Same handshake over an already connected stream socket (takes ownership).
   static Result<std::unique_ptr<QmpClient>> FromFd(UniqueFd fd, std::chrono::milliseconds timeout);
 
