@@ -62,7 +62,7 @@ nlohmann::json Facts(const Recipe& recipe, const std::string& version,
       {"ssh_server", SshServerName(recipe.ssh_server)},
       {"ssh_user", "root"},
       {"seed", "nocloud-cidata"},
-      // Both flavours serve warren's guest agent (image/guest/warren-agent):
+      // Both flavours serve warren's guest agent (image/guest/warren-agent.c):
       // the VMs of this image can be cloned from snapshots.
       {"guest_agent", true},
       {"kernel_version", version},

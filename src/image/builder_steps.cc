@@ -226,7 +226,7 @@ Status InstallGuestFiles(Context& ctx) {
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/apply-seed", Asset("apply-seed"), 0755));
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/run-user-data", Asset("run-user-data"), 0755));
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/mount-shares", Asset("mount-shares"), 0755));
-  RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/warren-agent", Asset("warren-agent"), 0755));
+  RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/warren-agent", GuestAgentProgram(), 0755));
   RETURN_IF_ERROR(WriteInRoot(r, "/usr/lib/warren/warren-sshd", Asset("warren-sshd"), 0755));
   if (ctx.recipe.ssh_server == SshServer::kOpenssh) {
     RETURN_IF_ERROR(WriteInRoot(r, "/etc/ssh/sshd_config", Asset("sshd_config"), 0644));

@@ -259,6 +259,7 @@ std::string CacheKey(std::string_view step, const Recipe& recipe) {
     field("asset", a.name);
     field("asset-content", a.content);
   }
+  field("agent", GuestAgentProgram());
   return Sha256Hex(in);
 }
 

@@ -1,7 +1,11 @@
 #include "image/builder.h"
+#include "image/guest/assets.h"
 
+#include <elf.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -197,6 +201,21 @@ TEST_F(BuilderTest, InstallsMinimalGuestFilesInsideTheRootOnly) {
   for (const char* tool : {"warren-agent", "warren-sshd"}) {
     ASSERT_EQ(::stat((root / "usr/lib/warren" / tool).c_str(), &st), 0) << tool;
     EXPECT_EQ(st.st_mode & 0777, 0755u) << tool;
+  }
+  // The agent is the embedded program, static: no interpreter to load, so it
+  // runs in any x86-64 guest whatever its libraries.
+  const std::string agent = Slurp(root / "usr/lib/warren/warren-agent");
+  EXPECT_EQ(agent, std::string(GuestAgentProgram()));
+  ASSERT_GT(agent.size(), sizeof(Elf64_Ehdr));
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, agent.data(), sizeof(eh));
+  ASSERT_EQ(std::memcmp(eh.e_ident, ELFMAG, SELFMAG), 0);
+  EXPECT_EQ(eh.e_machine, EM_X86_64);
+  ASSERT_LE(eh.e_phoff + size_t{eh.e_phnum} * sizeof(Elf64_Phdr), agent.size());
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, agent.data() + eh.e_phoff + i * sizeof(Elf64_Phdr), sizeof(ph));
+    EXPECT_NE(ph.p_type, static_cast<uint32_t>(PT_INTERP)) << "the agent is dynamically linked";
   }
 }
 

@@ -16,4 +16,8 @@ struct GuestAsset {
 // thread-safe.
 const std::vector<GuestAsset>& GuestAssets();
 
+// The guest agent (/usr/lib/warren/warren-agent): a static x86-64 program
+// built from src/image/guest/warren-agent.c, its exact bytes. Thread-safe.
+std::string_view GuestAgentProgram();
+
 }  // namespace warren
