@@ -182,6 +182,10 @@ Status Daemon::OpenVms() {
   deps.store = store_.get();
   deps.oom_killed = deps_.oom_killed;
   deps.connect_agent = deps_.connect_agent;
+  deps.cpu_seconds = [usage = deps_.process_usage](pid_t pid) -> Result<double> {
+    ASSIGN_OR_RETURN(metrics::ProcessUsage u, usage(pid));
+    return u.cpu_seconds;
+  };
   deps.ops = ops_.get();
   deps.runner = deps_.runner.get();
   deps.hypervisor = deps_.hypervisor.get();

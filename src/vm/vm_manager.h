@@ -154,6 +154,9 @@ struct VmManagerDeps {
   std::function<bool(pid_t pid)> oom_killed;
   // Required: restore steps the guest's clock through it.
   ConnectAgent connect_agent;
+  // CPU seconds (user + system) QEMU `pid` has used so far: a snapshot waits
+  // for a quiet guest through it. Optional: without it, no wait.
+  std::function<Result<double>(pid_t pid)> cpu_seconds;
   VmHooks hooks;
 };
 
@@ -390,6 +393,9 @@ private:
   // Whether the running guest's agent answers (a snapshot records it).
   bool AgentAnswers(const VmRecord &vm);
   // An agent connection to the running guest, pinged until it answers.
+  // Returns once QEMU `pid` is nearly idle, or after a bounded wait (a busy
+  // guest is snapshotted all the same). Sleeps; call it before the pause.
+  void WaitForQuietGuest(const VmRecord &vm, pid_t pid);
   Result<std::unique_ptr<GuestAgent>> ReachAgent(const VmRecord &vm,
                                                  std::chrono::milliseconds timeout);
   // The handle of the VM's QEMU; the caller holds the VM's lock (only a

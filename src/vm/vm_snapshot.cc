@@ -20,6 +20,8 @@
 #include "vm/vm_manager.h"
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 namespace warren {
 namespace {
 
@@ -32,6 +34,15 @@ constexpr int kAgentPings = 5;
 // Whether a guest being snapshotted has the agent: it answers at once when
 // present, so this is what a snapshot of a guest without one pays.
 constexpr auto kAgentProbe = std::chrono::seconds(2);
+// Before the pause, a snapshot waits (at most kQuietLimit) for a window of
+// kQuietWindow in which QEMU used under kQuietShare of a core. Work the guest
+// has in flight when it is saved (an SSH handshake warren's link pool just
+// started, a fresh boot's last scripts) is done again by every clone, each
+// with a cold TCG translation cache: right after an `exec`, a clone took 0.8
+// s instead of 0.55, and 10 at once 6.0 s instead of 3.4 (docs/SNAPSHOTS.md).
+constexpr auto kQuietWindow = std::chrono::milliseconds(100);
+constexpr auto kQuietLimit = std::chrono::milliseconds(2000);
+constexpr double kQuietShare = 0.2;
 constexpr const char *kStateFile = VmManager::kSnapshotState;
 constexpr const char *kDiskFile = VmManager::kSnapshotDisk;
 constexpr const char *kSeedFile = VmManager::kSnapshotSeed;
@@ -222,6 +233,8 @@ Result<SnapshotRecord> VmManager::SnapshotLocked(VmRecord &vm, const std::string
 
   // Asked before the pause: a clone of this snapshot needs the agent.
   const bool agent = AgentAnswers(vm);
+  ctx.Progress("wait for a quiet guest", 0.05);
+  WaitForQuietGuest(vm, proc->pid());
   ctx.Progress("save memory and devices", 0.1);
   const fs::path state = tmp / kStateFile;
   int fd = ::open(state.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -318,6 +331,27 @@ Status VmManager::ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeF
   progress("re-identify guest", 0.75);
   RETURN_IF_ERROR(Reidentify(vm, *resume.identity));
   return deps_.taps->SetUp(vm.tap, true).Annotate("set the TAP of " + vm.name + " up");
+}
+
+void VmManager::WaitForQuietGuest(const VmRecord &vm, pid_t pid) {
+  if (!deps_.cpu_seconds || pid <= 0)
+    return;
+  const auto start = std::chrono::steady_clock::now();
+  Result<double> before = deps_.cpu_seconds(pid);
+  while (before.ok() && std::chrono::steady_clock::now() - start < kQuietLimit) {
+    std::this_thread::sleep_for(kQuietWindow);
+    Result<double> after = deps_.cpu_seconds(pid);
+    if (!after.ok())
+      return;
+    const double window = std::chrono::duration<double>(kQuietWindow).count();
+    if (*after - *before <= kQuietShare * window)
+      return;
+    before = after;
+  }
+  if (before.ok())
+    spdlog::info("vm {}: still busy after {} ms; snapshot taken anyway (its clones redo what "
+                 "was in flight)",
+                 vm.name, kQuietLimit.count());
 }
 
 bool VmManager::AgentAnswers(const VmRecord &vm) {

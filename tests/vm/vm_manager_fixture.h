@@ -73,6 +73,15 @@ protected:
     deps.caps = &caps_;
     deps.connect_agent = agents_.Connector();
     deps.oom_killed = [this](pid_t pid) { return pid != 0 && pid == oom_pid_.load(); };
+    // A guest busy (a core's worth per read) for busy_reads_ reads, then idle.
+    deps.cpu_seconds = [this](pid_t) -> Result<double> {
+      ++cpu_reads_;
+      if (busy_reads_ > 0) {
+        --busy_reads_;
+        cpu_total_ = cpu_total_ + 1.0;
+      }
+      return cpu_total_.load();
+    };
     deps.hooks.oom_killed = [this](const VmRecord &) { ++oom_events_; };
     deps.wait_for_ssh = [this](const GuestTarget &ep,
                                std::chrono::steady_clock::time_point,
@@ -132,6 +141,9 @@ protected:
   uint64_t memory_overhead_ = 0;
   // The pid the fake kernel log names as OOM-killed, and the hook's count.
   std::atomic<pid_t> oom_pid_{0};
+  std::atomic<int> busy_reads_{0};
+  std::atomic<int> cpu_reads_{0};
+  std::atomic<double> cpu_total_{0};
   std::atomic<int> oom_events_{0};
   CapabilityRegistry caps_; // empty unless a test adds capabilities
   TempDir dir_;

@@ -53,6 +53,25 @@ TEST_F(VmSnapshotTest, SnapshotIsWrittenRecordedAndTheGuestKeepsRunning) {
   EXPECT_EQ(vms_->DeleteSnapshot("s1").code(), Code::kNotFound);
 }
 
+// A snapshot waits for a window in which QEMU is nearly idle (what the guest
+// had in flight, every clone would do again), but not for ever.
+TEST_F(VmSnapshotTest, SnapshotWaitsForAQuietGuest) {
+  ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
+  cpu_reads_ = 0;
+  busy_reads_ = 3;
+  ASSERT_EQ(Snapshot("web", "s1").state, OpState::kSucceeded);
+  EXPECT_EQ(busy_reads_, 0);
+  EXPECT_EQ(cpu_reads_, 4);  // the first (busy since), two busy windows, a quiet one
+
+  cpu_reads_ = 0;
+  busy_reads_ = 1000;  // busy throughout: taken after the bounded wait
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(Snapshot("web", "s2").state, OpState::kSucceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_GE(cpu_reads_, 2);
+  EXPECT_LE(cpu_reads_, 22);  // 2 s of 100 ms windows, and the first read
+}
+
 TEST_F(VmSnapshotTest, StopFlagLeavesTheVmStoppedAndStoppedVmsAreRefused) {
   ASSERT_EQ(CreateAndWait("web").state, OpState::kSucceeded);
   OpInfo op = Snapshot("web", "s1", /*stop=*/true);
