@@ -24,8 +24,9 @@ WEB_TEST=(chromium)
 # gogo.proto, which it depends on); containerd itself runs the shim's e2e test.
 SHIM=(protobuf-compiler libprotobuf-dev golang-github-containerd-containerd-dev containerd)
 # completion_test checks the zsh script with zsh (promtool: below); ssh_config
-# e2e copies a tree with `rsync -e ssh` through `warren ssh-config`.
-OTHER_TEST=(zsh rsync)
+# e2e copies a tree with `rsync -e ssh` through `warren ssh-config`; a namespaced
+# test that hangs has gdb print its threads before it is killed.
+OTHER_TEST=(zsh rsync gdb)
 # scripts/package.sh: dpkg-shlibdeps (dpkg-dev) declares the shared libraries,
 # help2man writes the man page from `warren --help`, lintian judges the .deb
 # (PackageE2eTest runs it; its python3 plays systemd's notify socket).

@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 
@@ -20,6 +22,22 @@ namespace warren {
 
 // How long a namespaced test body may run before it is killed and failed.
 inline constexpr std::chrono::seconds kFreshNetnsDeadline{120};
+
+// Prints every thread's stack of the body under `middle` (its one child),
+// when gdb is installed: a hung test says where it waits. Bounded in time.
+inline void DumpBodyStacksForTest(pid_t middle) {
+  const std::string task = "/proc/" + std::to_string(middle) + "/task/" + std::to_string(middle);
+  std::ifstream children(task + "/children");
+  long body = 0;
+  if (!(children >> body) || body <= 0) return;
+  std::printf("--- the hung test body's threads (pid %ld) ---\n", body);
+  std::fflush(nullptr);
+  const std::string cmd = "timeout 60 gdb -batch -nx -p " + std::to_string(body) +
+                          " -ex 'thread apply all bt' 2>&1 | grep -v '^\\[New LWP' | "
+                          "head -c 200000";
+  if (std::system(cmd.c_str()) != 0) std::printf("(gdb could not print them)\n");
+  std::fflush(nullptr);
+}
 
 // Runs `body` in a forked child that has its own network, mount and PID
 // namespaces, so every bridge, TAP, address and /run/netns-style bind mount
@@ -81,6 +99,7 @@ inline bool RunInFreshNetns(const std::function<void(const std::string& netns_di
   ::setpgid(pid, pid);  // also from here, so a kill never races the child's own call
   int status = 0;
   if (!WaitPidFor(pid, &status, deadline)) {
+    DumpBodyStacksForTest(pid);
     ::kill(-pid, SIGKILL);  // the body too; its PID namespace goes with it
     ::waitpid(pid, &status, 0);
     ::rmdir(tmpl.c_str());
