@@ -35,6 +35,8 @@ ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 qemu_pid() { pgrep -f -- "-name guest=$1 .*$root/" | head -1; }
 pss_mib() { awk '/^Pss:/ {s += $2} END {printf "%.1f", s / 1024}' "/proc/$1/smaps"; }
+# user + system CPU time of a process so far, in ms.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 "${W[@]}" vm create snap >/dev/null
@@ -99,19 +101,62 @@ print(f"  {'total (op start to end)':32s} {steps[-1][1] - steps[0][1]:6d} ms")
 EOF
 "${W[@]}" vm rm steps --force >/dev/null
 
-# CLONES at once: all ready (each `vm create` returns at SSH-ready).
+# CLONES at once: all ready (each `vm create` returns at SSH-ready), with
+# every clone's op progress recorded to show where the time goes under load.
+"${W[@]}" --json events >"$root/many.jsonl" 2>/dev/null &
+events_pid=$!
+sleep 0.5
+daemon_cpu0=$(cpu_ms "$daemon_pid")
 t0=$(date +%s%N)
 pids=()
 for i in $(seq "$clones"); do
-  "${W[@]}" vm create "many$i" --from s1 >/dev/null &
+  "${W[@]}" vm create "many$i" --from s1 >/dev/null 2>&1 &
   pids+=($!)
 done
 failed=0
 for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
 t1=$(date +%s%N)
+daemon_cpu1=$(cpu_ms "$daemon_pid")
+qemu_cpu=$(for i in $(seq "$clones"); do cpu_ms "$(qemu_pid "many$i")"; done | median)
+sleep 0.3
+kill "$events_pid" 2>/dev/null || true
+wait "$events_pid" 2>/dev/null || true
+events_pid=
 ok=0
 for i in $(seq "$clones"); do "${W[@]}" exec "many$i" -- true && ok=$((ok + 1)); done
 echo "$clones clones at once: all ready in $(( (t1 - t0) / 1000000 )) ms; $failed failed; $ok answer exec"
+echo "CPU while they were made: each clone's QEMU ${qemu_cpu} ms (median), the daemon $((daemon_cpu1 - daemon_cpu0)) ms in all"
+echo "the $clones clones' steps (ms; median / max over the clones; each step lasts until the next):"
+python3 - "$root/many.jsonl" "$((t0 / 1000000))" <<'EOF'
+import json, statistics, sys
+t0 = int(sys.argv[2])
+ops = {}
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    data = e.get("data") or {}
+    if e.get("kind") != "op" or data.get("kind") != "vm.create":
+        continue
+    steps = ops.setdefault(data.get("target"), [])
+    step = data.get("step") or e.get("action")
+    if not steps or steps[-1][0] != step:
+        steps.append((step, e["time_ms"]))
+durations, order = {}, []
+for steps in ops.values():
+    for (step, t), nxt in zip(steps, steps[1:]):
+        if step not in durations:
+            order.append(step)
+        durations.setdefault(step, []).append(nxt[1] - t)
+for step in order:
+    d = durations[step]
+    print(f"  {step:32s} {statistics.median(d):6.0f} / {max(d):6d}")
+starts = sorted(s[0][1] - t0 for s in ops.values() if s)
+ends = sorted(s[-1][1] - t0 for s in ops.values() if s)
+if starts:
+    print(f"  ops started {starts[0]}..{starts[-1]} ms after the first call, ended {ends[0]}..{ends[-1]} ms")
+EOF
 sleep 5
 total=0
 for i in $(seq "$clones"); do total=$(awk -v a="$total" -v b="$(pss_mib "$(qemu_pid "many$i")")" 'BEGIN {print a + b}'); done
