@@ -81,24 +81,7 @@ kill "$events_pid" 2>/dev/null || true
 wait "$events_pid" 2>/dev/null || true
 events_pid=
 echo "one clone, step by step (op progress events; each step lasts until the next):"
-python3 - "$root/events.jsonl" <<'EOF'
-import json, sys
-steps = []
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    data = e.get("data") or {}
-    if e.get("kind") != "op" or data.get("kind") != "vm.create":
-        continue
-    step = data.get("step") or e.get("action")
-    if not steps or steps[-1][0] != step:
-        steps.append((step, e["time_ms"]))
-for (step, t), nxt in zip(steps, steps[1:]):
-    print(f"  {step:32s} {nxt[1] - t:6d} ms")
-print(f"  {'total (op start to end)':32s} {steps[-1][1] - steps[0][1]:6d} ms")
-EOF
+python3 "$here/lib/op_steps.py" "$root/events.jsonl"
 "${W[@]}" vm rm steps --force >/dev/null
 
 # CLONES at once: all ready (each `vm create` returns at SSH-ready), with
@@ -127,36 +110,7 @@ for i in $(seq "$clones"); do "${W[@]}" exec "many$i" -- true && ok=$((ok + 1));
 echo "$clones clones at once: all ready in $(( (t1 - t0) / 1000000 )) ms; $failed failed; $ok answer exec"
 echo "CPU while they were made: each clone's QEMU ${qemu_cpu} ms (median), the daemon $((daemon_cpu1 - daemon_cpu0)) ms in all"
 echo "the $clones clones' steps (ms; median / max over the clones; each step lasts until the next):"
-python3 - "$root/many.jsonl" "$((t0 / 1000000))" <<'EOF'
-import json, statistics, sys
-t0 = int(sys.argv[2])
-ops = {}
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    data = e.get("data") or {}
-    if e.get("kind") != "op" or data.get("kind") != "vm.create":
-        continue
-    steps = ops.setdefault(data.get("target"), [])
-    step = data.get("step") or e.get("action")
-    if not steps or steps[-1][0] != step:
-        steps.append((step, e["time_ms"]))
-durations, order = {}, []
-for steps in ops.values():
-    for (step, t), nxt in zip(steps, steps[1:]):
-        if step not in durations:
-            order.append(step)
-        durations.setdefault(step, []).append(nxt[1] - t)
-for step in order:
-    d = durations[step]
-    print(f"  {step:32s} {statistics.median(d):6.0f} / {max(d):6d}")
-starts = sorted(s[0][1] - t0 for s in ops.values() if s)
-ends = sorted(s[-1][1] - t0 for s in ops.values() if s)
-if starts:
-    print(f"  ops started {starts[0]}..{starts[-1]} ms after the first call, ended {ends[0]}..{ends[-1]} ms")
-EOF
+python3 "$here/lib/op_steps.py" "$root/many.jsonl" "$((t0 / 1000000))"
 sleep 5
 total=0
 for i in $(seq "$clones"); do total=$(awk -v a="$total" -v b="$(pss_mib "$(qemu_pid "many$i")")" 'BEGIN {print a + b}'); done
