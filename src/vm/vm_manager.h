@@ -392,10 +392,10 @@ private:
   static void KillRamHelper(const std::filesystem::path &dir);
   // Whether the running guest's agent answers (a snapshot records it).
   bool AgentAnswers(const VmRecord &vm);
-  // An agent connection to the running guest, pinged until it answers.
   // Returns once QEMU `pid` is nearly idle, or after a bounded wait (a busy
   // guest is snapshotted all the same). Sleeps; call it before the pause.
   void WaitForQuietGuest(const VmRecord &vm, pid_t pid);
+  // An agent connection to the running guest, pinged until it answers.
   Result<std::unique_ptr<GuestAgent>> ReachAgent(const VmRecord &vm,
                                                  std::chrono::milliseconds timeout);
   // The handle of the VM's QEMU; the caller holds the VM's lock (only a

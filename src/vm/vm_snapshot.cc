@@ -336,17 +336,22 @@ Status VmManager::ResumeSaved(const VmRecord &vm, VmProcess &proc, const ResumeF
 void VmManager::WaitForQuietGuest(const VmRecord &vm, pid_t pid) {
   if (!deps_.cpu_seconds || pid <= 0)
     return;
-  const auto start = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto read_at = start;
   Result<double> before = deps_.cpu_seconds(pid);
-  while (before.ok() && std::chrono::steady_clock::now() - start < kQuietLimit) {
+  while (before.ok() && Clock::now() - start < kQuietLimit) {
     std::this_thread::sleep_for(kQuietWindow);
     Result<double> after = deps_.cpu_seconds(pid);
+    const auto now = Clock::now();
     if (!after.ok())
       return;
-    const double window = std::chrono::duration<double>(kQuietWindow).count();
+    // The window as slept (a loaded host oversleeps), not as asked.
+    const double window = std::chrono::duration<double>(now - read_at).count();
     if (*after - *before <= kQuietShare * window)
       return;
     before = after;
+    read_at = now;
   }
   if (before.ok())
     spdlog::info("vm {}: still busy after {} ms; snapshot taken anyway (its clones redo what "
