@@ -7,11 +7,12 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 export DEBIAN_FRONTEND=noninteractive
+# esbuild bundles the web UI's modules into one file at build time.
 BUILD=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
        nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
        libsqlite3-dev libssh-dev libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
        libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-dev
-       libboost-dev zlib1g-dev libarchive-dev prometheus-cpp-dev libsystemd-dev)
+       libboost-dev zlib1g-dev libarchive-dev prometheus-cpp-dev libsystemd-dev esbuild)
 # qemu-system-common (a dependency of qemu-system-x86, named because warren runs
 # its /usr/lib/qemu/virtiofsd for shared folders).
 RUNTIME=(qemu-system-x86 qemu-system-data qemu-system-common qemu-utils mmdebstrap e2fsprogs iproute2 busybox-static cpio genisoimage

@@ -1,5 +1,7 @@
 // Build-time tool: embeds files into a generated .cc defining web::FindAsset.
 //   warren_embed_assets OUT.cc BASE_DIR FILE...
+// A FILE is served under its path relative to BASE_DIR; NAME=FILE serves a
+// file from elsewhere (a generated bundle) under NAME.
 // Each FILE is stored raw and gzip'ed (zlib, level 9, no timestamp, so the
 // output is reproducible) with a strong ETag from its SHA-256.
 #include <openssl/sha.h>
@@ -84,7 +86,7 @@ std::string Literal(const std::string& bytes) {
 
 int main(int argc, char** argv) try {
   if (argc < 3) {
-    std::cerr << "usage: warren_embed_assets OUT.cc BASE_DIR FILE...\n";
+    std::cerr << "usage: warren_embed_assets OUT.cc BASE_DIR {FILE | NAME=FILE}...\n";
     return 2;
   }
   const std::filesystem::path base = argv[2];
@@ -94,8 +96,12 @@ int main(int argc, char** argv) try {
   std::ostringstream table;
   int n = 0;
   for (int i = 3; i < argc; ++i, ++n) {
-    const std::filesystem::path file = argv[i];
-    const std::string rel = std::filesystem::relative(file, base).generic_string();
+    const std::string arg = argv[i];
+    const size_t eq = arg.find('=');
+    const std::filesystem::path file = eq == std::string::npos ? arg : arg.substr(eq + 1);
+    const std::string rel = eq == std::string::npos
+                                ? std::filesystem::relative(file, base).generic_string()
+                                : arg.substr(0, eq);
     const std::string data = ReadAll(file);
     const std::string gz = Gzip(data);
     cc << "constexpr char kData" << n << "[] = " << Literal(data) << ";\n";
