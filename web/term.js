@@ -89,7 +89,13 @@ export class TerminalView {
     const { Terminal, FitAddon } = await loadXterm();
     if (this.disposed) return;
     this.term = new Terminal({
-      cursorBlink: true,
+      // A steady cursor (xterm's and most terminals' default). A blinking one
+      // restarts its blink on every key, which asks Chromium for a frame, and
+      // Chromium then holds the page's other tasks, the echo's WebSocket
+      // message included, until that frame is out: a key's echo reached the
+      // page 10 ms after the key with blinking and 5 ms without, and was on
+      // screen after 27 ms instead of 10 (docs/BENCHMARKS.md, "Web UI").
+      cursorBlink: false,
       scrollback: 10000,
       fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Cascadia Mono", Menlo, Consolas, monospace',
       fontSize: 13,
