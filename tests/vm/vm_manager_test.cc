@@ -143,8 +143,9 @@ TEST_F(VmManagerTest, SameNameRaceHasOneWinnerAndNoDebris) {
   EXPECT_EQ(won, 1);
   EXPECT_EQ(exists, 1);
   for (const std::string &id : op_ids) {
-    if (!id.empty())
+    if (!id.empty()) {
       EXPECT_EQ(WaitOp(id).state, OpState::kSucceeded);
+    }
   }
   EXPECT_EQ(store_->ListVms()->size(), 1u);
   EXPECT_EQ(hypervisor_.launches().size(), 1u);
