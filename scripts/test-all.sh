@@ -132,13 +132,20 @@ step "fuzzers (built by the ASan step)"
 # Each target starts from its in-tree corpus (fuzz/corpus/<target>/, what earlier
 # runs found); new inputs go to a temporary directory, never into the tree.
 # To fold a run's finds back in: <target> -merge=1 fuzz/corpus/<target> <new dir>.
-for f in build-ci-asan/fuzz/*_fuzz; do
-  [ -x "$f" ] || continue
+# One target per core at a time; each prints its summary (its whole tail when
+# it found something) in one piece when it ends.
+fuzz_one() {  # target
+  local f=$1 seeds found log rc=0
   seeds="fuzz/corpus/$(basename "$f")"
-  found=$(mktemp -d)
   [ -d "$seeds" ] || seeds=""
-  "$f" -max_total_time="${WARREN_FUZZ_SECONDS:-20}" -print_final_stats=1 "$found" $seeds 2>&1 |
-    tail -n 3
-  rm -rf "$found"
-done
+  found=$(mktemp -d)
+  log=$(mktemp)
+  "$f" -max_total_time="${WARREN_FUZZ_SECONDS:-20}" -print_final_stats=1 "$found" $seeds \
+    >"$log" 2>&1 || rc=$?
+  printf '%s\n%s\n' "--- $(basename "$f") (exit $rc)" "$(tail -n "$([ $rc = 0 ] && echo 3 || echo 60)" "$log")"
+  rm -rf "$found" "$log"
+  return "$rc"
+}
+export -f fuzz_one
+printf '%s\0' build-ci-asan/fuzz/*_fuzz | xargs -0 -P "$jobs" -I{} bash -c 'fuzz_one "$1"' _ {}
 step "all tests passed"
