@@ -3,6 +3,7 @@
 #include "net/tap_pool.h"
 #include "vm/vm_manager.h"
 #include "rpc/services.h"
+#include "rpc/snapshot_lists.h"
 
 namespace warren::rpc {
 namespace {
@@ -109,8 +110,7 @@ std::vector<MethodRow> AllMethods(const Services& s) {
   }
   // events.subscribe's snapshot answers with these rows' own handlers.
   SnapshotSources lists;
-  for (const auto& [field, method] : {std::pair{"vms", "vm.list"}, {"images", "image.list"},
-                                      {"ops", "op.list"}, {"sessions", "session.ls"}}) {
+  for (const auto& [field, method] : kSnapshotLists) {
     for (const MethodRow& row : rows) {
       if (row.name == method) lists.emplace_back(field, row.handler);
     }

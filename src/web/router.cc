@@ -170,7 +170,13 @@ Routed Route(const HttpRequest& req, const RouterConfig& config) {
       return {Make(http::status::unauthorized, v, "text/html; charset=utf-8",
                    std::string(kLoginPage))};
     }
-    return {ServeAsset(req, *index)};
+    std::string data = config.page_data ? config.page_data() : "";
+    if (data.empty()) return {ServeAsset(req, *index)};
+    // Today's lists: never cached, and no ETag (the bytes change with the VMs).
+    HttpResponse r = Make(http::status::ok, v, index->content_type,
+                          WithPageData(index->data, data));
+    r.set(http::field::cache_control, "no-store");
+    return {std::move(r)};
   }
   constexpr std::string_view kAssets = "/assets/";
   if (path.starts_with(kAssets)) {
@@ -183,6 +189,25 @@ Routed Route(const HttpRequest& req, const RouterConfig& config) {
     if (const Asset* asset = FindAsset(file)) return {ServeAsset(req, *asset)};
   }
   return {TextResponse(http::status::not_found, "not found", v)};
+}
+
+std::string WithPageData(std::string_view html, std::string_view json) {
+  constexpr std::string_view kOpen = "<script type=\"application/json\" id=\"warren-data\">";
+  constexpr std::string_view kClose = "</script>\n";
+  size_t at = html.find("</head>");
+  if (at == std::string_view::npos) at = 0;
+  std::string out;
+  out.reserve(html.size() + json.size() + json.size() / 16 + kOpen.size() + kClose.size());
+  out.append(html.substr(0, at)).append(kOpen);
+  for (char c : json) {
+    if (c == '<') {
+      out += "\\u003c";
+    } else {
+      out += c;
+    }
+  }
+  out.append(kClose).append(html.substr(at));
+  return out;
 }
 
 std::vector<std::string> AllowedHosts(std::string_view listen_host, uint16_t port) {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "rpc/snapshot_lists.h"
 
 namespace warren::web {
 namespace {
@@ -85,7 +86,25 @@ WebServer::WebServer(WebServerOptions options, const rpc::Dispatcher* dispatcher
       auth_(auth),
       listen_fd_(listen_fd),
       address_(options_.host + ":" + std::to_string(port)),
-      router_{AllowedHosts(options_.host, port), 2048, auth, options_.metrics} {}
+      router_{AllowedHosts(options_.host, port), 2048, auth, options_.metrics,
+              [this] { return PageData(); }} {}
+
+std::string WebServer::PageData() const {
+  // The lists as the browser would get them over its WebSocket: each method's
+  // own row of the table, as the daemon's owner (what a web login proves).
+  rpc::CallContext ctx;
+  ctx.peer = options_.limits.peer;
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [field, method] : rpc::kSnapshotLists) {
+    Result<nlohmann::json> r = dispatcher_->Dispatch(method, nlohmann::json::object(), ctx);
+    if (!r.ok()) {
+      spdlog::warn("web: serving the page without its lists: {}: {}", method, r.error().message());
+      return "";
+    }
+    out[std::string(field)] = std::move((*r)[std::string(field)]);
+  }
+  return out.dump();
+}
 
 WebServer::~WebServer() {
   if (loop_ != nullptr) Shutdown();

@@ -58,6 +58,8 @@ class WebServer {
   WebServer(WebServerOptions options, const rpc::Dispatcher* dispatcher, WebAuth* auth,
             int listen_fd, uint16_t port);
   std::shared_ptr<sys::ServedConnection> MakeConnection(int fd) const;
+  // RouterConfig::page_data: the lists a page is served with ("" on error).
+  std::string PageData() const;
   void Refuse(int fd) const;
 
   // Immutable after construction.

@@ -107,7 +107,9 @@ class RpcParamsTest : public ::testing::Test {
   }
   void TearDown() override {
     client_.reset();
-    if (daemon_) EXPECT_TRUE(daemon_->Close().ok());
+    if (daemon_) {
+      EXPECT_TRUE(daemon_->Close().ok());
+    }
     if (serve_.joinable()) serve_.join();
     fs::remove_all(layout_.root);
   }

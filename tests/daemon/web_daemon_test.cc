@@ -49,7 +49,9 @@ class WebDaemonTest : public ::testing::Test {
   }
   void Stop() {
     client_.reset();
-    if (daemon_) EXPECT_TRUE(daemon_->Close().ok());
+    if (daemon_) {
+      EXPECT_TRUE(daemon_->Close().ok());
+    }
     if (serve_.joinable()) serve_.join();
     daemon_.reset();
   }

@@ -78,7 +78,9 @@ class MetricsDaemonTest : public ::testing::Test {
   }
   void TearDown() override {
     client_.reset();
-    if (daemon_) EXPECT_TRUE(daemon_->Close().ok());
+    if (daemon_) {
+      EXPECT_TRUE(daemon_->Close().ok());
+    }
     if (serve_.joinable()) serve_.join();
     daemon_.reset();
     fs::remove_all(layout_.root);

@@ -62,7 +62,7 @@ TEST(WebServerTest, TokenLoginSetsCookieAndRedirectsWithoutIt) {
   r = c.Send(Get("/", s.port(), s.auth().CookieValue()));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->result(), http::status::ok);
-  EXPECT_EQ(r->body(), FindAsset("index.html")->data);
+  EXPECT_THAT(r->body(), HasSubstr("id=\"warren-data\""));
   ExpectSecurityHeaders(*r);
   r = c.Send(Get("/vm/web1", s.port(), s.auth().CookieValue()));
   ASSERT_TRUE(r);
@@ -72,6 +72,56 @@ TEST(WebServerTest, TokenLoginSetsCookieAndRedirectsWithoutIt) {
   EXPECT_EQ(r->result(), http::status::unauthorized);
   EXPECT_THAT(r->body(), HasSubstr("warren web"));
   ExpectSecurityHeaders(*r);
+}
+
+// The JSON between the page's data <script> tags.
+std::string ServedData(const std::string& page) {
+  const std::string open = "<script type=\"application/json\" id=\"warren-data\">";
+  const size_t from = page.find(open);
+  if (from == std::string::npos) return "";
+  const size_t to = page.find("</script>", from);
+  return page.substr(from + open.size(), to - from - open.size());
+}
+
+TEST(WebServerTest, ThePageComesWithTheListsEscapedAndUncached) {
+  RunningServer s;
+  HttpClient c(s.port());
+  std::optional<HttpResponse> r = c.Send(Get("/", s.port(), s.auth().CookieValue()));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->result(), http::status::ok);
+  const std::string& page = r->body();
+  // The stored page around it, the data before </head>.
+  const std::string stored(FindAsset("index.html")->data);
+  EXPECT_TRUE(page.starts_with(stored.substr(0, stored.find("</head>"))));
+  EXPECT_LT(page.find("warren-data"), page.find("</head>"));
+  // The lists as the four methods answer them; no '<' of a value survives raw,
+  // so nothing in them can end the element or open another.
+  const std::string data = ServedData(page);
+  EXPECT_EQ(data.find('<'), std::string::npos) << data;
+  EXPECT_EQ(json::parse(data), (json{{"vms", {{{"name", kServedVmName}}}},
+                                     {"images", json::array()},
+                                     {"ops", json::array()},
+                                     {"sessions", json::array()}}));
+  EXPECT_EQ(page.find("<script>alert"), std::string::npos);
+  // Today's lists: not cached, and no ETag to revalidate against.
+  EXPECT_EQ((*r)[http::field::cache_control], "no-store");
+  EXPECT_EQ(r->find(http::field::etag), r->end());
+  ExpectSecurityHeaders(*r);
+  // Not without a login.
+  r = c.Send(Get("/", s.port()));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result(), http::status::unauthorized);
+  EXPECT_THAT(r->body(), ::testing::Not(HasSubstr("warren-data")));
+}
+
+TEST(WebServerTest, APageWhoseListsFailedIsTheStoredOneWithItsEtag) {
+  std::unique_ptr<WebAuth> auth = WebAuth::ForTest(kToken);
+  RouterConfig config{AllowedHosts("127.0.0.1", 80), 2048, auth.get(), {},
+                      [] { return std::string(); }};
+  Routed routed = Route(Get("/", 80, auth->CookieValue()), config);
+  EXPECT_EQ(routed.response.result(), http::status::ok);
+  EXPECT_EQ(routed.response.body(), FindAsset("index.html")->data);
+  EXPECT_EQ(routed.response[http::field::etag], FindAsset("index.html")->etag);
 }
 
 TEST(WebServerTest, WrongTokenOrCookieIsRefused) {

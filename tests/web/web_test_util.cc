@@ -76,6 +76,16 @@ std::unique_ptr<rpc::Dispatcher> MakeWebTestDispatcher() {
                     return Cancelled("sleep cancelled");
                   }});
   rows.push_back({"stream_echo", rpc::Mutation::kReadOnly, StreamEcho});
+  // The lists a page is served with (kServedVmName tries to end their <script>).
+  for (const auto& [method, field] : {std::pair{"vm.list", "vms"}, {"image.list", "images"},
+                                      {"op.list", "ops"}, {"session.ls", "sessions"}}) {
+    json list = json::array();
+    if (std::string_view(field) == "vms") list.push_back({{"name", kServedVmName}});
+    rows.push_back({method, rpc::Mutation::kReadOnly,
+                    [field, list](const json&, rpc::CallContext&) -> Result<json> {
+                      return json{{field, list}};
+                    }});
+  }
   return std::make_unique<rpc::Dispatcher>(std::move(rows));
 }
 

@@ -28,6 +28,8 @@ using tcp = asio::ip::tcp;
 
 inline constexpr std::chrono::seconds kDeadline{10};
 inline constexpr char kToken[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+// The one VM the test dispatcher's vm.list answers with.
+inline constexpr char kServedVmName[] = "a</script><script>alert(1)</script><!--";
 
 // Rows for transport tests: daemon.ping → {}; notify_n {n} → n "progress"
 // notifications then {"sent": n}; sleep → waits for its stop token (Cancelled);
