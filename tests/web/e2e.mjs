@@ -111,6 +111,19 @@ async function checkSttyFollows(page, tag) {
   return got;
 }
 
+// At a phone's width (390 px) the page fits: nothing scrolls sideways. Back
+// at the laptop size afterwards.
+async function checkPhoneWidth(page, shot) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await sleep(300);
+  const { scroll, width } = await page.evaluate(() =>
+    ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+  await page.screenshot({ path: join(args.out, shot) });
+  if (scroll > width) throw new Error(`at 390 px the page is ${scroll} px wide (${shot})`);
+  log('phone width', { shot, scroll, width });
+  await page.setViewportSize({ width: 1400, height: 900 });
+}
+
 async function vmRow(page) {
   return page.locator(`#vms tr[data-vm="${args.vm}"]`);
 }
@@ -188,6 +201,7 @@ async function run() {
   log('vm ready', { progress_seen: [...seen].sort((a, b) => a - b) });
   if (seen.size < 2) throw new Error(`the VM row's progress bar was seen at ${[...seen]} only`);
   await page.screenshot({ path: join(args.out, 'dashboard.png') });
+  await checkPhoneWidth(page, 'dashboard-phone.png');
   // The budget's headroom counts the new VM (384 MiB + its overhead).
   const memory = page.locator('#memory-headroom');
   const deadline = Date.now() + STEP_MS;
@@ -217,7 +231,7 @@ async function run() {
   if (after.cols === before.cols) throw new Error('resizing the window did not change the terminal');
   await typeLine(page, 'echo marker-$((6*7)) && ls / | head -5');
   await waitForTerm(page, /marker-42/, 'the marker');
-  await page.setViewportSize({ width: 1400, height: 900 });
+  await checkPhoneWidth(page, 'terminal-phone.png');
   await page.evaluate(() => window.scrollTo(0, 0));
   await sleep(300);
   await page.screenshot({ path: join(args.out, 'terminal.png') });
