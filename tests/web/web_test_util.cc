@@ -79,12 +79,10 @@ std::unique_ptr<rpc::Dispatcher> MakeWebTestDispatcher() {
   // The lists a page is served with (kServedVmName tries to end their <script>).
   for (const auto& [method, field] : {std::pair{"vm.list", "vms"}, {"image.list", "images"},
                                       {"op.list", "ops"}, {"session.ls", "sessions"}}) {
-    json list = json::array();
-    if (std::string_view(field) == "vms") list.push_back({{"name", kServedVmName}});
+    json answer = {{field, json::array()}};
+    if (std::string_view(field) == "vms") answer[field].push_back({{"name", kServedVmName}});
     rows.push_back({method, rpc::Mutation::kReadOnly,
-                    [field, list](const json&, rpc::CallContext&) -> Result<json> {
-                      return json{{field, list}};
-                    }});
+                    [answer](const json&, rpc::CallContext&) -> Result<json> { return answer; }});
   }
   return std::make_unique<rpc::Dispatcher>(std::move(rows));
 }
