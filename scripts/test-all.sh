@@ -28,11 +28,12 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 
-# Debug information: line tables only, which is what a sanitizer's report, a
-# failed assertion's stack and gdb's backtrace of a hung test read. Full -g
-# made a g++ -O2 compile half as long again (clang -O0: a sixth).
+# Debug information: line tables only (-g1; clang reads it as
+# -gline-tables-only), which is what a sanitizer's report, a failed
+# assertion's stack and gdb's backtrace of a hung test read. Full -g made a
+# g++ -O2 compile half as long again (clang -O0: a sixth).
 g1=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
-gline=(-DCMAKE_C_FLAGS_DEBUG=-gline-tables-only -DCMAKE_CXX_FLAGS_DEBUG=-gline-tables-only)
+gline=(-DCMAKE_C_FLAGS_DEBUG=-g1 -DCMAKE_CXX_FLAGS_DEBUG=-g1)
 
 run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
   local dir=$1 exclude=$2; shift 2
