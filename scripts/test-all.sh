@@ -32,12 +32,12 @@ fi
 # -gline-tables-only), which is what a sanitizer's report, a failed
 # assertion's stack and gdb's backtrace of a hung test read. Full -g made a
 # g++ -O2 compile half as long again (clang -O0: a sixth).
-g1=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
-gline=(-DCMAKE_C_FLAGS_DEBUG=-g1 -DCMAKE_CXX_FLAGS_DEBUG=-g1)
+g1_release=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
+g1_debug=(-DCMAKE_C_FLAGS_DEBUG=-g1 -DCMAKE_CXX_FLAGS_DEBUG=-g1)
 
 run_suite() {  # dir, ctest exclude regex ("" = none), cmake args...
   local dir=$1 exclude=$2; shift 2
-  cmake -S . -B "$dir" -G Ninja -DWARREN_BENCH=OFF "${launcher[@]}" "${gline[@]}" "$@" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DWARREN_BENCH=OFF "${launcher[@]}" "${g1_debug[@]}" "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 900 ${exclude:+-E "$exclude"})
 }
@@ -106,7 +106,7 @@ roots_pid=$!
 step "build + tests (g++)"
 # With the package's extras (completion, man page, unit, config) so
 # PackageE2eTest can package this very build.
-cmake -S . -B build-ci -G Ninja -DWARREN_BENCH=OFF "${launcher[@]}" "${g1[@]}" \
+cmake -S . -B build-ci -G Ninja -DWARREN_BENCH=OFF "${launcher[@]}" "${g1_release[@]}" \
   -DWARREN_PACKAGE=ON -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 cmake --build build-ci -j"$jobs"
 roots_ok=0

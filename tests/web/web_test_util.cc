@@ -6,6 +6,7 @@
 
 #include "base/check.h"
 #include "rpc/frame.h"
+#include "rpc/snapshot_lists.h"
 
 namespace warren::web::testing {
 
@@ -77,11 +78,11 @@ std::unique_ptr<rpc::Dispatcher> MakeWebTestDispatcher() {
                   }});
   rows.push_back({"stream_echo", rpc::Mutation::kReadOnly, StreamEcho});
   // The lists a page is served with (kServedVmName tries to end their <script>).
-  for (const auto& [method, field] : {std::pair{"vm.list", "vms"}, {"image.list", "images"},
-                                      {"op.list", "ops"}, {"session.ls", "sessions"}}) {
+  for (const auto& [field_view, method] : rpc::kSnapshotLists) {
+    const std::string field(field_view);
     json answer = {{field, json::array()}};
-    if (std::string_view(field) == "vms") answer[field].push_back({{"name", kServedVmName}});
-    rows.push_back({method, rpc::Mutation::kReadOnly,
+    if (field == "vms") answer[field].push_back({{"name", kServedVmName}});
+    rows.push_back({std::string(method), rpc::Mutation::kReadOnly,
                     [answer](const json&, rpc::CallContext&) -> Result<json> { return answer; }});
   }
   return std::make_unique<rpc::Dispatcher>(std::move(rows));
